@@ -1,0 +1,331 @@
+"""The study file model: every fact the privacy notice states, and the rules later stages read.
+
+A study file (`studies/*.toml`) is the only place study-specific facts live. Each section is a
+frozen pydantic model that forbids unknown keys, so a typo is an error naming the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Study(_Section):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Short machine id, e.g. nwd")
+    title: str
+    intervention: str
+    purpose: str
+    protocol_url: str | None = None
+    notice_written: dt.date
+    spec_version: str = Field(description="Version of the data spec the study was set up with")
+
+
+class Contact(_Section):
+    name: str
+    address: list[str] = Field(default_factory=list)
+    phone: str | None = None
+    email: list[str] = Field(default_factory=list)
+    website: str | None = None
+
+
+class LocalAuthority(_Section):
+    name: str
+    dfe_code: int = Field(ge=100, le=999, description="DfE (LEA) three-digit code")
+    ons_code: str = Field(pattern=r"^E(06|07|08|09|10)\d{6}$")
+
+
+class DataPeriod(_Section):
+    first_year: int = Field(ge=2000, le=2100)
+    last_year: int = Field(ge=2000, le=2100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DataPeriod:
+        if self.last_year < self.first_year:
+            raise ValueError("last_year is before first_year")
+        return self
+
+    @property
+    def start(self) -> dt.date:
+        return dt.date(self.first_year, 1, 1)
+
+    @property
+    def end(self) -> dt.date:
+        return dt.date(self.last_year, 12, 31)
+
+
+class DataSubjects(_Section):
+    description: str
+    identifiability: str
+
+
+class Category(_Section):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    description: str
+    fields: list[str] = Field(min_length=1, description="Minimised field names this category allows")
+    special_category: bool = False
+
+
+class SpecialCategory(_Section):
+    fields: list[str] = Field(min_length=1)
+    article9_condition: str
+    schedule1_condition: str
+    justification: str
+    appropriate_policy_document: str
+
+
+class LawfulBasis(_Section):
+    article: Literal["6(1)(a)", "6(1)(b)", "6(1)(c)", "6(1)(d)", "6(1)(e)", "6(1)(f)"]
+    name: str
+    purpose_test: str
+    necessity_test: str
+    balancing_test: str
+
+
+class Source(_Section):
+    indirect: bool
+    description: str
+    providers: str
+
+
+class Storage(_Section):
+    description: str
+    measures: list[str] = Field(min_length=1)
+
+
+Season = Literal["spring", "summer", "autumn", "winter"]
+# Meteorological seasons (Met Office): the earliest and latest day a season can mean.
+_SEASON_MONTHS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "spring": ((3, 1), (5, 31)),
+    "summer": ((6, 1), (8, 31)),
+    "autumn": ((9, 1), (11, 30)),
+    "winter": ((12, 1), (2, 28)),
+}
+
+
+class Retention(_Section):
+    final_reporting_season: Season
+    final_reporting_year: int = Field(ge=2000, le=2100)
+    years_after_final_reporting: int = Field(ge=0, le=100)
+    rationale: str
+    deletion_method: str
+
+    @property
+    def deletion_season_year(self) -> int:
+        return self.final_reporting_year + self.years_after_final_reporting
+
+    @property
+    def deletion_label(self) -> str:
+        return f"{self.final_reporting_season.capitalize()} {self.deletion_season_year}"
+
+    @property
+    def final_reporting_label(self) -> str:
+        return f"{self.final_reporting_season.capitalize()} {self.final_reporting_year}"
+
+    @property
+    def deletion_window(self) -> tuple[dt.date, dt.date]:
+        """First and last day of the deletion season (meteorological seasons)."""
+        (m1, d1), (m2, d2) = _SEASON_MONTHS[self.final_reporting_season]
+        year = self.deletion_season_year
+        end_year = year + 1 if self.final_reporting_season == "winter" else year
+        last = dt.date(end_year, m2, 29) if (m2, d2) == (2, 28) and _leap(end_year) else None
+        return dt.date(year, m1, d1), last or dt.date(end_year, m2, d2)
+
+    @property
+    def deletion_due(self) -> dt.date:
+        """The date purge becomes due: the first day of the deletion season."""
+        return self.deletion_window[0]
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+RightName = Literal["access", "rectification", "erasure", "restriction", "objection"]
+
+
+class Right(_Section):
+    id: RightName
+    title: str
+    description: str
+
+
+class Rights(_Section):
+    rights: list[Right] = Field(min_length=1)
+    request_email: list[str] = Field(min_length=1)
+    request_post: list[str] = Field(min_length=1)
+    request_phone: str
+
+    @field_validator("rights")
+    @classmethod
+    def _unique(cls, rights: list[Right]) -> list[Right]:
+        ids = [r.id for r in rights]
+        if len(ids) != len(set(ids)):
+            raise ValueError("a right is listed twice")
+        return rights
+
+
+class Complaints(_Section):
+    dpo_route: str
+    ico: Contact
+
+
+class Recipients(_Section):
+    recipients: list[str] = Field(min_length=1)
+    international_transfers: str
+    publication: str
+
+
+class RolloutStep(_Section):
+    la: int = Field(description="DfE LA code of the cluster")
+    step_date: dt.date
+
+
+class Design(_Section):
+    type: Literal["stepped-wedge cluster RCT"]
+    cluster: str
+    illustrative_schedule: bool = Field(
+        description="True when the rollout dates are placeholders, not the trial's real schedule"
+    )
+    schedule_note: str
+    rollout: list[RolloutStep] = Field(min_length=2)
+    target_sample: int = Field(gt=0)
+
+
+class Cohort(_Section):
+    description: str
+    min_age_years: int = Field(ge=0, le=25)
+    max_age_years: int = Field(ge=0, le=25)
+    care_leaver_max_age_years: int = Field(ge=0, le=25)
+    qualifying_events: list[
+        Literal["referral", "assessment", "s47", "cin_plan", "cp_plan", "looked_after"]
+    ] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ages(self) -> Cohort:
+        if self.max_age_years < self.min_age_years:
+            raise ValueError("max_age_years is below min_age_years")
+        return self
+
+
+class Outcome(_Section):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    kind: Literal["binary", "count", "rate"]
+    primary: bool = False
+
+
+class Analysis(_Section):
+    index_date: Literal["first_qualifying_event"]
+    follow_up_months: int = Field(gt=0, le=120)
+    period: Literal["month", "quarter", "half-year", "year"]
+    outcomes: list[Outcome] = Field(min_length=1)
+    covariates: list[str] = Field(default_factory=list)
+    models: list[Literal["logit", "lpm"]] = Field(min_length=1)
+    alpha: float = Field(gt=0, lt=1)
+    randomisation_inference: bool = True
+    wild_bootstrap_draws: int = Field(ge=0)
+    wild_bootstrap_weights: Literal["webb", "rademacher"] = "webb"
+    did_control_group: Literal["notyettreated", "nevertreated"] = "notyettreated"
+    seed: int
+
+    @field_validator("outcomes")
+    @classmethod
+    def _one_primary(cls, outcomes: list[Outcome]) -> list[Outcome]:
+        primaries = [o.id for o in outcomes if o.primary]
+        if len(primaries) != 1:
+            raise ValueError(f"exactly one outcome must be primary (found {len(primaries)})")
+        return outcomes
+
+    @property
+    def primary_outcome(self) -> Outcome:
+        return next(o for o in self.outcomes if o.primary)
+
+
+class Disclosure(_Section):
+    # Named thresholds, defaults from ACRO/SACRO `default.yaml` (see DOMAIN primer).
+    threshold: int = Field(default=10, ge=1)
+    dominance_n: int = Field(default=2, ge=1)
+    dominance_k: float = Field(default=0.9, gt=0, le=1)
+    p_ratio: float = Field(default=0.1, gt=0, lt=1)
+    min_residual_dof: int = Field(default=10, ge=1)
+    zeros_disclosive: bool = True
+    rounding_base: int = Field(default=5, ge=1)
+    suppression_symbol: str = "c"
+    reviewers_required: int = Field(default=2, ge=2)
+
+
+class StudyFile(_Section):
+    """The whole study file."""
+
+    study: Study
+    controller: Contact
+    dpo: Contact
+    local_authorities: list[LocalAuthority] = Field(min_length=1)
+    data_period: DataPeriod
+    data_subjects: DataSubjects
+    categories: list[Category] = Field(min_length=1)
+    special_category: SpecialCategory
+    lawful_basis: LawfulBasis
+    source: Source
+    storage: Storage
+    retention: Retention
+    rights: Rights
+    complaints: Complaints
+    recipients: Recipients
+    design: Design
+    cohort: Cohort
+    analysis: Analysis
+    disclosure: Disclosure = Disclosure()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyFile:
+        codes = [la.dfe_code for la in self.local_authorities]
+        if len(codes) != len(set(codes)):
+            raise ValueError("local_authorities: a DfE code is listed twice")
+        step_las = [s.la for s in self.design.rollout]
+        if sorted(step_las) != sorted(codes):
+            raise ValueError(
+                "design.rollout: every local authority needs exactly one step "
+                f"(rollout names {sorted(step_las)}, local_authorities {sorted(codes)})"
+            )
+        fields = [f for c in self.categories for f in c.fields]
+        dup = sorted({f for f in fields if fields.count(f) > 1})
+        if dup:
+            raise ValueError(f"categories: fields declared in two categories: {dup}")
+        missing = sorted(set(self.special_category.fields) - set(fields))
+        if missing:
+            raise ValueError(f"special_category.fields not in any category: {missing}")
+        return self
+
+    # --- helpers later stages use -------------------------------------------------------
+    @property
+    def la_codes(self) -> list[int]:
+        return [la.dfe_code for la in self.local_authorities]
+
+    def la(self, code: int) -> LocalAuthority:
+        for la in self.local_authorities:
+            if la.dfe_code == code:
+                return la
+        raise KeyError(code)
+
+    @property
+    def allowed_fields(self) -> frozenset[str]:
+        """Every field some declared category allows: the minimisation allow-list."""
+        return frozenset(f for c in self.categories for f in c.fields)
+
+    @property
+    def special_fields(self) -> frozenset[str]:
+        return frozenset(self.special_category.fields)
+
+    def step_date(self, la_code: int) -> dt.date:
+        for step in self.design.rollout:
+            if step.la == la_code:
+                return step.step_date
+        raise KeyError(la_code)
