@@ -74,6 +74,7 @@ class Category(_Section):
 
 class SpecialCategory(_Section):
     fields: list[str] = Field(min_length=1)
+    description: str
     article9_condition: str
     schedule1_condition: str
     justification: str
