@@ -1,0 +1,332 @@
+"""The data spec as data: input-format layouts and DfE code lists, loaded from YAML.
+
+Every model is frozen and forbids unknown keys, so a typo in a spec file is an error naming the
+key. Duplicate YAML keys (a code listed twice, a table defined twice) are refused too: PyYAML
+would silently keep the last one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from trialvault.errors import InputFileError
+
+SPEC_DIR = Path(__file__).resolve().parent
+LAYOUT_DIR = SPEC_DIR / "layouts"
+CODELISTS_FILE = SPEC_DIR / "codelists.yaml"
+FORMATS: tuple[str, ...] = ("ssda903", "cin_census", "education", "neet")
+
+ColumnType = Literal["string", "date", "integer", "boolean"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnLayout(_Frozen):
+    """One column (CSV) or element (XML) of an input table."""
+
+    name: str = Field(min_length=1, description="DfE column / element name as in the file")
+    type: ColumnType
+    required: bool
+    code_list: str | None = Field(description="Name of a code list in codelists.yaml, or null")
+    identifier: bool = Field(description="A direct identifier that prepare drops (UPN, DOB, ...)")
+    field: str | None = Field(description="Harmonised field it maps to (docs/architecture.md)")
+    xml_name: str | None = Field(default=None, description="XML element name where it differs")
+    description: str | None = None
+    valid_from: int | None = Field(default=None, description="First collection year it exists")
+    valid_to: int | None = Field(default=None, description="Last collection year it exists")
+
+    def valid_in(self, year: int) -> bool:
+        return (self.valid_from is None or year >= self.valid_from) and (
+            self.valid_to is None or year <= self.valid_to)
+
+
+class TableLayout(_Frozen):
+    """One table of a format: a CSV file or an XML block."""
+
+    name: str
+    columns: list[ColumnLayout] = Field(min_length=1)
+    file: str | None = Field(default=None, description="CSV file name (CSV formats)")
+    xml_element: str | None = Field(default=None, description="SSDA903 XML element of a row")
+    xml_path: str | None = Field(default=None, description="CIN XML path of the block")
+    harmonised: str | None = Field(description="Harmonised table it feeds, or null (dropped)")
+    key: list[str] = Field(description="Natural key columns (one row per key)")
+    repeated: bool = Field(default=False, description="Element repeats inside its parent")
+    description: str | None = None
+    derived: dict[str, str] = Field(default_factory=dict,
+                                    description="Harmonised fields derived, and how")
+    valid_from: int | None = None
+    valid_to: int | None = None
+
+    @model_validator(mode="after")
+    def _columns_unique(self) -> TableLayout:
+        names = [c.name for c in self.columns]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"table {self.name}: column listed twice: {dup}")
+        unknown = sorted(set(self.key) - set(names) - {"LAchildID", "CINreferralDate"})
+        if unknown:
+            raise ValueError(f"table {self.name}: key names unknown columns {unknown}")
+        return self
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnLayout:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"table {self.name} has no column {name}")
+
+    def columns_in(self, year: int) -> list[ColumnLayout]:
+        """The columns a file of collection year `year` carries."""
+        return [c for c in self.columns if c.valid_in(year)]
+
+    def valid_in(self, year: int) -> bool:
+        return (self.valid_from is None or year >= self.valid_from) and (
+            self.valid_to is None or year <= self.valid_to)
+
+    @property
+    def identifier_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.identifier]
+
+
+class FormatLayout(_Frozen):
+    """A whole input format: its tables and how its files are laid out."""
+
+    format: str
+    title: str
+    specification: str = Field(description="The public DfE specification the layout follows")
+    container: Literal["csv_set", "csv", "xml"]
+    date_format: str
+    xml_root: str | None = None
+    xml_child: str | None = None
+    collection_year_from: str | None = None
+    tables: dict[str, TableLayout] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_tables(cls, data: Any) -> Any:
+        # Tables are keyed by name in YAML; copy the key into each table so it knows its name.
+        if isinstance(data, dict) and isinstance(data.get("tables"), dict):
+            tables = {}
+            for name, table in data["tables"].items():
+                tables[name] = {"name": name, **table} if isinstance(table, dict) else table
+            data = {**data, "tables": tables}
+        return data
+
+    def table(self, name: str) -> TableLayout:
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise KeyError(f"format {self.format} has no table {name}") from None
+
+
+class CodeValidity(_Frozen):
+    valid_from: int | None = None
+    valid_to: int | None = None
+
+
+class CodeList(_Frozen):
+    """A DfE code list: code -> label, with the collection years each code is valid in."""
+
+    name: str
+    title: str
+    codes: dict[str, str] = Field(min_length=1)
+    validity: dict[str, CodeValidity] = Field(default_factory=dict)
+    harmonised_to: dict[str, str] = Field(
+        default_factory=dict, description="Old code -> the code the harmonised tables keep")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_entries(cls, data: Any) -> Any:
+        # YAML entries are either `CODE: label` or `CODE: {label, valid_from, valid_to}`.
+        if not isinstance(data, dict) or not isinstance(data.get("codes"), dict):
+            return data
+        codes: dict[str, Any] = {}
+        validity: dict[str, Any] = {}
+        for code, entry in data["codes"].items():
+            if isinstance(entry, dict):
+                extra = sorted(set(entry) - {"label", "valid_from", "valid_to"})
+                if extra or "label" not in entry:
+                    raise ValueError(f"code {code}: entry needs 'label' and may have valid_from/"
+                                     f"valid_to only (found {sorted(entry)})")
+                codes[str(code)] = entry["label"]
+                validity[str(code)] = {k: entry[k] for k in ("valid_from", "valid_to")
+                                       if k in entry}
+            else:
+                codes[str(code)] = entry
+        return {**data, "codes": codes, "validity": validity}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CodeList:
+        stray = sorted(set(self.validity) - set(self.codes))
+        if stray:
+            raise ValueError(f"code list {self.name}: validity for unknown codes {stray}")
+        return self
+
+    def valid_in(self, year: int) -> set[str]:
+        """Codes valid in collection year `year` (the year ending 31 March `year`)."""
+        out = set()
+        for code in self.codes:
+            v = self.validity.get(code)
+            if v is None or ((v.valid_from is None or year >= v.valid_from)
+                             and (v.valid_to is None or year <= v.valid_to)):
+                out.add(code)
+        return out
+
+    def harmonise(self, code: str) -> str:
+        return self.harmonised_to.get(code, code)
+
+
+class CodeGroup(_Frozen):
+    code_list: str
+    description: str
+    codes: list[str] = Field(min_length=1)
+
+
+class CodeListFile(_Frozen):
+    code_lists: dict[str, CodeList]
+    groups: dict[str, CodeGroup]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_lists(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("code_lists"), dict):
+            lists = {n: ({"name": n, **v} if isinstance(v, dict) else v)
+                     for n, v in data["code_lists"].items()}
+            data = {**data, "code_lists": lists}
+        return data
+
+    @model_validator(mode="after")
+    def _groups_known(self) -> CodeListFile:
+        for name, group in self.groups.items():
+            if group.code_list not in self.code_lists:
+                raise ValueError(f"group {name}: unknown code list {group.code_list}")
+            unknown = sorted(set(group.codes) - set(self.code_lists[group.code_list].codes))
+            if unknown:
+                raise ValueError(f"group {name}: codes not in {group.code_list}: {unknown}")
+            if len(set(group.codes)) != len(group.codes):
+                raise ValueError(f"group {name}: a code is listed twice")
+        return self
+
+
+# --- YAML reading that refuses duplicate keys -------------------------------------------------
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that raises on a mapping key given twice (PyYAML keeps the last silently)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
+                              deep: bool = False) -> dict[Hashable, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Hashable, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _construct_unique_mapping)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a spec YAML file; errors name the file, the line and the offending key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputFileError(f"cannot read spec file ({exc.strerror})", file=str(path)) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise InputFileError(f"invalid spec YAML: {exc.problem}", file=str(path),
+                             line=line) from None
+    except yaml.YAMLError as exc:
+        raise InputFileError(f"invalid spec YAML: {exc}", file=str(path)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"key '{key}' is not a known spec key")
+        elif err["type"] == "missing":
+            parts.append(f"key '{key}' is missing")
+        else:
+            parts.append(f"key '{key}': {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_layout(path: Path) -> FormatLayout:
+    """Load one layout file (any path); raise InputFileError naming the file and the key."""
+    data = read_yaml(path)
+    try:
+        return FormatLayout.model_validate(data)
+    except ValidationError as exc:
+        raise InputFileError(f"bad layout: {_describe(exc)}", file=str(path)) from None
+
+
+def parse_code_lists(path: Path) -> CodeListFile:
+    data = read_yaml(path)
+    try:
+        return CodeListFile.model_validate(data)
+    except ValidationError as exc:
+        raise InputFileError(f"bad code lists: {_describe(exc)}", file=str(path)) from None
+
+
+@functools.cache
+def load_layout(fmt: str) -> FormatLayout:
+    """The layout of one input format: ssda903, cin_census, education or neet."""
+    if fmt not in FORMATS:
+        raise KeyError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    layout = parse_layout(LAYOUT_DIR / f"{fmt}.yaml")
+    if layout.format != fmt:
+        raise InputFileError(f"layout says format {layout.format!r}, expected {fmt!r}",
+                             file=f"{fmt}.yaml")
+    _check_code_list_names(layout)
+    return layout
+
+
+def _check_code_list_names(layout: FormatLayout) -> None:
+    known = load_code_list_file().code_lists
+    for table in layout.tables.values():
+        for col in table.columns:
+            if col.code_list is not None and col.code_list not in known:
+                raise InputFileError(
+                    f"table {table.name}, column {col.name}: unknown code list {col.code_list}",
+                    file=f"{layout.format}.yaml")
+
+
+@functools.cache
+def load_code_list_file() -> CodeListFile:
+    return parse_code_lists(CODELISTS_FILE)
+
+
+def load_code_lists() -> dict[str, CodeList]:
+    """Every DfE code list by name."""
+    return dict(load_code_list_file().code_lists)
+
+
+def code_list_group(name: str) -> frozenset[str]:
+    """A named group of codes used by the analysis, e.g. `residential_placements`."""
+    groups = load_code_list_file().groups
+    try:
+        return frozenset(groups[name].codes)
+    except KeyError:
+        raise KeyError(f"unknown code-list group {name!r} (known: {sorted(groups)})") from None
