@@ -237,3 +237,22 @@ def rekey(vault_dir: Path, user: str, password: str) -> RekeyReport:
 
 def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
+
+
+def audit_entries(vault_dir: Path, user: str, password: str, *, last: int | None = None
+                  ) -> list[audit.AuditEntry]:
+    """The audit log (the last `last` entries when given); reading it is itself audited."""
+    with open_vault(vault_dir, user, password, command="audit show", args={"last": last},
+                    write=False) as session:
+        return audit.read_entries(session.con, last=last)
+
+
+def verify_audit(vault_dir: Path, user: str, password: str) -> audit.AuditVerification:
+    """Recompute the hash chain and compare it with audit.chain (checked before this
+    command's own entry is added)."""
+    with open_vault(vault_dir, user, password, command="audit verify", args={},
+                    write=False) as session:
+        result = audit.verify(session.con, vault_dir)
+        session.record(detail={"ok": result.ok, "problems": len(result.problems),
+                               "entries": result.entries})
+        return result

@@ -1,0 +1,85 @@
+"""Fixtures for vault tests: small real vaults and real sealed packages (synthetic rows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from trialvault.seal import write_package
+from trialvault.vault import FAST_TEST_KDF, init_vault
+from trialvault.vault.schema import TABLES, package_columns
+
+PASSWORD = "correct horse battery staple"
+MARKER = "ZQXJ"  # child codes start with this; no DuckDB/Parquet/age bytes contain it by chance
+
+_TYPES = {"INTEGER": pa.int32(), "VARCHAR": pa.string(), "DATE": pa.date32(),
+          "BOOLEAN": pa.bool_()}
+
+
+def make_tables(la_code: int, n_children: int, *, seed: int, rows_per_table: int = 3,
+                prefix: str = MARKER) -> dict[str, pa.Table]:
+    """Every harmonised table with `n_children` children of `la_code` and random values."""
+    rng = np.random.default_rng(seed)
+    ids = [f"{prefix}{la_code}-{i:06d}" for i in range(n_children)]
+    tables: dict[str, pa.Table] = {}
+    for table in TABLES:
+        n = n_children if table == "children" else n_children * rows_per_table
+        child = ids if table == "children" else [ids[i] for i in rng.integers(0, n_children, n)]
+        columns: dict[str, pa.Array] = {}
+        for name, kind in package_columns(table):
+            if name == "la_code":
+                values: list[object] = [la_code] * n
+            elif name == "child_id":
+                values = list(child)
+            elif name == "source_file":
+                values = [f"{table}.csv"] * n
+            elif name == "source_line":
+                values = list(range(2, n + 2))
+            elif kind == "DATE":
+                values = [dt.date(2019, 1, 1) + dt.timedelta(days=int(d))
+                          for d in rng.integers(0, 2500, n)]
+            elif kind == "INTEGER":
+                values = [int(v) for v in rng.integers(0, 250, n)]
+            elif kind == "BOOLEAN":
+                values = [bool(v) for v in rng.integers(0, 2, n)]
+            else:
+                values = [f"V{v}" for v in rng.integers(0, 9, n)]
+            columns[name] = pa.array(values, _TYPES[kind])
+        tables[table] = pa.table(columns)
+    return tables
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> tuple[Path, str]:
+    """A fresh vault (fast KDF) and the evaluator recipient."""
+    folder = tmp_path / "vault"
+    recipient = init_vault(folder, "dm", PASSWORD, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    return folder, recipient
+
+
+PackageFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def make_package(tmp_path: Path) -> PackageFactory:
+    """Seal tables into tmp_path/packages/<name>.tvpkg for `recipient`."""
+    out = tmp_path / "packages"
+    out.mkdir(exist_ok=True)
+
+    def factory(recipient: str, la_code: int, extract_date: dt.date, *, n_children: int = 20,
+                seed: int = 1, tables: dict[str, pa.Table] | None = None,
+                name: str | None = None, study_id: str = "nwd") -> Path:
+        path = out / (name or f"{la_code}-{extract_date.isoformat()}-{seed}.tvpkg")
+        manifest = {"study_id": study_id, "spec_version": "2025.1", "la_code": la_code,
+                    "extract_date": extract_date,
+                    "validation_summary": {"by_rule": {"E101": {"error": 1}}}}
+        data = tables if tables is not None else make_tables(la_code, n_children, seed=seed)
+        write_package(path, [recipient], manifest, data, b"rule,severity,file,line\n")
+        return path
+
+    return factory
