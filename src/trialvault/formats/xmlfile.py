@@ -1,0 +1,164 @@
+"""Hardened, streaming XML reading with the line where each element starts.
+
+Only through `defusedxml`: DTDs (and so entity expansion, "billion laughs" and external entities)
+are forbidden outright, and on top of that the file size, nesting depth, element count and text
+length are capped while parsing. The file is fed to expat in chunks and each *record* element
+(e.g. a CIN `Child`) is handed over as a small tree as soon as it closes, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser, ParseError
+
+from trialvault.errors import InputFileError
+from trialvault.formats.limits import DEFAULT_LIMITS, ReadLimits
+
+_CHUNK = 1024 * 1024
+
+
+class Node:
+    """One XML element: local tag name, start line, stripped text and child elements."""
+
+    __slots__ = ("children", "line", "tag", "text")
+
+    def __init__(self, tag: str, line: int) -> None:
+        self.tag = tag
+        self.line = line
+        self.text: str | None = None
+        self.children: list[Node] = []
+
+    def find(self, tag: str) -> Node | None:
+        for child in self.children:
+            if child.tag == tag:
+                return child
+        return None
+
+    def findall(self, tag: str) -> list[Node]:
+        return [c for c in self.children if c.tag == tag]
+
+    def value(self, tag: str) -> str | None:
+        """Text of the first child `tag` (None when absent or empty)."""
+        child = self.find(tag)
+        return child.text if child is not None else None
+
+
+class _Target:
+    """Parser target that builds Nodes only inside record elements and enforces the limits."""
+
+    def __init__(self, name: str, root: str, records: frozenset[str], limits: ReadLimits) -> None:
+        self.name, self.root, self.records, self.limits = name, root, records, limits
+        self.parser: Any = None
+        self.depth = 0
+        self.elements = 0
+        self.stack: list[Node] = []
+        self.texts: list[list[str]] = []
+        self.done: list[Node] = []
+        self.root_seen = False
+
+    def _line(self) -> int:
+        return int(self.parser.parser.CurrentLineNumber)
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.depth += 1
+        self.elements += 1
+        local = tag.rsplit("}", 1)[-1]
+        if self.depth > self.limits.max_depth:
+            raise InputFileError(f"XML nesting deeper than {self.limits.max_depth} levels",
+                                 file=self.name, line=self._line(), rule="xml-depth")
+        if self.elements > self.limits.max_elements:
+            raise InputFileError(f"more than {self.limits.max_elements} XML elements",
+                                 file=self.name, line=self._line(), rule="xml-size")
+        if self.depth == 1:
+            self.root_seen = True
+            if local != self.root:
+                raise InputFileError(f"root element is <{local}>, expected <{self.root}>",
+                                     file=self.name, line=self._line(), rule="xml-root")
+        if self.stack or local in self.records:
+            node = Node(local, self._line())
+            if self.stack:
+                self.stack[-1].children.append(node)
+            self.stack.append(node)
+            self.texts.append([])
+
+    def data(self, text: str) -> None:
+        if self.texts:
+            parts = self.texts[-1]
+            parts.append(text)
+            if sum(len(p) for p in parts) > self.limits.max_text_bytes:
+                raise InputFileError(f"XML element text longer than {self.limits.max_text_bytes}"
+                                     " characters", file=self.name, line=self._line(),
+                                     rule="xml-size")
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+        if not self.stack:
+            return
+        node = self.stack.pop()
+        text = "".join(self.texts.pop()).strip()
+        node.text = text or None
+        if not self.stack:
+            self.done.append(node)
+
+    def close(self) -> None:
+        return None
+
+
+def iter_records(path: Path, root: str, records: frozenset[str],
+                 limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Node]:
+    """Yield each element whose tag is in `records` (outermost only) from the XML file `path`,
+    whose root element must be `root`. Refuses DTDs, entities, oversize or malformed input with
+    an `InputFileError` naming file and line."""
+    name = path.name
+    try:
+        size = path.stat().st_size
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputFileError(f"cannot read file ({exc.strerror})", file=str(path)) from None
+    if size > limits.max_file_bytes:
+        handle.close()
+        raise InputFileError(f"file is larger than the limit of {limits.max_file_bytes} bytes",
+                             file=name, rule="file-size")
+    target = _Target(name, root, records, limits)
+    parser = DefusedXMLParser(target=target, forbid_dtd=True, forbid_entities=True,
+                              forbid_external=True)
+    target.parser = parser
+    read = 0
+    with handle:
+        while True:
+            chunk = handle.read(_CHUNK)
+            read += len(chunk)
+            if read > limits.max_file_bytes:
+                raise InputFileError(f"file is larger than the limit of {limits.max_file_bytes}"
+                                     " bytes", file=name, rule="file-size")
+            try:
+                if chunk:
+                    parser.feed(chunk)
+                else:
+                    parser.close()
+            except ParseError as exc:
+                line = exc.position[0] if getattr(exc, "position", None) else None
+                reason = str(exc).split(":")[0]
+                raise InputFileError(f"not well-formed XML ({reason}; truncated or corrupted "
+                                     "file?)", file=name, line=line, rule="xml-syntax") from None
+            except DefusedXmlException as exc:
+                raise InputFileError(f"XML uses a forbidden construct ({type(exc).__name__}: "
+                                     "DTDs and entities are refused)", file=name,
+                                     line=_safe_line(parser), rule="xml-forbidden") from None
+            yield from target.done
+            target.done.clear()
+            if not chunk:
+                break
+    if not target.root_seen:
+        raise InputFileError("file holds no XML element", file=name, rule="xml-syntax")
+
+
+def _safe_line(parser: Any) -> int | None:
+    try:
+        return int(parser.parser.CurrentLineNumber)
+    except (AttributeError, TypeError, ValueError):
+        return None
