@@ -33,6 +33,7 @@ def main(
 def _register_stages() -> None:
     # One module per stage owns its commands; the order here is the order in `--help`.
     from trialvault import demo
+    from trialvault.console import commands as console_commands
     from trialvault.disclose import commands as disclose_commands
     from trialvault.evaluate import commands as evaluate_commands
     from trialvault.prepare import commands as prepare_commands
@@ -43,7 +44,8 @@ def _register_stages() -> None:
     from trialvault.vault import commands as vault_commands
 
     for module in (demo, study_commands, synth_commands, prepare_commands, vault_commands,
-                   rights_commands, retention_commands, evaluate_commands, disclose_commands):
+                   rights_commands, retention_commands, evaluate_commands, disclose_commands,
+                   console_commands):
         module.register(app)
 
 

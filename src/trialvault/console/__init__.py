@@ -1,1 +1,13 @@
-"""The console stage."""
+"""The local web console for the data manager, the DPO, analysts and output checkers."""
+
+from trialvault.console.app import Console, ConsoleSettings
+from trialvault.console.pages_audit import add_audit_pages
+
+__all__ = ["Console", "ConsoleSettings", "build_console"]
+
+
+def build_console(settings: ConsoleSettings, *, secret: str | None = None) -> Console:
+    """A console with every page; `.app()` gives the ASGI app."""
+    console = Console(settings, secret=secret)
+    add_audit_pages(console)
+    return console

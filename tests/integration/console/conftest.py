@@ -1,0 +1,71 @@
+"""A small real vault with one user of each role, and a console app over it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from trialvault.console import ConsoleSettings, build_console
+from trialvault.console.app import Console
+from trialvault.study import load_study
+from trialvault.vault.admin import add_user, init_vault
+from trialvault.vault.keyslots import FAST_TEST_KDF
+
+REPO = Path(__file__).resolve().parents[3]
+PASSWORDS = {"dana": "manager-pass-1", "omar": "dpo-pass-2", "ana": "analyst-pass-3",
+             "oli": "checker-pass-4", "cara": "checker-pass-5"}
+ROLES = {"dana": "data-manager", "omar": "dpo", "ana": "analyst", "oli": "output-checker",
+         "cara": "output-checker"}
+LOCAL = ("127.0.0.1", 50123)
+
+
+@pytest.fixture(scope="module")
+def console_vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    vault = tmp_path_factory.mktemp("console") / "vault"
+    init_vault(vault, "dana", PASSWORDS["dana"], kdf_params=FAST_TEST_KDF)
+    for user, role in ROLES.items():
+        if user != "dana":
+            add_user(vault, "dana", PASSWORDS["dana"], user, PASSWORDS[user], role,
+                     kdf_params=FAST_TEST_KDF)
+    return vault
+
+
+@pytest.fixture
+def console_app(console_vault: Path) -> Console:
+    study_path = REPO / "studies" / "no-wrong-door.toml"
+    settings = ConsoleSettings(vault_dir=console_vault, study=load_study(study_path),
+                               study_path=study_path)
+    return build_console(settings, secret="test-secret")
+
+
+@pytest.fixture
+def client(console_app: Console) -> Iterator[TestClient]:
+    with TestClient(console_app.app(), client=LOCAL, follow_redirects=False) as c:
+        yield c
+
+
+def _login(client: TestClient, user: str) -> None:
+    response = client.post("/login", data={"user": user, "password": PASSWORDS[user]})
+    assert response.status_code == 303, response.text
+
+
+def _csrf_of(client: TestClient, path: str) -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+@pytest.fixture
+def login() -> Callable[[TestClient, str], None]:
+    return _login
+
+
+@pytest.fixture
+def csrf_of() -> Callable[[TestClient, str], str]:
+    return _csrf_of
