@@ -2,6 +2,7 @@
 
 from trialvault.console.app import Console, ConsoleSettings
 from trialvault.console.pages_audit import add_audit_pages
+from trialvault.console.pages_holdings import add_holdings_pages
 
 __all__ = ["Console", "ConsoleSettings", "build_console"]
 
@@ -9,5 +10,6 @@ __all__ = ["Console", "ConsoleSettings", "build_console"]
 def build_console(settings: ConsoleSettings, *, secret: str | None = None) -> Console:
     """A console with every page; `.app()` gives the ASGI app."""
     console = Console(settings, secret=secret)
+    add_holdings_pages(console)
     add_audit_pages(console)
     return console

@@ -113,7 +113,7 @@ class Console:
             if session is None:
                 return RedirectResponse("/login", status_code=303)
             if roles is not None and session.role not in roles:
-                return self.render(request, session, "error.html.j2", status=403,
+                return self.render(request, session, "error.html.j2", http_status=403,
                                    title="Not allowed",
                                    message=f"Your role ({session.role}) cannot use this page.")
             if request.method == "POST":
@@ -124,20 +124,20 @@ class Console:
             try:
                 return await handler(request, session)
             except AccessDenied as exc:
-                return self.render(request, session, "error.html.j2", status=403,
+                return self.render(request, session, "error.html.j2", http_status=403,
                                    title="Not allowed", message=str(exc))
             except TrialvaultError as exc:
-                return self.render(request, session, "error.html.j2", status=400,
+                return self.render(request, session, "error.html.j2", http_status=400,
                                    title="Refused", message=str(exc))
         return endpoint
 
     def render(self, request: Request, session: ConsoleSession | None, template: str, *,
-               status: int = 200, **context: Any) -> HTMLResponse:
+               http_status: int = 200, **context: Any) -> HTMLResponse:
         nav = [p for p in self.pages if session and session.role in p.roles]
         html = self.env.get_template(template).render(
             session=session, nav=nav, path=request.url.path, csrf_field=CSRF_FIELD,
             csrf=session.csrf if session else "", study=self.settings.study, **context)
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=http_status)
 
     # --- login ----------------------------------------------------------------------------
     async def login_form(self, request: Request) -> Response:
@@ -153,7 +153,7 @@ class Console:
                             args={"user": user}, write=False) as vault:
                 role = vault.role
         except TrialvaultError:
-            return self.render(request, None, "login.html.j2", status=401, title="Sign in",
+            return self.render(request, None, "login.html.j2", http_status=401, title="Sign in",
                                error="Wrong user name or password.")
         cookie = self.sessions.create(user, role, password)
         response = RedirectResponse("/", status_code=303)

@@ -59,3 +59,10 @@ def test_console_actions_are_audited(client: TestClient, console_vault: Path, lo
                     write=False) as vault:
         commands = [e.command for e in audit.read_entries(vault.con)]
     assert "console login" in commands and "console audit" in commands
+
+
+def test_holdings_page_for_data_manager(client: TestClient, login) -> None:  # type: ignore[no-untyped-def]
+    login(client, "dana")
+    page = client.get("/holdings")
+    assert page.status_code == 200
+    assert "Users (key slots)" in page.text and "output-checker" in page.text
