@@ -32,6 +32,7 @@ from trialvault.vault.session import (
     _audit_failure,
     _rollback,
     connect,
+    log_failure,
     open_vault,
     unlock,
     vault_lock,
@@ -184,6 +185,7 @@ def rekey(vault_dir: Path, user: str, password: str) -> RekeyReport:
     with vault_lock(vault_dir):
         keyfile, old_key, slot = unlock(vault_dir, user, password, "rekey")
         if slot.role not in REKEY_ROLES:
+            log_failure(vault_dir, user, "rekey", f"role {slot.role} may not re-key")
             raise AccessDenied(f"`rekey` needs role {' or '.join(REKEY_ROLES)}; {user!r} is "
                                f"{slot.role}")
         db_path = vault_dir / store.DB_NAME

@@ -87,8 +87,9 @@ def ingest_packages(vault_dir: Path, user: str, password: str, packages: list[Pa
                     ) as session:
         session.require_role(*INGEST_ROLES)
         report = ingest_into(session.con, packages, study=study, user=session.user)
+        for outcome in report.ingested:
+            session.record(rows_touched={f"raw.{t}": n for t, n in outcome.rows.items()})
         session.record(
-            rows_touched={f"raw.{t}": n for p in report.ingested for t, n in p.rows.items()},
             detail={"ingest_batch": report.ingest_batch,
                     "ingested": [p.package_id for p in report.ingested],
                     "skipped": [p.package_id for p in report.skipped],
