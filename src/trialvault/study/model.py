@@ -262,6 +262,25 @@ class Disclosure(_Section):
     reviewers_required: int = Field(default=2, ge=2)
 
 
+class SynthLASize(_Section):
+    la: int = Field(description="DfE LA code")
+    value: int = Field(gt=0, description="The LA's figure of the size statistic")
+
+
+class Synth(_Section):
+    """Generating parameters for synthetic data (trialvault synth): sizes and base rates only."""
+
+    size_statistic: str = Field(description="The public statistic LA sizes are proportional to")
+    la_sizes: list[SynthLASize] = Field(min_length=1)
+    referred_children: int = Field(
+        gt=0, description="Children with a first in-window referral across all LAs at scale 1")
+    long_stay_looked_after: int = Field(
+        ge=0, description="Children in care since before the data period, all LAs, at scale 1")
+    base_rates: dict[str, float] = Field(
+        description="Outcome id -> baseline (unexposed) probability, mean count or rate")
+    base_rates_note: str = ""
+
+
 class StudyFile(_Section):
     """The whole study file."""
 
@@ -284,6 +303,7 @@ class StudyFile(_Section):
     cohort: Cohort
     analysis: Analysis
     disclosure: Disclosure = Disclosure()
+    synth: Synth | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> StudyFile:
