@@ -157,7 +157,7 @@ def register_exists(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(row and row[0])
 
 
-def _check_text(value: str, what: str, *, min_chars: int = 1, max_chars: int = 2000) -> str:
+def check_text(value: str, what: str, *, min_chars: int = 1, max_chars: int = 2000) -> str:
     value = value.strip()
     if len(value) < min_chars:
         raise PolicyRefusal(f"{what} must be at least {min_chars} characters: give the reason "
@@ -197,7 +197,7 @@ def new_request(con: duckdb.DuckDBPyConnection, *, type: str, la_code: int, chil
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)",
                 [request_id, type, la_code, code, child_hash, received, channel,
                  note.strip() if note else None, _now(), user])
-    _event(con, request_id, user, "new", None, "received", f"{type} by {channel}")
+    add_event(con, request_id, user, "new", None, "received", f"{type} by {channel}")
     return request_id
 
 
@@ -293,7 +293,7 @@ def extend(con: duckdb.DuckDBPyConnection, request_id: int, *, reason: str, user
     if req.extended:
         raise PolicyRefusal(f"request {request_id} is already extended (the law allows one "
                             "extension of two further months)")
-    why = _check_text(reason, "the extension reason", min_chars=MIN_REASON_CHARS)
+    why = check_text(reason, "the extension reason", min_chars=MIN_REASON_CHARS)
     tell_by = compute_deadline(req.received, pauses=req.pauses, extended=True,
                                today=today).tell_extension_by
     if tell_by is not None and today > tell_by:
@@ -301,7 +301,7 @@ def extend(con: duckdb.DuckDBPyConnection, request_id: int, *, reason: str, user
                             "extension must be notified within it")
     con.execute(f"UPDATE {RIGHTS_SCHEMA}.requests SET extended = true, extension_reason = ? "
                 "WHERE request_id = ?", [why, request_id])
-    _event(con, request_id, user, "extend", req.state, req.state,
+    add_event(con, request_id, user, "extend", req.state, req.state,
            f"tell the person by {tell_by}" if tell_by else "tell the person within the first "
            "month once the clock restarts")
     return get_request(con, request_id)
@@ -310,7 +310,7 @@ def extend(con: duckdb.DuckDBPyConnection, request_id: int, *, reason: str, user
 def refuse(con: duckdb.DuckDBPyConnection, request_id: int, *, reason: str, user: str,
            today: dt.date) -> RightsRequest:
     req = _open(con, request_id, allowed=set(OPEN_STATES), action="refuse")
-    why = _check_text(reason, "the refusal reason", min_chars=MIN_REASON_CHARS)
+    why = check_text(reason, "the refusal reason", min_chars=MIN_REASON_CHARS)
     _close(con, req, "refused", why, user, "refuse", today)
     return get_request(con, request_id)
 
@@ -323,9 +323,9 @@ def record_exemption(con: duckdb.DuckDBPyConnection, request_id: int, *, right: 
     if right != req.type:
         raise PolicyRefusal(f"request {request_id} is a {req.type} request: the assessment must "
                             f"be about that right, not {right!r}")
-    why = _check_text(reason, "the exemption reason (why complying would prevent or seriously "
+    why = check_text(reason, "the exemption reason (why complying would prevent or seriously "
                       "impair the research)", min_chars=MIN_REASON_CHARS)
-    who = _check_text(decided_by, "decided-by", min_chars=2, max_chars=200)
+    who = check_text(decided_by, "decided-by", min_chars=2, max_chars=200)
     basis = EXEMPTION_BASIS[req.type]
     con.execute(f"INSERT INTO {RIGHTS_SCHEMA}.exemptions VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [request_id, right, basis, why, who, today, user])
@@ -368,10 +368,10 @@ def _move(con: duckdb.DuckDBPyConnection, req: RightsRequest, to: State, user: s
           detail: str | None) -> None:
     con.execute(f"UPDATE {RIGHTS_SCHEMA}.requests SET state = ? WHERE request_id = ?",
                 [to, req.request_id])
-    _event(con, req.request_id, user, action, req.state, to, detail)
+    add_event(con, req.request_id, user, action, req.state, to, detail)
 
 
-def _event(con: duckdb.DuckDBPyConnection, request_id: int, user: str, action: str,
+def add_event(con: duckdb.DuckDBPyConnection, request_id: int, user: str, action: str,
            from_state: str | None, to_state: str, detail: str | None) -> None:
     con.execute(f"INSERT INTO {RIGHTS_SCHEMA}.events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [_next_id(con, "events", "event_id"), request_id, _now(), user, action,

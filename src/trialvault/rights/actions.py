@@ -1,0 +1,329 @@
+"""What executing a request does to the data. One of the few modules that handle row values.
+
+Every function here runs on an open vault session's connection, inside that session's single
+transaction (the session commits it together with its audit entry, or rolls both back), so an
+action either happens completely or not at all. Nothing here prints or logs; errors and the
+summaries returned name tables, columns and counts only, never a child code or a value.
+
+- access:        every stored row about the child (raw and harmonised, with lineage), the
+                 packages it came from, the purposes, and the outputs that used it.
+- rectification: the corrected value in raw and harmonised rows, the old value kept in
+                 `rights.rectifications` with who, why and when; harmonised rebuilt.
+- restriction / objection: an active flag in `rights.rights_flags` (see `flags`).
+- erasure:       the child's rows deleted from every table that has (la_code, child_id), the
+                 request register keeps only the keyed hash, a tombstone is written, harmonised
+                 is rebuilt; the caller then re-keys the vault (`service.execute`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from trialvault.errors import InputFileError, TrialvaultError
+from trialvault.rights.flags import FLAGS_TABLE, FlagKind, ensure_flags_table
+from trialvault.rights.register import RIGHTS_SCHEMA, RightsRequest
+from trialvault.vault import add_tombstones, child_hash, rebuild_harmonised
+
+KEY_COLUMNS = ("la_code", "child_id")
+LINEAGE_COLUMNS = ("source_file", "source_line", "package_id", "ingest_batch")
+DATA_SCHEMAS = ("raw", "harmonised")
+# Where other stages keep what they made from the data (evaluation runs, releases).
+OUTPUT_SCHEMAS = ("results", "releases", "disclose")
+
+RECTIFICATIONS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {RIGHTS_SCHEMA}.rectifications (
+    request_id INTEGER NOT NULL,
+    la_code INTEGER NOT NULL,
+    child_id VARCHAR NOT NULL,
+    table_name VARCHAR NOT NULL,
+    column_name VARCHAR NOT NULL,
+    old_value VARCHAR,
+    new_value VARCHAR NOT NULL,
+    rows_changed INTEGER NOT NULL,
+    source_file VARCHAR,
+    source_line INTEGER,
+    reason VARCHAR NOT NULL,
+    by_user VARCHAR NOT NULL,
+    changed_at TIMESTAMP NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class ChildTable:
+    """A table of the vault catalog that holds rows keyed by (la_code, child_id)."""
+
+    schema: str
+    name: str
+    columns: tuple[str, ...]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
+class AccessBundle:
+    """Everything an access response contains (values included: keep it in memory)."""
+
+    tables: dict[str, tuple[list[str], list[tuple[Any, ...]]]]
+    packages: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+
+    @property
+    def row_counts(self) -> dict[str, int]:
+        return {name: len(rows) for name, (_cols, rows) in self.tables.items()}
+
+
+@dataclass
+class ActionResult:
+    """What an action did, in counts and names only (safe for the audit log and the terminal)."""
+
+    rows_touched: dict[str, int] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+    affected_outputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- finding the child's rows ---------------------------------------------------------------
+
+def child_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...] | None = None
+                 ) -> list[ChildTable]:
+    """Every base table of the vault catalog with la_code and child_id columns."""
+    rows = con.execute(
+        "SELECT schema_name, table_name, list(column_name ORDER BY column_index) "
+        "FROM duckdb_columns() WHERE database_name = current_database() "
+        "GROUP BY schema_name, table_name ORDER BY schema_name, table_name").fetchall()
+    base = {(s, t) for s, t in con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database()").fetchall()}
+    found = []
+    for schema, table, cols in rows:
+        if (schema, table) not in base or not set(KEY_COLUMNS) <= set(cols):
+            continue
+        if schemas is not None and schema not in schemas:
+            continue
+        found.append(ChildTable(schema, table, tuple(cols)))
+    return found
+
+
+def rows_about(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
+               ) -> dict[str, int]:
+    """Row count per table for one child (every table with the key columns, except the
+    rights desk's own bookkeeping)."""
+    counts = {}
+    for t in child_tables(con):
+        if t.schema == RIGHTS_SCHEMA:
+            continue
+        n = _count(con, t.qualified, la_code, child_id)
+        if n:
+            counts[t.qualified] = n
+    return counts
+
+
+def _count(con: duckdb.DuckDBPyConnection, qualified: str, la_code: int, child_id: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {qualified} WHERE la_code = ? AND child_id = ?",
+                      [la_code, child_id]).fetchone()
+    return int(row[0]) if row else 0
+
+
+# --- access ---------------------------------------------------------------------------------
+
+def collect_access(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
+                   ) -> AccessBundle:
+    """Every stored row about the child in raw and harmonised, its packages, and outputs."""
+    tables: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+    package_ids: set[str] = set()
+    for t in child_tables(con, DATA_SCHEMAS):
+        order = ", ".join(c for c in ("package_id", "source_file", "source_line")
+                          if c in t.columns) or "1"
+        rel = con.execute(f"SELECT * FROM {t.qualified} WHERE la_code = ? AND child_id = ? "
+                          f"ORDER BY {order}", [la_code, child_id])
+        rows = rel.fetchall()
+        if not rows:
+            continue
+        cols = [d[0] for d in rel.description]
+        tables[t.qualified] = (cols, rows)
+        if "package_id" in cols:
+            i = cols.index("package_id")
+            package_ids.update(str(r[i]) for r in rows if r[i] is not None)
+    return AccessBundle(tables=tables, packages=_packages(con, sorted(package_ids)),
+                        outputs=outputs_using(con, la_code, child_id))
+
+
+def _packages(con: duckdb.DuckDBPyConnection, package_ids: list[str]) -> list[dict[str, Any]]:
+    if not package_ids or not _table_exists(con, "meta", "packages"):
+        return []
+    rel = con.execute("SELECT package_id, la_code, extract_date, file_name, ingested_at "
+                      "FROM meta.packages WHERE list_contains(?, package_id) "
+                      "ORDER BY ingested_at", [package_ids])
+    cols = [d[0] for d in rel.description]
+    return [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
+
+
+def outputs_using(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
+                  ) -> list[dict[str, Any]]:
+    """Outputs (evaluation runs, releases) whose inputs included this child.
+
+    A table of an output schema that lists children (la_code, child_id) names its run or
+    release in a `run_id` / `release_id` column; each distinct id is one output.
+    """
+    found: list[dict[str, Any]] = []
+    for t in child_tables(con, OUTPUT_SCHEMAS):
+        id_cols = [c for c in ("release_id", "run_id") if c in t.columns]
+        if not id_cols:
+            if _count(con, t.qualified, la_code, child_id):
+                found.append({"output": t.qualified, "id": None})
+            continue
+        col = id_cols[0]
+        for (ident,) in con.execute(f"SELECT DISTINCT {col} FROM {t.qualified} WHERE "
+                                    f"la_code = ? AND child_id = ? ORDER BY 1",
+                                    [la_code, child_id]).fetchall():
+            found.append({"output": t.qualified, "kind": col.removesuffix("_id"),
+                          "id": str(ident)})
+    return found
+
+
+# --- rectification --------------------------------------------------------------------------
+
+def rectify(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, table: str, column: str,
+            value: str, reason: str, user: str, source_file: str | None = None,
+            source_line: int | None = None) -> ActionResult:
+    """Set `column` of the child's rows in raw.<table> and harmonised.<table> to `value`.
+
+    With `source_file`/`source_line` only the rows from that record change. The old values,
+    the new one, who, why and when go to `rights.rectifications`.
+    """
+    child = child_of(req)
+    targets = [t for t in child_tables(con, DATA_SCHEMAS) if t.name == table]
+    if not targets:
+        raise InputFileError(f"no table {table!r} holds children's rows in this vault",
+                             rule="table")
+    protected = {*KEY_COLUMNS, *LINEAGE_COLUMNS}
+    if column in protected or column not in targets[0].columns:
+        raise InputFileError(f"column {column!r} of {table} cannot be rectified (not a data "
+                             "column of that table)", rule="column")
+    col_type = _column_type(con, targets[0], column)
+    row = con.execute(f"SELECT TRY_CAST(? AS {col_type})", [value]).fetchone()
+    if row is None or row[0] is None:
+        raise InputFileError(f"the new value does not fit column {table}.{column} "
+                             f"(type {col_type})", rule="value")
+    where = "la_code = ? AND child_id = ?"
+    params: list[Any] = [req.la_code, child]
+    if source_file is not None:
+        where += " AND source_file = ?"
+        params.append(source_file)
+    if source_line is not None:
+        where += " AND source_line = ?"
+        params.append(source_line)
+    con.execute(RECTIFICATIONS_DDL)
+    result = ActionResult()
+    now = _now()
+    for t in targets:
+        olds = con.execute(f"SELECT CAST({column} AS VARCHAR), count(*) FROM {t.qualified} "
+                           f"WHERE {where} GROUP BY 1 ORDER BY 1", params).fetchall()
+        changed = sum(int(n) for _old, n in olds)
+        if not changed:
+            continue
+        con.execute(f"UPDATE {t.qualified} SET {column} = CAST(? AS {col_type}) WHERE {where}",
+                    [value, *params])
+        if t.schema == "raw":
+            for old, n in olds:
+                con.execute(f"INSERT INTO {RIGHTS_SCHEMA}.rectifications VALUES "
+                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [req.request_id, req.la_code, child, table, column, old, value,
+                             int(n), source_file, source_line, reason, user, now])
+        result.rows_touched[t.qualified] = changed
+    if not result.rows_touched:
+        raise InputFileError(f"the child has no rows in {table} matching the record given",
+                             rule="rows")
+    rebuild_harmonised(con)
+    result.detail = {"table": table, "column": column, "harmonised_rebuilt": True}
+    return result
+
+
+def _column_type(con: duckdb.DuckDBPyConnection, t: ChildTable, column: str) -> str:
+    row = con.execute("SELECT data_type FROM duckdb_columns() WHERE database_name = "
+                      "current_database() AND schema_name = ? AND table_name = ? AND "
+                      "column_name = ?", [t.schema, t.name, column]).fetchone()
+    if row is None:  # pragma: no cover - the column was just listed
+        raise InputFileError(f"column {column!r} vanished from {t.qualified}", rule="column")
+    return str(row[0])
+
+
+# --- restriction and objection --------------------------------------------------------------
+
+def set_flag(con: duckdb.DuckDBPyConnection, req: RightsRequest, kind: FlagKind, *, user: str
+             ) -> ActionResult:
+    """An active restriction or objection flag: the child leaves every evaluation from now."""
+    child = child_of(req)
+    ensure_flags_table(con)
+    row = con.execute(f"SELECT coalesce(max(flag_id), 0) + 1 FROM {FLAGS_TABLE}").fetchone()
+    flag_id = int(row[0]) if row else 1
+    con.execute(f"INSERT INTO {FLAGS_TABLE} (flag_id, la_code, child_id, kind, status, "
+                "request_id, set_at, set_by) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
+                [flag_id, req.la_code, child, kind, req.request_id, _now(), user])
+    return ActionResult(rows_touched={FLAGS_TABLE: 1}, detail={"flag": kind,
+                                                              "flag_id": flag_id})
+
+
+def end_flag(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, status: str, reason: str,
+             user: str) -> ActionResult:
+    """Lift a restriction or override an objection (with the grounds); returns counts."""
+    ensure_flags_table(con)
+    changed = con.execute(f"UPDATE {FLAGS_TABLE} SET status = ?, ended_at = ?, ended_by = ?, "
+                          "end_reason = ? WHERE request_id = ? AND status = 'active' "
+                          "RETURNING flag_id", [status, _now(), user, reason, req.request_id]
+                          ).fetchall()
+    return ActionResult(rows_touched={FLAGS_TABLE: len(changed)}, detail={"flag": status})
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+def erase(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, user: str) -> ActionResult:
+    """Delete the child everywhere, tombstone it, rebuild harmonised (re-key is the caller's)."""
+    child = child_of(req)
+    digest = child_hash(con, req.la_code, child)
+    result = ActionResult()
+    # Outputs are listed before their child lists are deleted: they must be named as affected.
+    result.affected_outputs = outputs_using(con, req.la_code, child)
+    for t in child_tables(con):
+        if t.qualified == f"{RIGHTS_SCHEMA}.requests":
+            continue
+        deleted = con.execute(f"DELETE FROM {t.qualified} WHERE la_code = ? AND child_id = ? "
+                              "RETURNING 1", [req.la_code, child]).fetchall()
+        if deleted:
+            result.rows_touched[t.qualified] = len(deleted)
+    # The register keeps the fact of each request about this child, but not the code.
+    forgotten = con.execute(f"UPDATE {RIGHTS_SCHEMA}.requests SET child_id = NULL, "
+                            "child_hash = ? WHERE la_code = ? AND child_id = ? RETURNING 1",
+                            [digest, req.la_code, child]).fetchall()
+    result.rows_touched[f"{RIGHTS_SCHEMA}.requests (code removed)"] = len(forgotten)
+    result.rows_touched["meta.tombstones"] = add_tombstones(con, [(req.la_code, child)])
+    harmonised = rebuild_harmonised(con)
+    result.detail = {"tables": len(result.rows_touched), "harmonised_rows": harmonised,
+                     "affected_outputs": len(result.affected_outputs)}
+    return result
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def child_of(req: RightsRequest) -> str:
+    if req.child_id is None:
+        raise TrialvaultError(f"request {req.request_id}: the child was erased; its code is no "
+                              "longer held")
+    return req.child_id
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = "
+                      "current_database() AND schema_name = ? AND table_name = ?",
+                      [schema, table]).fetchone()
+    return bool(row and row[0])
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

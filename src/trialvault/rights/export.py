@@ -1,0 +1,145 @@
+"""Letters and the sealed access response.
+
+The access response (workbook + covering letter) is built in memory and written only as an age
+ciphertext to the recipient key given on the command line: no plaintext copy touches the disk.
+Outcome letters carry no child code and no data value (only the request reference, dates, the
+decision and its reasons), so they may be printed or written in the clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import tempfile
+import zipfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pyrage
+from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
+from pyrage import x25519
+
+from trialvault.errors import InputFileError
+from trialvault.rights.actions import AccessBundle
+from trialvault.rights.register import RightsRequest
+from trialvault.study.model import StudyFile
+
+SEALED_SUFFIX = ".zip.age"
+MAX_SHEET_NAME = 31  # Excel's limit
+
+
+def _environment() -> jinja2.Environment:
+    loader = jinja2.FunctionLoader(
+        lambda name: resources.files("trialvault.rights").joinpath("templates", name).read_text(
+            encoding="utf-8"))
+    env = jinja2.Environment(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    env.filters["lower_first"] = lambda text: text[:1].lower() + text[1:]
+    return env
+
+
+def _la_name(study: StudyFile, la_code: int) -> str:
+    try:
+        return study.la(la_code).name
+    except KeyError:
+        return f"local authority {la_code}"
+
+
+def right_title(study: StudyFile, right: str) -> str:
+    for r in study.rights.rights:
+        if r.id == right:
+            return r.title.removeprefix("Your ").removeprefix("right ").strip()
+    return right
+
+
+def access_letter(study: StudyFile, req: RightsRequest, bundle: AccessBundle, *,
+                  workbook_name: str, today: dt.date) -> str:
+    return _environment().get_template("access_letter.md.j2").render(
+        study=study, req=req, counts=bundle.row_counts, outputs=bundle.outputs,
+        workbook_name=workbook_name, la_name=_la_name(study, req.la_code), today=today)
+
+
+def outcome_letter(study: StudyFile, req: RightsRequest, *, today: dt.date,
+                   outcome_text: str | None = None) -> str:
+    """The letter telling the person what was decided (no child code, no data values)."""
+    return _environment().get_template("outcome_letter.md.j2").render(
+        study=study, req=req, today=today, right_title=right_title(study, req.type),
+        outcome_text=outcome_text or req.outcome or "")
+
+
+def access_workbook(bundle: AccessBundle) -> bytes:
+    """One sheet per table (rows as stored, lineage included), plus packages and outputs."""
+    wb = Workbook()
+    first = wb.active
+    assert first is not None  # a new Workbook always has one sheet
+    wb.remove(first)
+    for name, (cols, rows) in bundle.tables.items():
+        _sheet(wb, name, cols, [list(r) for r in rows])
+    pkg_cols = ["package_id", "la_code", "extract_date", "file_name", "ingested_at"]
+    _sheet(wb, "packages", pkg_cols, [[p.get(c) for c in pkg_cols] for p in bundle.packages])
+    _sheet(wb, "outputs", ["output", "kind", "id"],
+           [[o.get("output"), o.get("kind"), o.get("id")] for o in bundle.outputs])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _sheet(wb: Workbook, name: str, cols: list[str], rows: list[list[Any]]) -> None:
+    ws = wb.create_sheet(name[:MAX_SHEET_NAME])
+    ws.append(cols)
+    for row in rows:
+        ws.append([_cell(v) for v in row])
+    ws.freeze_panes = "A2"
+    for i, col in enumerate(cols, start=1):
+        width = max([len(col), *(len(str(r[i - 1])) for r in rows[:200])]) + 2
+        ws.column_dimensions[get_column_letter(i)].width = min(width, 40)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def seal_access_response(req: RightsRequest, recipient: str, *, workbook: bytes,
+                         letter: str) -> tuple[str, bytes]:
+    """(file name, age ciphertext) of the workbook and letter zipped in memory."""
+    try:
+        parsed = x25519.Recipient.from_str(recipient.strip())
+    except Exception:  # pyrage raises its own error types for a malformed key
+        raise InputFileError("the recipient is not an age public key (age1…)",
+                             rule="recipient") from None
+    stem = f"access-request-{req.request_id}"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{stem}.xlsx", workbook)
+        zf.writestr(f"{stem}-covering-letter.md", letter)
+    return f"{stem}{SEALED_SUFFIX}", pyrage.encrypt(buffer.getvalue(), [parsed])
+
+
+def write_atomic(out_dir: Path, name: str, data: bytes) -> Path:
+    """Write `data` to out_dir/name via a temporary file and a rename (all or nothing)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / name
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def open_access_response(path: Path, identity: str) -> dict[str, bytes]:
+    """Decrypt a sealed access response in memory: {member name: bytes} (for the recipient)."""
+    plain = pyrage.decrypt(path.read_bytes(), [x25519.Identity.from_str(identity.strip())])
+    with zipfile.ZipFile(io.BytesIO(plain)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
