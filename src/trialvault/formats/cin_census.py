@@ -79,6 +79,12 @@ class _Tree:
         return pa.schema(fields)
 
 
+def table_schema(name: str) -> pa.Schema:
+    """Arrow schema of table `name` as this reader returns it (all strings, keys, lineage)."""
+    layout = load_layout(FORMAT)
+    return _Tree(layout).schema(layout.table(name))
+
+
 @READERS.register(FORMAT)
 def read_cin_census(paths: Sequence[Path], *, limits: ReadLimits = DEFAULT_LIMITS
                     ) -> SourceTables:

@@ -55,6 +55,14 @@ def year_of_folder(name: str) -> int | None:
     return start + 1
 
 
+def table_schema(name: str) -> pa.Schema:
+    """Arrow schema of table `name` as this reader returns it (all strings, year, lineage)."""
+    spec = load_layout(FORMAT).table(name)
+    return pa.schema([*(pa.field(c, pa.string()) for c in spec.column_names),
+                      pa.field(COLLECTION_YEAR, pa.int32()), pa.field(SOURCE_FILE, pa.string()),
+                      pa.field(SOURCE_LINE, pa.int32())])
+
+
 @READERS.register(FORMAT)
 def read_ssda903(paths: Sequence[Path], *, limits: ReadLimits = DEFAULT_LIMITS,
                  year: int | None = None) -> SourceTables:

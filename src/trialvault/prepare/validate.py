@@ -1,0 +1,272 @@
+"""The validation engine: typed tables in DuckDB, rules from the spec run as SQL.
+
+Each format's tables live in a DuckDB schema named after the format (`ssda903.episodes`,
+`cin_census.cin_details`, ...). Typing turns the readers' strings into DATE / INTEGER / BOOLEAN
+columns (a value that does not parse becomes NULL, its text stays in `raw_<COL>` so a rule can
+report it) and adds `_row`, `collection_start` and `collection_end`. Every finding becomes one
+row of `validation.issues`: format, table, row, file, line, child, rule, severity, message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from trialvault.errors import InputFileError
+from trialvault.formats import SourceTables
+from trialvault.spec import FormatLayout, TableLayout, load_code_lists, load_layout
+from trialvault.spec.rules import Rule, RuleSet
+
+ISSUES = "validation.issues"
+ISSUE_COLUMNS = ("format", "table_name", "row_id", "file", "line", "child", "rule", "severity",
+                 "message", "fields")
+# The column naming the child in each format's tables (education/NEET rows have none: UPN is
+# an identifier and never goes into a report).
+CHILD_COLUMN = {"ssda903": "CHILD", "cin_census": "LAchildID"}
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that never spills to disk (no plaintext personal data on disk)."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET temp_directory = ''")
+    _install_spec(con)
+    return con
+
+
+def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
+    rows = []
+    for name, code_list in load_code_lists().items():
+        for code in code_list.codes:
+            validity = code_list.validity.get(code)
+            rows.append((name, code, validity.valid_from if validity else None,
+                         validity.valid_to if validity else None))
+    con.execute("CREATE SCHEMA IF NOT EXISTS validation")
+    con.execute("CREATE OR REPLACE TABLE validation.code_lists (list VARCHAR, code VARCHAR, "
+                "valid_from INTEGER, valid_to INTEGER)")
+    con.executemany("INSERT INTO validation.code_lists VALUES (?, ?, ?, ?)", rows)
+    # `in_codes(x, 'LIST', year)`: x is a code of LIST valid in collection year `year`.
+    con.execute("""
+        CREATE OR REPLACE MACRO in_codes(x, list_name, yr) AS x IN (
+            SELECT c.code FROM validation.code_lists c WHERE c.list = list_name
+              AND (c.valid_from IS NULL OR yr IS NULL OR c.valid_from <= yr)
+              AND (c.valid_to IS NULL OR yr IS NULL OR yr <= c.valid_to))""")
+    # Whole years between two dates (age on a date, as the DfE counts birthdays).
+    con.execute("""
+        CREATE OR REPLACE MACRO age_years(born, on_date) AS
+            date_part('year', on_date) - date_part('year', born)
+            - CASE WHEN strftime(on_date, '%m%d') < strftime(born, '%m%d') THEN 1 ELSE 0 END""")
+    con.execute(f"CREATE OR REPLACE TABLE {ISSUES} (format VARCHAR, table_name VARCHAR, "
+                "row_id BIGINT, file VARCHAR, line INTEGER, child VARCHAR, rule VARCHAR, "
+                "severity VARCHAR, message VARCHAR, fields VARCHAR)")
+
+
+def _date_regex(date_format: str) -> str:
+    parts = re.split(r"(%[dmY])", date_format)
+    mapping = {"%d": r"\d{1,2}", "%m": r"\d{1,2}", "%Y": r"\d{4}"}
+    return "".join(mapping.get(p, re.escape(p)) for p in parts)
+
+
+def _typed_expr(column: str, kind: str, date_format: str) -> list[str]:
+    col = q(column)
+    text = f"NULLIF(TRIM({col}), '')"
+    if kind == "string":
+        return [f"{text} AS {col}"]
+    raw = f"{col} AS {q('raw_' + column)}"
+    if kind == "date":
+        pattern = _date_regex(date_format).replace("'", "''")
+        expr = (f"CASE WHEN regexp_full_match({text}, '{pattern}') "
+                f"THEN TRY_STRPTIME({text}, '{date_format}')::DATE END")
+    elif kind == "integer":
+        expr = (f"CASE WHEN regexp_full_match({text}, '-?[0-9]{{1,9}}') "
+                f"THEN CAST({text} AS INTEGER) END")
+    elif kind == "boolean":
+        expr = (f"CASE lower({text}) WHEN '1' THEN TRUE WHEN 'true' THEN TRUE "
+                "WHEN '0' THEN FALSE WHEN 'false' THEN FALSE END")
+    else:
+        raise ValueError(f"unknown column type {kind}")
+    return [f"{expr} AS {col}", raw]
+
+
+def _period_exprs(fmt: str, names: set[str]) -> list[str]:
+    if fmt == "cin_census" and "reference_date" in names:
+        # The CIN census year runs to its ReferenceDate (normally 31 March).
+        ref = ("CASE WHEN regexp_full_match(TRIM(reference_date), '\\d{4}-\\d{1,2}-\\d{1,2}') "
+               "THEN TRY_STRPTIME(TRIM(reference_date), '%Y-%m-%d')::DATE END")
+        fallback = "make_date(collection_year, 3, 31)"
+        end = f"COALESCE({ref}, {fallback})"
+        return [f"{end} AS collection_end",
+                f"CAST({end} - INTERVAL 1 YEAR + INTERVAL 1 DAY AS DATE) AS collection_start"]
+    if "collection_year" in names:
+        return ["make_date(collection_year - 1, 4, 1) AS collection_start",
+                "make_date(collection_year, 3, 31) AS collection_end"]
+    return ["NULL::INTEGER AS collection_year", "NULL::DATE AS collection_start",
+            "NULL::DATE AS collection_end"]
+
+
+def load_tables(con: duckdb.DuckDBPyConnection, source: SourceTables,
+                layout: FormatLayout | None = None) -> None:
+    """Create the typed tables of `source` in schema `<format>` (raw text in `<format>_raw`)."""
+    fmt = source.format
+    layout = layout or load_layout(fmt)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(fmt)}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(fmt + '_raw')}")
+    for name, spec in layout.tables.items():
+        table = source.tables.get(name)
+        if table is None:
+            table = _empty_table(spec, source)
+        _load_table(con, fmt, spec, table, layout.date_format)
+
+
+def _empty_table(spec: TableLayout, source: SourceTables) -> pa.Table:
+    # A table absent from the return is an empty table, so rules that read it still run.
+    like = next(iter(source.tables.values()), None)
+    fields = [pa.field(c, pa.string()) for c in spec.column_names]
+    if like is not None:
+        fields += [f for f in like.schema if f.name not in spec.column_names
+                   and not f.name.endswith("_key")]
+    schema = pa.schema(fields)
+    return schema.empty_table()
+
+
+def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, table: pa.Table,
+                date_format: str) -> None:
+    raw_name = f"{q(fmt + '_raw')}.{q(spec.name)}"
+    with_row = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    view = f"_arrow_{fmt}_{spec.name}"
+    con.register(view, with_row)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {raw_name} AS SELECT * FROM {q(view)}")
+    finally:
+        con.unregister(view)
+    names = set(table.column_names)
+    exprs = ["_row"]
+    layout_cols = set(spec.column_names)
+    for column in spec.columns:
+        exprs += _typed_expr(column.name, column.type, date_format)
+    exprs += [q(n) for n in table.column_names if n not in layout_cols]
+    exprs += _period_exprs(fmt, names)
+    con.execute(f"CREATE OR REPLACE TABLE {q(fmt)}.{q(spec.name)} AS SELECT {', '.join(exprs)} "
+                f"FROM {raw_name}")
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Findings of one validation run (values never included: rows are named by file/line)."""
+
+    issues: pa.Table
+    rules_run: dict[str, list[str]]
+    rows_checked: dict[str, int]
+
+    @property
+    def issue_count(self) -> int:
+        return self.issues.num_rows
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{format: {rule: flagged rows}}."""
+        out: dict[str, dict[str, int]] = {}
+        for fmt, rule in zip(self.issues["format"].to_pylist(), self.issues["rule"].to_pylist(),
+                             strict=True):
+            out.setdefault(fmt, {}).setdefault(rule, 0)
+            out[fmt][rule] += 1
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by rule and severity, for the manifest (no values, no child codes)."""
+        by: dict[tuple[str, str, str], int] = {}
+        for fmt, rule, severity in zip(self.issues["format"].to_pylist(),
+                                       self.issues["rule"].to_pylist(),
+                                       self.issues["severity"].to_pylist(), strict=True):
+            by[(fmt, rule, severity)] = by.get((fmt, rule, severity), 0) + 1
+        severities = {s: sum(n for (_, _, sev), n in by.items() if sev == s)
+                      for s in ("reject", "warn")}
+        return {
+            "issues": self.issue_count,
+            "by_severity": severities,
+            "rows_checked": dict(self.rows_checked),
+            "rules_run": {fmt: len(codes) for fmt, codes in self.rules_run.items()},
+            "by_rule": [{"format": f, "rule": r, "severity": s, "rows": n}
+                        for (f, r, s), n in sorted(by.items())],
+        }
+
+
+def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
+              codes: Iterable[str] | None = None) -> list[str]:
+    """Run the rules of `ruleset` (all, or `codes`) on the loaded tables; findings go into
+    `validation.issues`. Returns the codes run."""
+    fmt = ruleset.format
+    wanted = set(codes) if codes is not None else None
+    con.execute(f"SET search_path = '{fmt},main'")
+    ran = []
+    try:
+        for rule in ruleset.rules:
+            if wanted is not None and rule.code not in wanted:
+                continue
+            _run_rule(con, fmt, rule)
+            ran.append(rule.code)
+    finally:
+        con.execute("SET search_path = 'main'")
+    return ran
+
+
+def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule) -> None:
+    table = q(rule.table)
+    if rule.where is not None:
+        flagged = f"SELECT _row FROM {table} WHERE ({rule.where})"
+    else:
+        flagged = f"SELECT DISTINCT _row FROM ({rule.query}) AS _q"
+    years = []
+    if rule.valid_from is not None:
+        years.append(f"t.collection_year >= {int(rule.valid_from)}")
+    if rule.valid_to is not None:
+        years.append(f"t.collection_year <= {int(rule.valid_to)}")
+    year_filter = f"AND {' AND '.join(years)}" if years else ""
+    child = CHILD_COLUMN.get(fmt)
+    child_expr = f"t.{q(child)}" if child and _has_column(con, fmt, rule.table, child) else "NULL"
+    sql = f"""
+        INSERT INTO {ISSUES}
+        SELECT ?, ?, t._row, t.source_file, t.source_line, {child_expr}, ?, ?, ?, ?
+        FROM {table} AS t
+        WHERE t._row IN ({flagged}) {year_filter}"""
+    try:
+        con.execute(sql, [fmt, rule.table, rule.code, rule.severity, rule.message,
+                          ",".join(rule.fields)])
+    except duckdb.Error as exc:
+        # A broken rule is a spec defect: name it, never the data.
+        raise InputFileError(f"rule {rule.code} cannot run: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0]}", file=f"{fmt}.yaml",
+                             rule=rule.code) from None
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, fmt: str, table: str, column: str) -> bool:
+    found = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = ? "
+                        "AND table_name = ? AND column_name = ?", [fmt, table, column]).fetchone()
+    return bool(found and found[0])
+
+
+def issues_table(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """All findings so far, ordered by format, file, line and rule."""
+    return con.execute(f"SELECT * FROM {ISSUES} ORDER BY format, file, line, rule, table_name, "
+                       "row_id").arrow().read_all()
+
+
+def validate_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[SourceTables],
+                     rulesets: dict[str, RuleSet]) -> ValidationResult:
+    """Load every source into `con`, run its format's rules, and return the findings."""
+    rules_run: dict[str, list[str]] = {}
+    rows: dict[str, int] = {}
+    for source in sources:
+        load_tables(con, source)
+        rows[source.format] = source.row_count
+        if source.format in rulesets:
+            rules_run[source.format] = run_rules(con, rulesets[source.format])
+    return ValidationResult(issues=issues_table(con), rules_run=rules_run, rows_checked=rows)
