@@ -1,9 +1,386 @@
-"""CLI commands of the rights stage (thin: parse, call the library, print)."""
+"""CLI of the rights desk: `trialvault rights …` (thin: parse, call `rights.service`, print).
+
+Every command takes `--vault DIR` and acts as `--user` (default `$TRIALVAULT_USER`, else the
+vault's only user or first data-manager); the password comes from `$TRIALVAULT_PASSWORD` or a
+hidden prompt. Child codes are shown only with `--reveal`, and only to the dpo and
+data-manager roles; they are never written to a log or the audit chain.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from trialvault.cli_common import (
+    StudyOption,
+    VaultOption,
+    console,
+    guarded,
+    password_from_env_or_prompt,
+)
+from trialvault.rights import service
+from trialvault.rights.deadlines import compute_deadline
+from trialvault.rights.register import CHANNELS, REQUEST_TYPES
+from trialvault.study import load_study
+from trialvault.vault.admin import default_user
+
+rights_app = typer.Typer(help="Data-subject requests: register, deadlines, actions, letters.",
+                         no_args_is_help=True)
+
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="Act as this user. Default: $TRIALVAULT_USER, else the vault's "
+                 "only user or first data-manager.", show_default=False),
+]
+IdArg = Annotated[int, typer.Argument(help="Request id (from `rights list`)")]
+RevealOption = Annotated[bool, typer.Option("--reveal", help="Show child codes (dpo and "
+                                            "data-manager only).")]
+DateText = Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today)")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (a sentence; recorded).")]
+
+
+def _login(vault: Path, user: str | None) -> service.Vault:
+    name = user or os.environ.get("TRIALVAULT_USER") or default_user(vault)
+    return service.Vault(vault, name, password_from_env_or_prompt())
+
+
+def _date(text: str | None, option: str) -> dt.date:
+    if text is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{option}: expected a date YYYY-MM-DD") from None
+
+
+def _choice(value: str, options: tuple[str, ...], option: str) -> str:
+    if value not in options:
+        raise typer.BadParameter(f"{option}: one of {', '.join(options)}")
+    return value
+
+
+def _left(view: service.RequestView) -> str:
+    if view.days_left is None:
+        return "clock stopped" if view.stopped_for else "—"
+    if view.overdue:
+        return f"[bold red]{-view.days_left} overdue[/]"
+    colour = "yellow" if view.days_left <= 7 else "green"
+    return f"[{colour}]{view.days_left}[/]"
+
+
+def _notes(view: service.RequestView) -> str:
+    notes = []
+    if view.stopped_for:
+        notes.append(f"awaiting {view.stopped_for}")
+    if view.paused_days:
+        notes.append(f"{view.paused_days} day(s) paused")
+    if view.extended and view.tell_extension_by:
+        notes.append(f"extended: tell the person by {view.tell_extension_by}")
+    return "; ".join(notes)
+
+
+@rights_app.command("new")
+@guarded
+def new(
+    vault: VaultOption, study: StudyOption,
+    type: Annotated[str, typer.Option("--type", help=" | ".join(REQUEST_TYPES))],
+    la: Annotated[int, typer.Option("--la", help="DfE code of the LA the child belongs to")],
+    child: Annotated[str, typer.Option("--child", help="The LA's child code (stored only "
+                                       "inside the vault)")],
+    received: Annotated[str, typer.Option("--received", help="Date received, YYYY-MM-DD")],
+    channel: Annotated[str, typer.Option("--channel", help=" | ".join(CHANNELS))],
+    note: Annotated[str | None, typer.Option("--note", help="Free text (kept in the vault)")]
+    = None,
+    user: UserOption = None,
+) -> None:
+    """Register a request received by email, post or phone (usually through the LA).
+
+    Example: trialvault rights new --type access --la 354 --child C123 --received 2026-01-31 --channel email
+    """
+    s = load_study(study)
+    rid = service.new_request(_login(vault, user), s, type=_choice(type, REQUEST_TYPES, "--type"),
+                              la_code=la, child_id=child, received=_date(received, "--received"),
+                              channel=_choice(channel, CHANNELS, "--channel"), note=note,
+                              today=dt.date.today())
+    d = compute_deadline(_date(received, "--received"))
+    console.print(f"[green]registered[/] request {rid} ({type}); due {d.due}")
+
+
+@rights_app.command("list")
+@guarded
+def list_(vault: VaultOption, user: UserOption = None, reveal: RevealOption = False,
+          all_: Annotated[bool, typer.Option("--all", help="Include closed requests")] = False
+          ) -> None:
+    """List requests with their due dates and days left (overdue in red).
+
+    Example: trialvault rights list --all
+    """
+    today = dt.date.today()
+    views = service.list_requests(_login(vault, user), today=today, open_only=not all_,
+                                  reveal=reveal)
+    table = Table(title=f"Rights requests ({'all' if all_ else 'open'}), {today}")
+    for col in ("id", "type", "LA", "child", "received", "state", "due", "days left", "notes"):
+        table.add_column(col, justify="right" if col in ("id", "days left") else "left")
+    for v in views:
+        table.add_row(str(v.request_id), v.type, str(v.la_code), v.child, str(v.received),
+                      v.state.replace("_", " "), str(v.due or "—"), _left(v), _notes(v))
+    console.print(table)
+    if not views:
+        console.print("no requests")
+
+
+@rights_app.command("show")
+@guarded
+def show(request_id: IdArg, vault: VaultOption, user: UserOption = None,
+         reveal: RevealOption = False) -> None:
+    """Show one request: facts, deadline, pauses, exemption, history, rows held.
+
+    Example: trialvault rights show 3
+    """
+    d = service.show_request(_login(vault, user), request_id, today=dt.date.today(),
+                             reveal=reveal)
+    v = d.view
+    console.print(f"[bold]request {v.request_id}[/] {v.type} · LA {v.la_code} · child {v.child}")
+    console.print(f"received {v.received} by {v.channel} · state {v.state.replace('_', ' ')}")
+    console.print(f"due {v.due or '— (clock stopped)'} · days left {_left(v)} · {_notes(v)}")
+    if d.extension_reason:
+        console.print(f"extension reason: {d.extension_reason}", markup=False)
+    for kind, asked, answered in d.pauses:
+        console.print(f"pause: {kind} asked {asked}, received {answered or '(waiting)'}")
+    if d.exemption:
+        e = d.exemption
+        console.print(f"exemption: {e.basis}; decided by {e.decided_by} on {e.decided_on}: "
+                      f"{e.reason}", markup=False)
+    if v.outcome:
+        console.print(f"outcome ({v.closed_on}): {v.outcome}", markup=False)
+    if d.note:
+        console.print(f"note: {d.note}", markup=False)
+    held = ", ".join(f"{t} {n}" for t, n in d.rows_held.items()) or "none"
+    console.print(f"rows held about the child: {held}")
+    table = Table(title="history")
+    for col in ("when (UTC)", "by", "action", "from", "to", "detail"):
+        table.add_column(col)
+    for at, by, action, frm, to, detail in d.events:
+        table.add_row(f"{at:%Y-%m-%d %H:%M}", by, action, frm or "", to, detail or "")
+    console.print(table)
+
+
+@rights_app.command("await-id")
+@guarded
+def await_id(request_id: IdArg, vault: VaultOption, user: UserOption = None,
+             date: DateText = None) -> None:
+    """Stop the clock: proof of identity was asked for (the month restarts on receipt).
+
+    Example: trialvault rights await-id 3 --date 2026-02-02
+    """
+    v = service.await_information(_login(vault, user), request_id, "identity",
+                                  asked=_date(date, "--date"), today=dt.date.today())
+    console.print(f"request {v.request_id}: clock stopped, awaiting identity")
+
+
+@rights_app.command("await-clarification")
+@guarded
+def await_clarification(request_id: IdArg, vault: VaultOption, user: UserOption = None,
+                        date: DateText = None) -> None:
+    """Stop the clock: clarification was asked for (those days do not count, Art. 12A).
+
+    Example: trialvault rights await-clarification 3 --date 2026-02-02
+    """
+    v = service.await_information(_login(vault, user), request_id, "clarification",
+                                  asked=_date(date, "--date"), today=dt.date.today())
+    console.print(f"request {v.request_id}: clock stopped, awaiting clarification")
+
+
+@rights_app.command("resume")
+@guarded
+def resume(request_id: IdArg, vault: VaultOption,
+           date: Annotated[str, typer.Option("--date", help="Day the ID or clarification "
+                                             "arrived, YYYY-MM-DD")],
+           user: UserOption = None) -> None:
+    """Restart the clock when the awaited ID or clarification arrives.
+
+    Example: trialvault rights resume 3 --date 2026-02-09
+    """
+    v = service.resume(_login(vault, user), request_id, answered=_date(date, "--date"),
+                       today=dt.date.today())
+    console.print(f"request {v.request_id}: in progress, due {v.due} "
+                  f"({v.paused_days} day(s) paused)")
+
+
+@rights_app.command("start")
+@guarded
+def start(request_id: IdArg, vault: VaultOption, user: UserOption = None) -> None:
+    """Mark a request in progress (no ID or clarification needed).
+
+    Example: trialvault rights start 3
+    """
+    v = service.start(_login(vault, user), request_id, today=dt.date.today())
+    console.print(f"request {v.request_id}: in progress, due {v.due}")
+
+
+@rights_app.command("extend")
+@guarded
+def extend(request_id: IdArg, vault: VaultOption, reason: ReasonOption,
+           user: UserOption = None) -> None:
+    """Extend by two further months (complex or numerous requests).
+
+    The person must be told within the first month, with the reason.
+
+    Example: trialvault rights extend 3 --reason "Five years of returns in two formats to search"
+    """
+    v = service.extend(_login(vault, user), request_id, reason=reason, today=dt.date.today())
+    console.print(f"request {v.request_id}: extended, due {v.due}; [bold yellow]tell the "
+                  f"person by {v.tell_extension_by}[/] and why")
+
+
+@rights_app.command("exempt")
+@guarded
+def exempt(request_id: IdArg, vault: VaultOption,
+           right: Annotated[str, typer.Option("--right", help="The right assessed (the "
+                                              "request's type)")],
+           reason: Annotated[str, typer.Option("--reason", help="Why complying would prevent "
+                                               "or seriously impair the research")],
+           decided_by: Annotated[str, typer.Option("--decided-by", help="Who decided")],
+           user: UserOption = None) -> None:
+    """Record a case-by-case research-exemption decision; closes the request as refused.
+
+    Basis: DPA 2018 Sch. 2 Part 6 para 27 (access, rectification, restriction, objection) or
+    UK GDPR Art. 17(3)(d) (erasure), with Art. 89(1) safeguards. Never a default.
+
+    Example: trialvault rights exempt 4 --right erasure --reason "..." --decided-by "DPO"
+    """
+    v = service.exempt(_login(vault, user), request_id, right=right, reason=reason,
+                       decided_by=decided_by, today=dt.date.today())
+    console.print(f"request {v.request_id}: exemption recorded; refused. Send the letter: "
+                  f"trialvault rights letter {v.request_id}")
+
+
+@rights_app.command("refuse")
+@guarded
+def refuse(request_id: IdArg, vault: VaultOption, reason: ReasonOption,
+           user: UserOption = None) -> None:
+    """Refuse a request, with the reason (the letter tells the person how to complain).
+
+    Example: trialvault rights refuse 5 --reason "The LA confirmed the code is not a trial child"
+    """
+    v = service.refuse(_login(vault, user), request_id, reason=reason, today=dt.date.today())
+    console.print(f"request {v.request_id}: refused")
+
+
+@rights_app.command("execute")
+@guarded
+def execute(
+    request_id: IdArg, vault: VaultOption, study: StudyOption, user: UserOption = None,
+    recipient: Annotated[str | None, typer.Option("--recipient", help="access: age public key "
+                                                  "(age1…) to seal the response to")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="access: folder for the sealed "
+                                             "response")] = None,
+    table: Annotated[str | None, typer.Option("--table", help="rectification: table")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="rectification: column")]
+    = None,
+    value: Annotated[str | None, typer.Option("--value", help="rectification: corrected "
+                                              "value")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="rectification: why")] = None,
+    source_file: Annotated[str | None, typer.Option("--source-file", help="rectification: "
+                                                    "only rows from this file")] = None,
+    source_line: Annotated[int | None, typer.Option("--source-line", help="rectification: "
+                                                    "only rows from this line")] = None,
+) -> None:
+    """Carry out a request in one audited transaction.
+
+    access: sealed xlsx + covering letter; rectification: --table --column --value --reason;
+    restriction/objection: exclusion flag; erasure: delete everywhere, tombstone, re-key.
+
+    Example: trialvault rights execute 3 --recipient age1... --out responses/
+    """
+    rect = None
+    if table or column or value is not None:
+        if not (table and column and value is not None and reason):
+            raise typer.BadParameter("rectification needs --table, --column, --value and "
+                                     "--reason")
+        rect = service.Rectification(table, column, value, reason, source_file, source_line)
+    rep = service.execute(_login(vault, user), load_study(study), request_id,
+                          today=dt.date.today(), recipient=recipient, out_dir=out,
+                          rectification=rect)
+    console.print(f"[green]request {rep.request_id} ({rep.type}) {rep.state}[/]")
+    for name, n in rep.rows_touched.items():
+        console.print(f"  {name:40} {n}")
+    for path in rep.files:
+        console.print(f"  sealed response: {path}")
+    if rep.rekey:
+        console.print(f"  vault re-keyed: {rep.rekey.old_fingerprint} → "
+                      f"{rep.rekey.new_fingerprint}")
+    for o in rep.affected_outputs:
+        console.print(f"  [yellow]affected output[/]: {o['output']} {o.get('id') or ''}")
+
+
+@rights_app.command("override")
+@guarded
+def override(request_id: IdArg, vault: VaultOption,
+             grounds: Annotated[str, typer.Option("--grounds", help="Compelling legitimate "
+                                                  "grounds that override the objection")],
+             decided_by: Annotated[str, typer.Option("--decided-by", help="Who decided")],
+             user: UserOption = None) -> None:
+    """Override an executed objection on recorded compelling legitimate grounds (Art. 21(1)).
+
+    Example: trialvault rights override 6 --grounds "..." --decided-by "DPO"
+    """
+    service.override_objection(_login(vault, user), request_id, grounds=grounds,
+                               decided_by=decided_by, today=dt.date.today())
+    console.print(f"request {request_id}: objection overridden; the child is no longer excluded")
+
+
+@rights_app.command("lift")
+@guarded
+def lift(request_id: IdArg, vault: VaultOption, reason: ReasonOption,
+         user: UserOption = None) -> None:
+    """Lift an executed restriction (tell the person before it is lifted, Art. 18(3)).
+
+    Example: trialvault rights lift 7 --reason "The person withdrew the restriction in writing"
+    """
+    service.lift_restriction(_login(vault, user), request_id, reason=reason,
+                             today=dt.date.today())
+    console.print(f"request {request_id}: restriction lifted")
+
+
+@rights_app.command("letter")
+@guarded
+def letter(request_id: IdArg, vault: VaultOption, study: StudyOption, user: UserOption = None,
+           out: Annotated[Path | None, typer.Option("--out", help="Write to this file")] = None
+           ) -> None:
+    """The outcome letter of a closed request (Markdown; no child code, no data values).
+
+    Example: trialvault rights letter 4 --out letter-4.md
+    """
+    text = service.outcome_letter(_login(vault, user), load_study(study), request_id,
+                                  today=dt.date.today())
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@rights_app.command("deadline")
+@guarded
+def deadline(received: Annotated[str, typer.Argument(help="Date received, YYYY-MM-DD")],
+             extended: Annotated[bool, typer.Option("--extended", help="Three months")] = False
+             ) -> None:
+    """Compute a response deadline by the ICO rules (no vault needed).
+
+    Example: trialvault rights deadline 2026-01-31
+    """
+    d = compute_deadline(_date(received, "RECEIVED"), extended=extended)
+    console.print(f"received {d.received}: due {d.due} ({d.due:%A})"
+                  + (f"; tell the person of the extension by {d.tell_extension_by}"
+                     if d.tell_extension_by else ""))
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the top-level app."""
+    app.add_typer(rights_app, name="rights")
