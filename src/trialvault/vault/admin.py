@@ -27,6 +27,7 @@ from trialvault.vault.keyslots import (
 )
 from trialvault.vault.schema import META_DDL
 from trialvault.vault.session import (
+    LOCK_NAME,
     REKEY_SUFFIX,
     VaultSession,
     _audit_failure,
@@ -104,6 +105,7 @@ def _build(folder: Path, user: str, password: str, kdf: KdfParams, study_id: str
         con.close()
     keyfile.save()
     audit.append_chain(folder, entry.hash)
+    (folder / LOCK_NAME).touch(mode=0o600)
     return recipient
 
 

@@ -55,6 +55,16 @@ def make_tables(la_code: int, n_children: int, *, seed: int, rows_per_table: int
 
 
 @pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def tables_factory() -> Callable[..., dict[str, pa.Table]]:
+    return make_tables
+
+
+@pytest.fixture
 def vault(tmp_path: Path) -> tuple[Path, str]:
     """A fresh vault (fast KDF) and the evaluator recipient."""
     folder = tmp_path / "vault"
