@@ -1,0 +1,90 @@
+"""The retention rule of a study, and what a purge would destroy.
+
+The rule comes only from the study file (`[retention]`): deletion is due on the first day of the
+deletion season (`Retention.deletion_due`, meteorological seasons). Nothing here opens the
+vault: the inventory lists files (names, sizes), key slots (user names and roles, which are in
+the plaintext `keyslots.json`) and any package or key files named by the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trialvault.errors import InputFileError
+from trialvault.study.model import StudyFile
+from trialvault.vault.keyslots import KEYSLOTS_NAME, Keyfile
+
+
+@dataclass(frozen=True)
+class FileItem:
+    path: Path
+    bytes: int
+    kind: str  # vault | package | key
+
+
+@dataclass(frozen=True)
+class RetentionStatus:
+    study_id: str
+    rule: str
+    deletion_label: str
+    window: tuple[dt.date, dt.date]
+    due: dt.date
+    today: dt.date
+    method: str
+    files: list[FileItem] = field(default_factory=list)
+    key_slots: list[tuple[str, str]] = field(default_factory=list)  # (user, role)
+
+    @property
+    def days_left(self) -> int:
+        return (self.due - self.today).days
+
+    @property
+    def is_due(self) -> bool:
+        return self.today >= self.due
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+
+def _files_under(path: Path, kind: str) -> list[FileItem]:
+    if path.is_file():
+        return [FileItem(path, path.stat().st_size, kind)]
+    if path.is_dir():
+        return [FileItem(p, p.stat().st_size, kind) for p in sorted(path.rglob("*"))
+                if p.is_file() and not p.is_symlink()]
+    raise InputFileError("no such file or folder", file=str(path))
+
+
+def inventory(vault_dir: Path, packages: list[Path] | None = None,
+              keys: list[Path] | None = None) -> list[FileItem]:
+    """Every file a purge would delete: the vault folder, then packages, then keys."""
+    if not (vault_dir / KEYSLOTS_NAME).exists():
+        raise InputFileError(f"not a vault (no {KEYSLOTS_NAME})", file=str(vault_dir))
+    items = _files_under(vault_dir, "vault")
+    for p in packages or []:
+        items.extend(_files_under(p, "package"))
+    for p in keys or []:
+        items.extend(_files_under(p, "key"))
+    seen: set[Path] = set()
+    unique = []
+    for item in items:
+        resolved = item.path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            unique.append(item)
+    return unique
+
+
+def retention_status(study: StudyFile, vault_dir: Path, *, today: dt.date,
+                     packages: list[Path] | None = None, keys: list[Path] | None = None
+                     ) -> RetentionStatus:
+    """The rule, the due date, days left and the inventory of what a purge destroys."""
+    r = study.retention
+    slots: list[tuple[str, str]] = [(s.user, str(s.role)) for s in Keyfile.load(vault_dir).slots]
+    return RetentionStatus(
+        study_id=study.study.id, rule=r.rationale, deletion_label=r.deletion_label,
+        window=r.deletion_window, due=r.deletion_due, today=today, method=r.deletion_method,
+        files=inventory(vault_dir, packages, keys), key_slots=slots)
