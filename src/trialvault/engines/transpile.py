@@ -1,0 +1,176 @@
+"""DuckDB SQL → Spark SQL with SQLGlot, plus the few rewrites SQLGlot leaves to us.
+
+The definitions stay written once, in DuckDB's dialect. SQLGlot (`read="duckdb",
+write="spark"`) translates functions, casts and quoting; on top of it this module
+
+- inlines DuckDB macros (`in_codes(...)`, `age_years(...)`): their text is read back from the
+  DuckDB connection that defined them (`duckdb_functions()`), so the definition stays single;
+- rewrites `x = ANY (SELECT ...)` (how DuckDB prints `IN` inside a macro) to `x IN (SELECT ...)`;
+- rewrites date ± `INTERVAL (expr) MONTH|YEAR` with a non-literal amount, which Spark's parser
+  rejects, to `ADD_MONTHS(date, ±expr)` (same end-of-month clamping as DuckDB);
+- rewrites `regexp_full_match(s, p)` to `s RLIKE '^(?:p)$'` (Spark's RLIKE searches);
+- maps schema-qualified names `schema.table` to one identifier `schema__table`, because Spark's
+  temporary views have no schema; unqualified names can be given a default schema (the DuckDB
+  `search_path` a rule runs under).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from trialvault.engines.base import EngineError
+
+SCHEMA_SEPARATOR = "__"
+
+
+@dataclass(frozen=True)
+class Macro:
+    """A scalar DuckDB macro: parameter names and the body expression (DuckDB SQL)."""
+
+    name: str
+    parameters: tuple[str, ...]
+    body: str
+
+
+def flat_name(name: str) -> str:
+    """`schema.table` → `schema__table` (Spark temporary views have no schema)."""
+    return name.replace(".", SCHEMA_SEPARATOR)
+
+
+def macros_from_duckdb(con: object) -> dict[str, Macro]:
+    """The user-defined scalar macros of a DuckDB connection, by name."""
+    rows = con.execute(  # type: ignore[attr-defined]
+        "SELECT function_name, parameters, macro_definition FROM duckdb_functions() "
+        "WHERE function_type = 'macro' AND NOT internal").fetchall()
+    return {str(name): Macro(str(name), tuple(str(p) for p in params), str(body))
+            for name, params, body in rows}
+
+
+def to_spark(sql: str, *, macros: Mapping[str, Macro] | None = None,
+             default_schema: str | None = None) -> str:
+    """One DuckDB statement as Spark SQL (see the module doc for the rewrites)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as exc:
+        raise EngineError(f"SQL does not parse as DuckDB SQL: {_first_line(exc)}") from None
+    tree = rewrite_for_spark(tree, macros=macros or {}, default_schema=default_schema)
+    try:
+        return tree.sql(dialect="spark")
+    except SqlglotError as exc:
+        raise EngineError(f"SQL has no Spark translation: {_first_line(exc)}") from None
+
+
+def rewrite_for_spark(tree: exp.Expression, *, macros: Mapping[str, Macro],
+                      default_schema: str | None) -> exp.Expression:
+    """The AST rewrites of the module doc, applied in a safe order."""
+    if macros:
+        tree = _inline_macros(tree, macros)
+    tree = tree.transform(_any_to_in)
+    tree = tree.transform(_month_interval)
+    tree = tree.transform(_full_match)
+    return _flatten_tables(tree, default_schema)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _inline_macros(tree: exp.Expression, macros: Mapping[str, Macro]) -> exp.Expression:
+    parsed = {name.lower(): (m, sqlglot.parse_one(m.body, read="duckdb"))
+              for name, m in macros.items()}
+
+    def expand(node: exp.Expression) -> exp.Expression:
+        name = _function_name(node)
+        if name is None or name not in parsed:
+            return node
+        macro, body = parsed[name]
+        args = list(node.expressions) if isinstance(node, exp.Anonymous) else \
+            [a for a in node.args.values() if isinstance(a, exp.Expression)]
+        if len(args) != len(macro.parameters):
+            raise EngineError(f"macro {macro.name} takes {len(macro.parameters)} arguments, "
+                              f"got {len(args)}")
+        binding = {p.lower(): a for p, a in zip(macro.parameters, args, strict=True)}
+
+        def bind(inner: exp.Expression) -> exp.Expression:
+            if isinstance(inner, exp.Column) and not inner.table and \
+                    inner.name.lower() in binding:
+                return exp.Paren(this=binding[inner.name.lower()].copy())
+            return inner
+
+        # Macros may call other macros (expanded on the way back up by `transform`).
+        return exp.Paren(this=_inline_macros(body.copy().transform(bind), macros))
+
+    return tree.transform(expand)
+
+
+def _function_name(node: exp.Expression) -> str | None:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return None
+
+
+def _any_to_in(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.EQ) and isinstance(node.expression, exp.Any):
+        inner = node.expression.this
+        if isinstance(inner, exp.Subquery):
+            return exp.In(this=node.this, query=inner.copy())
+    return node
+
+
+_MONTHS_PER = {"MONTH": 1, "MONTHS": 1, "YEAR": 12, "YEARS": 12}
+
+
+def _month_interval(node: exp.Expression) -> exp.Expression:
+    if not isinstance(node, exp.Add | exp.Sub):
+        return node
+    interval = node.expression
+    if not isinstance(interval, exp.Interval) or interval.unit is None:
+        return node
+    unit = interval.unit.name.upper()
+    amount = interval.this
+    if unit not in _MONTHS_PER or isinstance(amount, exp.Literal):
+        return node  # Spark parses literal intervals itself
+    months: exp.Expression = amount.copy()
+    if _MONTHS_PER[unit] != 1:
+        months = exp.Mul(this=exp.Paren(this=months), expression=exp.Literal.number(12))
+    if isinstance(node, exp.Sub):
+        months = exp.Neg(this=exp.Paren(this=months))
+    return exp.Anonymous(this="ADD_MONTHS", expressions=[node.this.copy(), months])
+
+
+def _full_match(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.RegexpFullMatch):
+        subject, pattern = node.this, node.expression
+    elif isinstance(node, exp.Anonymous) and str(node.name).lower() == "regexp_full_match":
+        subject, pattern = node.expressions[0], node.expressions[1]
+    else:
+        return node
+    if not isinstance(pattern, exp.Literal) or not pattern.is_string:
+        raise EngineError("regexp_full_match needs a literal pattern to run on Spark")
+    anchored = exp.Literal.string(f"^(?:{pattern.this})$")
+    return exp.RegexpLike(this=subject.copy(), expression=anchored)
+
+
+def _flatten_tables(tree: exp.Expression, default_schema: str | None) -> exp.Expression:
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+
+    def flatten(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Table) or not node.name:
+            return node
+        if isinstance(node.this, exp.Func | exp.Anonymous):
+            return node
+        schema = node.db or (default_schema if node.name.lower() not in ctes else None)
+        if not schema:
+            return node
+        flat = node.copy()
+        flat.set("this", exp.to_identifier(f"{schema}{SCHEMA_SEPARATOR}{node.name}"))
+        flat.set("db", None)
+        flat.set("catalog", None)
+        return flat
+
+    return tree.transform(flatten)
