@@ -168,23 +168,82 @@ def outputs_using(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
                   ) -> list[dict[str, Any]]:
     """Outputs (evaluation runs, releases) whose inputs included this child.
 
-    A table of an output schema that lists children (la_code, child_id) names its run or
-    release in a `run_id` / `release_id` column; each distinct id is one output.
+    - A table of an output schema that lists children (la_code, child_id) names its run or
+      release in a `run_id` / `release_id` column: those are certain (`basis: listed`).
+    - Evaluation runs (`results.runs`) store aggregates only, so a run is listed when it was
+      made while the child's rows were held and the child was not excluded by a flag
+      (`basis: data held at run time`): it may have counted the child.
+    - Releases that publish such a run (any table with `release_id` and `run_id`) follow.
     """
     found: list[dict[str, Any]] = []
     for t in child_tables(con, OUTPUT_SCHEMAS):
         id_cols = [c for c in ("release_id", "run_id") if c in t.columns]
         if not id_cols:
             if _count(con, t.qualified, la_code, child_id):
-                found.append({"output": t.qualified, "id": None})
+                found.append({"output": t.qualified, "kind": "table", "id": None,
+                              "basis": "listed"})
             continue
         col = id_cols[0]
         for (ident,) in con.execute(f"SELECT DISTINCT {col} FROM {t.qualified} WHERE "
                                     f"la_code = ? AND child_id = ? ORDER BY 1",
                                     [la_code, child_id]).fetchall():
             found.append({"output": t.qualified, "kind": col.removesuffix("_id"),
-                          "id": str(ident)})
+                          "id": str(ident), "basis": "listed"})
+    runs = _runs_while_held(con, la_code, child_id)
+    listed = {(o["kind"], o["id"]) for o in found}
+    found.extend({"output": "results.runs", "kind": "run", "id": r,
+                  "basis": "data held at run time"} for r in runs if ("run", r) not in listed)
+    found.extend(_releases_of(con, runs, listed))
     return found
+
+
+def _runs_while_held(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
+                     ) -> list[str]:
+    if not (_table_exists(con, "results", "runs") and _table_exists(con, "meta", "packages")):
+        return []
+    package_ids: set[str] = set()
+    for t in child_tables(con, ("raw",)):
+        if "package_id" in t.columns:
+            package_ids.update(str(p) for (p,) in con.execute(
+                f"SELECT DISTINCT package_id FROM {t.qualified} WHERE la_code = ? AND "
+                "child_id = ?", [la_code, child_id]).fetchall())
+    if not package_ids:
+        return []
+    first = con.execute("SELECT min(CAST(substr(ingested_at, 1, 19) AS TIMESTAMP)) FROM "
+                        "meta.packages WHERE list_contains(?, package_id)",
+                        [sorted(package_ids)]).fetchone()
+    if first is None or first[0] is None:
+        return []
+    flagged = ""
+    params: list[Any] = [first[0]]
+    if _table_exists(con, RIGHTS_SCHEMA, "rights_flags"):
+        flagged = (f" AND NOT EXISTS (SELECT 1 FROM {FLAGS_TABLE} f WHERE f.la_code = ? AND "
+                   "f.child_id = ? AND f.set_at <= r.created_at AND (f.ended_at IS NULL OR "
+                   "f.ended_at > r.created_at))")
+        params += [la_code, child_id]
+    return [str(r) for (r,) in con.execute(
+        f"SELECT run_id FROM results.runs r WHERE r.created_at >= ?{flagged} "
+        "ORDER BY r.created_at", params).fetchall()]
+
+
+def _releases_of(con: duckdb.DuckDBPyConnection, runs: list[str],
+                 listed: set[tuple[str, str | None]]) -> list[dict[str, Any]]:
+    if not runs:
+        return []
+    tables = con.execute(
+        "SELECT schema_name, table_name FROM duckdb_columns() WHERE database_name = "
+        "current_database() GROUP BY 1, 2 HAVING list_contains(list(column_name), "
+        "'release_id') AND list_contains(list(column_name), 'run_id')").fetchall()
+    out = []
+    for schema, table in tables:
+        for (rel,) in con.execute(f"SELECT DISTINCT release_id FROM {schema}.{table} WHERE "
+                                  "list_contains(?, CAST(run_id AS VARCHAR)) ORDER BY 1",
+                                  [runs]).fetchall():
+            if ("release", str(rel)) not in listed:
+                listed.add(("release", str(rel)))
+                out.append({"output": f"{schema}.{table}", "kind": "release", "id": str(rel),
+                            "basis": "publishes a run that may have counted the child"})
+    return out
 
 
 # --- rectification --------------------------------------------------------------------------
