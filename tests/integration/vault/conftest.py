@@ -22,34 +22,35 @@ _TYPES = {"INTEGER": pa.int32(), "VARCHAR": pa.string(), "DATE": pa.date32(),
 
 
 def make_tables(la_code: int, n_children: int, *, seed: int, rows_per_table: int = 3,
-                prefix: str = MARKER) -> dict[str, pa.Table]:
-    """Every harmonised table with `n_children` children of `la_code` and random values."""
+                prefix: str = MARKER, only: tuple[str, ...] = TABLES) -> dict[str, pa.Table]:
+    """Harmonised tables (all, or `only` these) with `n_children` children of `la_code`."""
     rng = np.random.default_rng(seed)
-    ids = [f"{prefix}{la_code}-{i:06d}" for i in range(n_children)]
+    ids = np.char.add(f"{prefix}{la_code}-", np.char.zfill(
+        np.arange(n_children).astype(str), 6))
     tables: dict[str, pa.Table] = {}
-    for table in TABLES:
+    for table in only:
         n = n_children if table == "children" else n_children * rows_per_table
-        child = ids if table == "children" else [ids[i] for i in rng.integers(0, n_children, n)]
+        child = ids if table == "children" else ids[rng.integers(0, n_children, n)]
         columns: dict[str, pa.Array] = {}
         for name, kind in package_columns(table):
             if name == "la_code":
-                values: list[object] = [la_code] * n
+                columns[name] = pa.array(np.full(n, la_code, np.int32))
             elif name == "child_id":
-                values = list(child)
+                columns[name] = pa.array(child.tolist(), pa.string())
             elif name == "source_file":
-                values = [f"{table}.csv"] * n
+                columns[name] = pa.array([f"{table}.csv"] * n, pa.string())
             elif name == "source_line":
-                values = list(range(2, n + 2))
+                columns[name] = pa.array(np.arange(2, n + 2, dtype=np.int32))
             elif kind == "DATE":
-                values = [dt.date(2019, 1, 1) + dt.timedelta(days=int(d))
-                          for d in rng.integers(0, 2500, n)]
+                days = rng.integers(17897, 17897 + 2500, n).astype("datetime64[D]")
+                columns[name] = pa.array(days, pa.date32())
             elif kind == "INTEGER":
-                values = [int(v) for v in rng.integers(0, 250, n)]
+                columns[name] = pa.array(rng.integers(0, 250, n).astype(np.int32))
             elif kind == "BOOLEAN":
-                values = [bool(v) for v in rng.integers(0, 2, n)]
+                columns[name] = pa.array(rng.integers(0, 2, n).astype(bool))
             else:
-                values = [f"V{v}" for v in rng.integers(0, 9, n)]
-            columns[name] = pa.array(values, _TYPES[kind])
+                columns[name] = pa.array(np.char.add("V", rng.integers(0, 9, n).astype(str))
+                                         .tolist(), pa.string())
         tables[table] = pa.table(columns)
     return tables
 
