@@ -55,20 +55,24 @@ TABLES_CIN = {"collection_details": "Header", "source": "Header",
               "child_protection_plans": "ChildProtectionPlans", "cpp_reviews": "Reviews"}
 
 _PEER_903 = r"""
-import importlib, json, logging, sys, time, warnings
+import copy, importlib, json, logging, sys, time, warnings
 warnings.filterwarnings("ignore"); logging.disable(logging.CRITICAL)
 import io, contextlib
+import pandas as pd
 from lac_validator import lac_validator
+from lac_validator.datastore import create_datastore
+from lac_validator.ingress import read_from_text
 from lac_validator.utils import process_uploaded_files
 folder, ruleset, year, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
 files = process_uploaded_files({"This year": [f"{folder}/{n}.csv" for n in names]})
 reg = importlib.import_module(f"lac_validator.rules.{ruleset}").registry
+metadata = {"collectionYear": year, "localAuthority": "E09000027"}
 start = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
-    v = lac_validator.LacValidator(metadata={"collectionYear": year, "localAuthority": "E09000027"},
-                                   files=files, registry=reg, selected_rules=None)
+    v = lac_validator.LacValidator(metadata=dict(metadata), files=files, registry=reg,
+                                   selected_rules=None)
 seconds = time.perf_counter() - start
-counts = {}
+full = {}
 for table, df in v.ds_results.items():
     if table == "metadata":
         continue
@@ -76,10 +80,29 @@ for table, df in v.ds_results.items():
         if col.startswith("ERR_"):
             n = int((df[col] == True).sum())
             if n:
-                counts.setdefault(col[4:], {})[table] = n
+                full.setdefault(col[4:], {})[table] = n
+# Each rule again on its own deep copy: in a full run rules share (shallow-copied) tables, and
+# some rules' in-place edits (e.g. filling blank DEC) change what later rules see.
+with contextlib.redirect_stdout(io.StringIO()):
+    dfs, extra = read_from_text(raw_files=files)
+    store = create_datastore(dfs, {**metadata, **extra})
+isolated = {}
+for code in sys.argv[5].split(","):
+    if code not in reg:
+        continue
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = reg[code].func(copy.deepcopy(store))
+    except Exception:
+        continue
+    for table, values in result.items():
+        n = len({x for x in values if pd.notna(x)})
+        if n:
+            isolated.setdefault(code, {})[table] = n
 from importlib.metadata import version
-print(json.dumps({"counts": counts, "failed": v.fails, "skipped": v.skips, "seconds": seconds,
-                  "version": version("csc-validator-be-903"), "rules": sorted(reg)}))
+print(json.dumps({"counts": isolated, "full_run": full, "failed": v.fails, "skipped": v.skips,
+                  "seconds": seconds, "version": version("csc-validator-be-903"),
+                  "rules": sorted(reg)}))
 """
 
 _PEER_CIN = r"""
@@ -118,8 +141,9 @@ def peer_python(kind: str) -> Path:
 
 
 def run_peer_903(folder: Path) -> dict[str, Any]:
+    codes = ",".join(load_rules("ssda903").codes)
     out = subprocess.run([str(peer_python("903")), "-c", _PEER_903, str(folder), RULESET_903,
-                          str(YEAR_903), ",".join(PEER_903_FILES)], capture_output=True,
+                          str(YEAR_903), ",".join(PEER_903_FILES), codes], capture_output=True,
                          text=True, check=True, cwd=tempfile.gettempdir())
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
