@@ -1,0 +1,68 @@
+"""`trialvault rights …` end to end through the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from trialvault.cli import app
+from trialvault.vault import init_vault
+from trialvault.vault.keyslots import FAST_TEST_KDF
+
+runner = CliRunner()
+CHILD = "CLI-CHILD-77"
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> dict[str, str]:
+    vault = tmp_path / "vault"
+    init_vault(vault, "dm", "pw-cli", kdf_params=FAST_TEST_KDF, study_id="nwd")
+    return {"TRIALVAULT_VAULT": str(vault), "TRIALVAULT_PASSWORD": "pw-cli",
+            "TRIALVAULT_USER": "dm", "COLUMNS": "200"}
+
+
+def _run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_deadline_calculator() -> None:
+    code, out = _run({"COLUMNS": "200"}, "rights", "deadline", "2025-01-31")
+    assert code == 0 and "due 2025-02-28 (Friday)" in out
+    code, out = _run({"COLUMNS": "200"}, "rights", "deadline", "2025-11-25", "--extended")
+    assert code == 0 and "due 2026-02-25" in out and "by 2025-12-29" in out
+    code, out = _run({"COLUMNS": "200"}, "rights", "deadline", "31/01/2025")
+    assert code == 2 and "YYYY-MM-DD" in out
+
+
+def test_request_lifecycle_through_the_cli(env: dict[str, str], tmp_path: Path) -> None:
+    received = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    code, out = _run(env, "rights", "new", "--type", "restriction", "--la", "354", "--child",
+                     CHILD, "--received", received, "--channel", "phone")
+    assert code == 0 and "registered request 1" in out and CHILD not in out
+    code, out = _run(env, "rights", "new", "--type", "access", "--la", "999", "--child", "X",
+                     "--received", received, "--channel", "email")
+    assert code == 3 and "not a local authority" in out
+    code, out = _run(env, "rights", "list")
+    assert code == 0 and "restriction" in out and CHILD not in out and "•••" in out
+    code, out = _run(env, "rights", "list", "--reveal")
+    assert code == 0 and CHILD in out
+    code, out = _run(env, "rights", "extend", "1", "--reason", "busy")
+    assert code == 6 and "at least" in out
+    code, out = _run(env, "rights", "await-clarification", "1")
+    assert code == 0 and "clock stopped" in out
+    code, out = _run(env, "rights", "resume", "1", "--date", dt.date.today().isoformat())
+    assert code == 0 and "1 day(s) paused" in out
+    code, out = _run(env, "rights", "execute", "1")
+    assert code == 0 and "completed" in out and "rights.rights_flags" in out
+    code, out = _run(env, "rights", "show", "1")
+    assert code == 0 and "await-clarification" in out and CHILD not in out
+    letter = tmp_path / "letter.md"
+    code, out = _run(env, "rights", "letter", "1", "--out", str(letter))
+    assert code == 0 and "excluded from every analysis" in letter.read_text()
+    assert CHILD not in letter.read_text()
+    code, out = _run(env, "rights", "execute", "1")
+    assert code == 6 and "is completed" in out
