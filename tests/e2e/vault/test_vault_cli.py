@@ -1,0 +1,135 @@
+"""The vault commands end to end through Typer, on a real vault and real packages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from trialvault.seal import write_package
+from trialvault.vault import FAST_TEST_KDF, commands, init_vault
+from trialvault.vault.keyslots import Keyfile
+from trialvault.vault.schema import package_columns
+from trialvault.vault.store import DB_NAME, connect
+
+PW = "pw-of-the-data-manager"
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    # Only this stage's commands: the e2e test does not depend on other stages importing.
+    app = typer.Typer()
+    commands.register(app)
+    return app
+
+
+def _children(la: int, n: int) -> dict[str, pa.Table]:
+    cols = {}
+    for name, kind in package_columns("children"):
+        if name == "la_code":
+            cols[name] = pa.array(np.full(n, la, np.int32))
+        elif name == "child_id":
+            cols[name] = pa.array([f"ZQXJ{la}-{i}" for i in range(n)])
+        elif name == "source_line":
+            cols[name] = pa.array(np.arange(2, n + 2, dtype=np.int32))
+        elif kind == "VARCHAR":
+            cols[name] = pa.array(["1"] * n)
+        elif kind == "INTEGER":
+            cols[name] = pa.array(np.full(n, 150, np.int32))
+        elif kind == "BOOLEAN":
+            cols[name] = pa.array([False] * n)
+        else:
+            cols[name] = pa.array([dt.date(2025, 3, 31)] * n)
+    return {"children": pa.table(cols)}
+
+
+def test_vault_commands(app: typer.Typer, tmp_path: Path, nwd_study_path: Path) -> None:
+    runner = CliRunner()
+    vault = tmp_path / "vault"
+    env = {"TRIALVAULT_VAULT": str(vault), "TRIALVAULT_PASSWORD": PW,
+           "TRIALVAULT_STUDY": str(nwd_study_path), "TRIALVAULT_USER": ""}
+
+    def run(*args: str, code: int = 0, **extra: str) -> str:
+        result = runner.invoke(app, list(args), env={**env, **extra})
+        assert result.exit_code == code, (args, result.output)
+        return result.output
+
+    # The vault is made with the cheap test KDF; `init` itself is checked in its own test.
+    recipient = init_vault(vault, "dm", PW, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    assert run("pubkey").strip() == recipient
+    run("users", "add", "ana", "--role", "analyst", TRIALVAULT_NEW_PASSWORD="ana-pw")
+    assert "ana" in run("users", "list") and "analyst" in run("users", "list")
+    run("users", "add", "x", "--role", "boss", code=4, TRIALVAULT_NEW_PASSWORD="x")
+
+    pkgs = []
+    for la in (354, 807):
+        path = tmp_path / f"{la}.tvpkg"
+        write_package(path, [recipient], {"study_id": "nwd", "spec_version": "2025.1",
+                                          "la_code": la, "extract_date": "2025-03-31",
+                                          "validation_summary": {"errors": 0}},
+                      _children(la, 12), b"")
+        pkgs.append(str(path))
+    out = run("ingest", *pkgs)
+    assert out.count("ingested") == 2 and "ZQXJ" not in out
+    assert "skipped" in run("ingest", pkgs[0])
+    assert "needs role data-manager" in run("ingest", pkgs[0], "--user", "ana", code=4,
+                                            TRIALVAULT_PASSWORD="ana-pw")
+    status = run("status")
+    assert "354" in status and "807" in status and "dm (data-manager)" in status
+    assert "ZQXJ" not in status
+    run("status", code=4, TRIALVAULT_PASSWORD="wrong")
+    run("status", "--user", "ana", TRIALVAULT_PASSWORD="ana-pw")
+    run("passwd", "--user", "ana", TRIALVAULT_PASSWORD="ana-pw", TRIALVAULT_NEW_PASSWORD="new")
+    run("status", "--user", "ana", TRIALVAULT_PASSWORD="new")
+    run("rekey", "--user", "ana", code=4, TRIALVAULT_PASSWORD="new")
+    assert "re-keyed" in run("rekey")
+    run("users", "remove", "ana", "--no-rekey")
+    run("status", "--user", "ana", code=4, TRIALVAULT_PASSWORD="new")
+    shown = run("audit", "show", "--last", "50")
+    assert "ingest" in shown and "rekey" in shown and PW not in shown
+    assert "ok" in run("audit", "verify")
+
+    # Tamper with one entry inside the database (an insider holding the key)...
+    key, _ = Keyfile.load(vault).unlock("dm", PW)
+    con = connect(vault / DB_NAME, key, temp_dir=vault / "tmp", sandbox=False)
+    con.execute("UPDATE meta.audit_log SET user_name = 'ana' WHERE seq = 5")
+    con.close()
+    out = run("audit", "verify", code=5)
+    assert "entry 5: content does not match its hash" in out
+    con = connect(vault / DB_NAME, key, temp_dir=vault / "tmp", sandbox=False)
+    con.execute("UPDATE meta.audit_log SET user_name = 'dm' WHERE seq = 5")
+    con.close()
+    assert "ok" in run("audit", "verify")
+    # ...and with audit.chain.
+    chain = vault / "audit.chain"
+    lines = chain.read_text().splitlines()
+    chain.write_text("\n".join(lines[:3] + lines[4:]) + "\n")
+    assert "audit chain does not verify" in run("audit", "verify", code=5)
+
+
+def test_init_and_pubkey(app: typer.Typer, tmp_path: Path, nwd_study_path: Path) -> None:
+    runner = CliRunner()
+    env = {"TRIALVAULT_VAULT": str(tmp_path / "v"), "TRIALVAULT_PASSWORD": PW,
+           "TRIALVAULT_STUDY": str(nwd_study_path), "TRIALVAULT_USER": ""}
+    result = runner.invoke(app, ["init"], env=env)
+    assert result.exit_code == 1 and "name the first user" in result.output
+    result = runner.invoke(app, ["init", "--user", "dm"], env=env)
+    assert result.exit_code == 0, result.output
+    pub = runner.invoke(app, ["pubkey"], env=env)
+    assert pub.exit_code == 0 and pub.output.strip() in result.output.replace("\n", "")
+    again = runner.invoke(app, ["init", "--user", "dm"], env=env)
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_every_command_documents_an_example(app: typer.Typer) -> None:
+    runner = CliRunner()
+    names = ["init", "pubkey", "ingest", "status", "rekey", "passwd", "users list",
+             "users add", "users remove", "audit show", "audit verify"]
+    for name in names:
+        result = runner.invoke(app, [*name.split(), "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output, name
