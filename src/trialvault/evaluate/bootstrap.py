@@ -91,7 +91,8 @@ def _parts(design: Design) -> _Parts:
 
 def _t_obs(p: _Parts, tau: float) -> tuple[float, float]:
     se = float(np.sqrt(p.ssc * np.sum((p.a - p.beta * p.d) ** 2)) / p.D)
-    return (p.beta - tau) / se, se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(p.beta - tau) / se), se
 
 
 def _t_boot(p: _Parts, tau: float, V: np.ndarray) -> np.ndarray:
@@ -120,6 +121,8 @@ def wild_cluster_bootstrap(design: Design, *, draws: int, weights: WeightKind,
     p = _parts(design)
     V = draw_weights(weights, draws, len(design.clusters), rng)
     _, se = _t_obs(p, 0.0)
+    if not se > 0:
+        raise TrialvaultError(f"outcome '{design.outcome}': zero cluster-robust variance")
     p0 = _p_value(p, 0.0, V)
     lo = _bound(p, V, alpha, se, -1.0)
     hi = _bound(p, V, alpha, se, +1.0)

@@ -9,6 +9,7 @@ rights stage excludes — runs the two queries and joins their results.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from importlib import resources
@@ -87,7 +88,10 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, study: StudyFile) -> Co
         # DuckDB's messages name tables and columns, not row values.
         raise TrialvaultError(f"cohort/outcome SQL failed: {type(exc).__name__}: {exc}") from None
     finally:
-        _drop_inputs(con)
+        # After a failed statement the transaction refuses everything until rolled back; the
+        # temporary objects then vanish with it, so a failed drop is nothing to report.
+        with contextlib.suppress(duckdb.Error):
+            _drop_inputs(con)
     analysis = cohort.merge(outcomes, on=list(KEY_COLUMNS), how="left", validate="one_to_one")
     analysis = _finish(analysis, study)
     return CohortBuild(analysis=analysis, excluded_children=len(excluded),

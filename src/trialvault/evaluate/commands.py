@@ -2,8 +2,54 @@
 
 from __future__ import annotations
 
+import os
+from typing import Annotated
+
 import typer
+
+from trialvault.cli_common import (
+    StudyOption,
+    VaultOption,
+    console,
+    guarded,
+    password_from_env_or_prompt,
+)
+
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="Act as this user. Default: $TRIALVAULT_USER, else the vault's "
+                 "only user or first data-manager.", show_default=False),
+]
+SeedOption = Annotated[
+    int | None,
+    typer.Option("--seed", help="Seed of the wild bootstrap's weights. Default: the study "
+                 "file's analysis.seed.", show_default=False),
+]
+
+
+@guarded
+def evaluate(study: StudyOption, vault: VaultOption, user: UserOption = None,
+             seed: SeedOption = None) -> None:
+    """Evaluate the study inside the vault: cohort and outcomes (SQL), Hussey & Hughes models
+    (odds ratio, risk difference), randomisation inference over every allowed assignment of LAs
+    to steps, wild cluster bootstrap (Webb weights), Callaway–Sant'Anna sensitivity analysis.
+
+    Results and their provenance (audit head, study file hash, package versions, seed) are
+    stored in the vault's `results` schema; nothing leaves the vault (release is `disclose`'s
+    job). Children with an active restriction or objection are left out and counted.
+
+    Example: TRIALVAULT_PASSWORD=... trialvault evaluate --study studies/no-wrong-door.toml
+    --vault vault --user ana
+    """
+    from trialvault.evaluate.run import evaluate_vault
+    from trialvault.evaluate.summary import render_summary
+    from trialvault.vault import default_user
+
+    who = user or os.environ.get("TRIALVAULT_USER") or default_user(vault)
+    results = evaluate_vault(vault, who, password_from_env_or_prompt(), study, seed=seed)
+    console.print(render_summary(results), markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the top-level app."""
+    app.command("evaluate")(evaluate)

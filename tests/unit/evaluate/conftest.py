@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 LAS = (101, 202, 303, 404, 505)
 FIRST = dt.date(2019, 1, 1)
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread() -> Iterator[None]:
+    """As run_evaluation does: fast and reproducible on a busy two-core machine."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def quarter_start(k: int) -> dt.date:

@@ -52,15 +52,14 @@ def _brute_force_stats(data: pd.DataFrame, steps: dict[int, dt.date], tau: float
     las = sorted(steps)
     observed = tuple(steps[la] for la in las)
     index = pd.to_datetime(data["index_date"]).dt.date
+    base = build_design(data, "y", [])  # LA and period effects do not depend on the assignment
     t_obs, ref = None, []
     for a in distinct_assignments(observed):
         step = dict(zip(las, a, strict=True))
         x_a = np.array([d >= step[la] for d, la in zip(index, data["la_code"], strict=True)],
                        dtype=float)
-        shifted = data.assign(exposed=x_a, y=data["y"] - tau * data["exposed"] + tau * x_a)
-        design = build_design(shifted, "y", [])
-        X = np.column_stack([design.x, design.W])
-        coef = np.linalg.lstsq(X, design.y, rcond=None)[0][0] - tau
+        y = data["y"].to_numpy() - tau * data["exposed"].to_numpy() + tau * x_a
+        coef = np.linalg.lstsq(np.column_stack([x_a, base.W]), y, rcond=None)[0][0] - tau
         if a == observed:
             t_obs = coef
         else:

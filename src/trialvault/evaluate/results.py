@@ -1,0 +1,195 @@
+"""What an evaluation produces, and how it is stored in the vault's `results` schema.
+
+Every table carries the run's `run_id`; `results.runs` holds one row per run with its
+provenance (vault audit head, study file hash, package versions, seed). Writing happens in the
+caller's transaction when there is one (a vault session), else in a transaction of its own, so a
+run is stored whole or not at all. Nothing here leaves the vault: release is `disclose`'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import uuid
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from trialvault.study.model import StudyFile
+
+RESULTS_SCHEMA = "results"
+PACKAGES = ("trialvault", "duckdb", "numpy", "pandas", "scipy", "statsmodels", "csdid")
+
+# table → columns (name, DuckDB type), besides run_id. Order = DataFrame column order.
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "cohort_counts": [("la_code", "INTEGER"), ("period", "INTEGER"), ("period_start", "DATE"),
+                      ("exposed", "INTEGER"), ("children", "BIGINT")],
+    "outcome_counts": [("outcome", "VARCHAR"), ("exposed", "INTEGER"), ("children", "BIGINT"),
+                       ("total", "DOUBLE"), ("mean", "DOUBLE")],
+    "estimates": [("outcome", "VARCHAR"), ("kind", "VARCHAR"), ("model", "VARCHAR"),
+                  ("measure", "VARCHAR"), ("estimate", "DOUBLE"), ("ci_low", "DOUBLE"),
+                  ("ci_high", "DOUBLE"), ("se", "DOUBLE"), ("p_value", "DOUBLE"),
+                  ("n", "BIGINT"), ("n_params", "INTEGER"), ("df_resid", "BIGINT"),
+                  ("note", "VARCHAR")],
+    "few_cluster": [("outcome", "VARCHAR"), ("method", "VARCHAR"), ("measure", "VARCHAR"),
+                    ("estimate", "DOUBLE"), ("ci_low", "DOUBLE"), ("ci_high", "DOUBLE"),
+                    ("p_value", "DOUBLE"), ("replicates", "INTEGER"), ("note", "VARCHAR")],
+    "did_att_gt": [("outcome", "VARCHAR"), ("group_period", "INTEGER"), ("period", "INTEGER"),
+                   ("att", "DOUBLE"), ("se", "DOUBLE"), ("ci_low", "DOUBLE"),
+                   ("ci_high", "DOUBLE")],
+    "did_aggregates": [("outcome", "VARCHAR"), ("type", "VARCHAR"), ("overall_att", "DOUBLE"),
+                       ("overall_se", "DOUBLE"), ("ci_low", "DOUBLE"), ("ci_high", "DOUBLE")],
+    "did_levels": [("outcome", "VARCHAR"), ("type", "VARCHAR"), ("level", "INTEGER"),
+                   ("att", "DOUBLE"), ("se", "DOUBLE"), ("ci_low", "DOUBLE"),
+                   ("ci_high", "DOUBLE")],
+}
+RUNS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS_SCHEMA}.runs (
+    run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, study_id VARCHAR NOT NULL,
+    seed BIGINT NOT NULL, cohort_size BIGINT NOT NULL, excluded_children BIGINT NOT NULL,
+    provenance VARCHAR NOT NULL)"""
+
+
+@dataclass(frozen=True)
+class EvaluationResults:
+    """Everything one evaluation run produced (aggregates and estimates only, no child rows)."""
+
+    study_id: str
+    seed: int
+    cohort_size: int
+    excluded_children: int
+    """Children removed before the cohort was built (rights: restricted or objecting)."""
+    cohort_counts: pd.DataFrame
+    """Cohort children per LA × period × exposure."""
+    outcome_counts: pd.DataFrame
+    """Per outcome and exposure: children with the outcome measured, its total and mean."""
+    estimates: pd.DataFrame
+    """Hussey & Hughes fits: one row per outcome × model (OR/RR or RD/MD, 95% CI)."""
+    few_cluster: pd.DataFrame
+    """Randomisation inference and wild cluster bootstrap for the difference measure."""
+    did_att_gt: pd.DataFrame
+    did_aggregates: pd.DataFrame
+    did_levels: pd.DataFrame
+    provenance: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exposure_counts(self) -> pd.DataFrame:
+        """Cohort children per LA and exposure status."""
+        return (self.cohort_counts.groupby(["la_code", "exposed"], as_index=False)["children"]
+                .sum())
+
+    @property
+    def event_study(self) -> pd.DataFrame:
+        """Callaway–Sant'Anna dynamic aggregation by event time, per outcome."""
+        dyn = self.did_levels[self.did_levels["type"] == "dynamic"]
+        return dyn.drop(columns="type").rename(columns={"level": "event_time"}).reset_index(
+            drop=True)
+
+    def primary(self, measure_kind: str = "difference") -> pd.Series:
+        """The primary outcome's estimate row on the difference or ratio scale."""
+        rows = self.estimates[self.estimates["outcome"] == self.provenance["primary_outcome"]]
+        is_ratio = rows["measure"].str.endswith("ratio")
+        chosen = rows[is_ratio] if measure_kind == "ratio" else rows[~is_ratio]
+        return chosen.iloc[0]
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def study_model_hash(study: StudyFile) -> str:
+    """SHA-256 of the study model's canonical JSON (used when no file path is at hand)."""
+    return hashlib.sha256(study.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def collect_provenance(con: duckdb.DuckDBPyConnection, study: StudyFile, *, seed: int,
+                       study_path: Path | None = None) -> dict[str, Any]:
+    """Audit head (when `con` is a vault), study hash, package versions, seed."""
+    from trialvault.study.load import study_hash
+    from trialvault.vault.audit import head
+
+    is_vault = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
+        "current_database() AND table_schema = 'meta' AND table_name = 'audit_log'").fetchone()
+    audit: dict[str, Any] = {"audit_head_seq": None, "audit_head_hash": None}
+    if is_vault and is_vault[0]:
+        seq, digest = head(con)
+        audit = {"audit_head_seq": seq, "audit_head_hash": digest}
+    study_id: dict[str, str | None]
+    if study_path is not None:
+        study_id = {"study_file": study_path.name, "study_sha256": study_hash(study_path)}
+    else:
+        study_id = {"study_file": None, "study_model_sha256": study_model_hash(study)}
+    return {"study_id": study.study.id, **study_id, **audit, "seed": seed,
+            "packages": package_versions(),
+            "primary_outcome": study.analysis.primary_outcome.id}
+
+
+def write_results(con: duckdb.DuckDBPyConnection, results: EvaluationResults,
+                  provenance: dict[str, Any] | None = None, *,
+                  own_transaction: bool = False) -> str:
+    """Store `results` under a new run_id in schema `results`; return the run_id.
+
+    `provenance` (e.g. the study file hash and the vault audit head) is merged over
+    `results.provenance`. A vault session already runs in one transaction (the default here);
+    on a connection in auto-commit mode pass `own_transaction=True` so that a run is stored
+    whole or not at all.
+    """
+    run_id = str(uuid.uuid4())
+    prov = {**results.provenance, **(provenance or {})}
+    own_tx = own_transaction
+    if own_tx:
+        con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {RESULTS_SCHEMA}")
+        con.execute(RUNS_DDL)
+        con.execute(f"INSERT INTO {RESULTS_SCHEMA}.runs VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None), results.study_id,
+            results.seed, results.cohort_size, results.excluded_children,
+            json.dumps(prov, sort_keys=True, default=str)])
+        for table, columns in TABLES.items():
+            cols = ", ".join(f"{n} {k}" for n, k in columns)
+            con.execute(f"CREATE TABLE IF NOT EXISTS {RESULTS_SCHEMA}.{table} "
+                        f"(run_id VARCHAR NOT NULL, {cols})")
+            frame: pd.DataFrame = getattr(results, table)
+            names = [n for n, _ in columns]
+            rows = [[run_id, *(_cell(v) for v in rec)]
+                    for rec in frame[names].itertuples(index=False, name=None)]
+            if rows:
+                marks = ", ".join("?" * (len(names) + 1))
+                con.executemany(f"INSERT INTO {RESULTS_SCHEMA}.{table} (run_id, "
+                                f"{', '.join(names)}) VALUES ({marks})", rows)
+        if own_tx:
+            con.execute("COMMIT")
+    except BaseException:
+        if own_tx:
+            con.execute("ROLLBACK")
+        raise
+    return run_id
+
+
+def _cell(value: Any) -> Any:
+    """Plain Python values for DuckDB parameters (NaN → NULL)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    return value

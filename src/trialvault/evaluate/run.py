@@ -1,0 +1,219 @@
+"""The whole evaluation: cohort → Hussey & Hughes → few-cluster inference → Callaway–Sant'Anna.
+
+`run_evaluation(con, study)` works on any DuckDB connection holding schema `harmonised` (a vault
+session's, or an in-memory one loaded with synthetic tables). `evaluate_vault(...)` opens the
+vault, runs it and stores the results in the vault's `results` schema; nothing leaves the vault.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from trialvault.errors import TrialvaultError
+from trialvault.evaluate.bootstrap import wild_cluster_bootstrap
+from trialvault.evaluate.cohort import OUTCOME_IDS, build_analysis_table
+from trialvault.evaluate.design import build_design
+from trialvault.evaluate.did import cs_for_cohort
+from trialvault.evaluate.randomisation import randomisation_test
+from trialvault.evaluate.results import (
+    TABLES,
+    EvaluationResults,
+    collect_provenance,
+    write_results,
+)
+from trialvault.evaluate.stepped_wedge import difference_measure, fit_hussey_hughes
+from trialvault.study.load import load_study
+from trialvault.study.model import Outcome, StudyFile
+
+EVALUATE_COMMAND = "evaluate"
+# Roles that may run the evaluation on row-level data inside the vault.
+EVALUATOR_ROLES = ("analyst", "data-manager")
+
+
+def run_evaluation(con: duckdb.DuckDBPyConnection, study: StudyFile, *,
+                   seed: int | None = None, did_outcomes: str = "all") -> EvaluationResults:
+    """Evaluate every outcome of `study` on `harmonised.*` in `con`.
+
+    `seed` defaults to the study's `analysis.seed`; it drives the wild bootstrap's weights
+    only (randomisation inference enumerates, csdid's analytic SEs draw nothing).
+    `did_outcomes`: "all" or "primary" — which outcomes get the Callaway–Sant'Anna analysis.
+    """
+    # One BLAS thread: the matrices are tall and thin (threads gain little), sums come out
+    # bit-identical whatever the machine, and a busy machine cannot stall OpenBLAS spin-waits.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run(con, study, seed, did_outcomes)
+
+
+def _run(con: duckdb.DuckDBPyConnection, study: StudyFile, seed: int | None,
+         did_outcomes: str) -> EvaluationResults:
+    a = study.analysis
+    seed = a.seed if seed is None else seed
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    built = build_analysis_table(con, study)
+    timings["cohort_sql"] = time.perf_counter() - clock
+    data = built.analysis
+    if data.empty:
+        raise TrialvaultError("the cohort is empty: no child has a qualifying event at an "
+                              "eligible age inside the data period")
+    steps = {s.la: s.step_date for s in study.design.rollout}
+    # One independent stream per outcome, so adding an outcome does not move the others' draws.
+    streams = np.random.SeedSequence(seed).spawn(len(a.outcomes))
+
+    estimates, few, att_gt, aggs, levels = [], [], [], [], []
+    for outcome, stream in zip(a.outcomes, streams, strict=True):
+        clock = time.perf_counter()
+        measured = data[outcome.id].notna()
+        design = build_design(data, outcome.id, list(a.covariates)) if measured.any() else None
+        if design is None or np.ptp(design.y) == 0:
+            # Nothing to estimate (no record, or e.g. no child went missing): say so per method.
+            note = ("no cohort member has this outcome measured" if design is None
+                    else "outcome does not vary in the cohort: not estimable")
+            estimates += [{**_note_row(outcome, "", note), "kind": outcome.kind, "model": m,
+                           "n": int(measured.sum())} for m in a.models]
+            few += [_note_row(outcome, m, note) for m in ("randomisation",
+                                                           "wild_cluster_bootstrap")]
+            continue
+        for est in fit_hussey_hughes(design, outcome.kind, list(a.models), a.alpha):
+            estimates.append({"kind": outcome.kind, **est.__dict__})
+        timings[f"models:{outcome.id}"] = time.perf_counter() - clock
+        few += _few_cluster(design, outcome, steps, study, stream, timings)
+        if did_outcomes == "all" or outcome.primary:
+            clock = time.perf_counter()
+            try:
+                did = cs_for_cohort(data, outcome.id, control_group=a.did_control_group,
+                                    alpha=a.alpha)
+            except TrialvaultError as exc:
+                few.append(_note_row(outcome, "callaway_santanna", str(exc)))
+            else:
+                att_gt.append(did.att_gt.rename(columns={"group": "group_period",
+                                                         "t": "period"})
+                              .assign(outcome=outcome.id))
+                aggs.append(did.aggregates.assign(outcome=outcome.id))
+                levels.append(did.by_level.assign(outcome=outcome.id))
+            timings[f"did:{outcome.id}"] = time.perf_counter() - clock
+
+    provenance = collect_provenance(con, study, seed=seed)
+    return EvaluationResults(
+        study_id=study.study.id, seed=seed, cohort_size=len(data),
+        excluded_children=built.excluded_children,
+        cohort_counts=_cohort_counts(data),
+        outcome_counts=_outcome_counts(data, a.outcomes),
+        estimates=_frame("estimates", estimates),
+        few_cluster=_frame("few_cluster", few),
+        did_att_gt=_concat("did_att_gt", att_gt, shift=True),
+        did_aggregates=_concat("did_aggregates", aggs),
+        did_levels=_concat("did_levels", levels),
+        provenance={**provenance, "missing_tables": list(built.missing_tables)},
+        timings=timings,
+    )
+
+
+def _few_cluster(design: Any, outcome: Outcome, steps: dict[int, Any], study: StudyFile,
+                 stream: np.random.SeedSequence, timings: dict[str, float]) -> list[dict]:
+    a = study.analysis
+    measure = difference_measure(outcome.kind)
+    rows: list[dict[str, Any]] = []
+    if a.randomisation_inference:
+        clock = time.perf_counter()
+        try:
+            ri = randomisation_test(design, steps, alpha=a.alpha)
+        except TrialvaultError as exc:
+            rows.append(_note_row(outcome, "randomisation", str(exc)))
+        else:
+            note = (f"{ri.n_degenerate} assignment(s) collinear with the fixed effects left out"
+                    if ri.n_degenerate else "")
+            rows.append({"outcome": outcome.id, "method": "randomisation", "measure": measure,
+                         "estimate": ri.estimate, "ci_low": ri.ci_low, "ci_high": ri.ci_high,
+                         "p_value": ri.p_value, "replicates": ri.n_assignments, "note": note})
+        timings[f"ri:{outcome.id}"] = time.perf_counter() - clock
+    if a.wild_bootstrap_draws > 0:
+        clock = time.perf_counter()
+        try:
+            wb = wild_cluster_bootstrap(design, draws=a.wild_bootstrap_draws,
+                                        weights=a.wild_bootstrap_weights,
+                                        rng=np.random.default_rng(stream), alpha=a.alpha)
+        except TrialvaultError as exc:
+            rows.append(_note_row(outcome, "wild_cluster_bootstrap", str(exc)))
+        else:
+            rows.append({"outcome": outcome.id, "method": "wild_cluster_bootstrap",
+                         "measure": measure, "estimate": wb.estimate, "ci_low": wb.ci_low,
+                         "ci_high": wb.ci_high, "p_value": wb.p_value, "replicates": wb.draws,
+                         "note": f"restricted (null imposed), {wb.weights} weights, CRV1 t"})
+        timings[f"wcb:{outcome.id}"] = time.perf_counter() - clock
+    return rows
+
+
+def _note_row(outcome: Outcome, method: str, note: str) -> dict[str, Any]:
+    nan = float("nan")
+    return {"outcome": outcome.id, "method": method, "measure": "", "estimate": nan,
+            "ci_low": nan, "ci_high": nan, "p_value": nan, "replicates": 0, "note": note}
+
+
+def _cohort_counts(data: pd.DataFrame) -> pd.DataFrame:
+    return (data.groupby(["la_code", "period", "period_start", "exposed"], as_index=False)
+            .size().rename(columns={"size": "children"}))
+
+
+def _outcome_counts(data: pd.DataFrame, outcomes: list[Outcome]) -> pd.DataFrame:
+    rows = []
+    for o in outcomes:
+        for exposed, part in data.groupby("exposed"):
+            values = part[o.id].dropna()
+            rows.append({"outcome": o.id, "exposed": int(exposed),
+                         "children": len(values), "total": float(values.sum()),
+                         "mean": float(values.mean()) if len(values) else float("nan")})
+    return _frame("outcome_counts", rows)
+
+
+def _frame(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows).reindex(columns=[n for n, _ in TABLES[table]])
+
+
+def _concat(table: str, parts: list[pd.DataFrame], *, shift: bool = False) -> pd.DataFrame:
+    names = [n for n, _ in TABLES[table]]
+    if not parts:
+        return pd.DataFrame(columns=names)
+    out = pd.concat(parts, ignore_index=True)
+    if shift:
+        # csdid numbers periods from 1 (0 = never treated); store our 0-based period index.
+        out["group_period"] = out["group_period"].astype(int) - 1
+        out["period"] = out["period"].astype(int) - 1
+    return out.reindex(columns=names)
+
+
+def evaluate_vault(vault_dir: Path, user: str, password: str, study: Path | StudyFile, *,
+                   seed: int | None = None) -> EvaluationResults:
+    """Open the vault, evaluate, store the results (schema `results`), return them.
+
+    The provenance records the vault's audit head as it was before this command's own entry,
+    the study file's SHA-256 (when given a path), package versions and the seed.
+    """
+    from trialvault.vault import open_vault
+
+    study_path = study if isinstance(study, Path) else None
+    model = load_study(study) if isinstance(study, Path) else study
+    args = {"study": model.study.id, "seed": seed if seed is not None else model.analysis.seed}
+    with open_vault(vault_dir, user, password, command=EVALUATE_COMMAND, args=args,
+                    write=True) as session:
+        session.require_role(*EVALUATOR_ROLES)
+        results = run_evaluation(session.con, model, seed=seed)
+        provenance = collect_provenance(session.con, model, seed=results.seed,
+                                        study_path=study_path)
+        run_id = write_results(session.con, results, provenance)
+        session.record(rows_touched={"results.runs": 1},
+                       detail={"run_id": run_id, "cohort_size": results.cohort_size,
+                               "excluded_children": results.excluded_children})
+    return EvaluationResults(**{**results.__dict__,
+                                "provenance": {**results.provenance, **provenance,
+                                               "run_id": run_id}})
+
+
+__all__ = ["OUTCOME_IDS", "evaluate_vault", "run_evaluation"]

@@ -1,0 +1,61 @@
+"""A plain-text summary of an evaluation (for the CLI and the demo; the library never prints)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from trialvault.evaluate.results import EvaluationResults
+
+
+def _num(value: float, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return f"{value:.{digits}f}"
+
+
+def _ci(lo: float, hi: float, digits: int = 3) -> str:
+    return f"[{_num(lo, digits)}, {_num(hi, digits)}]"
+
+
+def render_summary(results: EvaluationResults) -> str:
+    """Cohort, exposure, each outcome's model estimates and few-cluster inference, CS overall."""
+    p = results.provenance
+    lines = [
+        f"Evaluation of study '{results.study_id}'"
+        + (f" — run {p['run_id']}" if p.get("run_id") else ""),
+        f"Cohort: {results.cohort_size} children; excluded before the cohort (rights): "
+        f"{results.excluded_children}; seed {results.seed}",
+    ]
+    exp = results.exposure_counts.pivot_table(index="la_code", columns="exposed",
+                                              values="children", fill_value=0)
+    lines.append("Children by LA (unexposed / exposed): " + "; ".join(
+        f"{la}: {int(row.get(0, 0))} / {int(row.get(1, 0))}" for la, row in exp.iterrows()))
+    lines.append("")
+    header = f"{'outcome':<28}{'measure':<17}{'estimate':>9}  {'95% CI':<19}{'p':>7}"
+    lines.append(header)
+    lines.append("-" * len(header))
+    for outcome, est in results.estimates.groupby("outcome", sort=False):
+        for _, r in est.iterrows():
+            lines.append(f"{outcome:<28}{r['measure']:<17}{_num(r['estimate']):>9}  "
+                         f"{_ci(r['ci_low'], r['ci_high']):<19}{_num(r['p_value']):>7}")
+        few = results.few_cluster[results.few_cluster["outcome"] == outcome]
+        for _, r in few.iterrows():
+            label = {"randomisation": f"  RI ({r['replicates']} assignments)",
+                     "wild_cluster_bootstrap": f"  WCB ({r['replicates']} draws)"}.get(
+                         str(r["method"]), f"  {r['method']}")
+            if pd.isna(r["p_value"]):
+                lines.append(f"{'':<28}{label}: {r['note']}")
+                continue
+            lines.append(f"{'':<28}{label:<17}{'':>9}  {_ci(r['ci_low'], r['ci_high']):<19}"
+                         f"{_num(r['p_value']):>7}")
+        aggs = results.did_aggregates[results.did_aggregates["outcome"] == outcome]
+        simple = aggs[aggs["type"] == "simple"]
+        if not simple.empty:
+            s = simple.iloc[0]
+            lines.append(f"{'':<28}{'  CS ATT (simple)':<17}{_num(s['overall_att']):>9}  "
+                         f"{_ci(s['ci_low'], s['ci_high']):<19}")
+    return "\n".join(lines)
