@@ -357,8 +357,10 @@ def erase(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, user: str) -> A
         if deleted:
             result.rows_touched[t.qualified] = len(deleted)
     # The register keeps the fact of each request about this child, but not the code.
+    # Free-text notes go too: whoever typed them may have identified the person.
     forgotten = con.execute(f"UPDATE {RIGHTS_SCHEMA}.requests SET child_id = NULL, "
-                            "child_hash = ? WHERE la_code = ? AND child_id = ? RETURNING 1",
+                            "note = NULL, child_hash = ? WHERE la_code = ? AND child_id = ? "
+                            "RETURNING 1",
                             [digest, req.la_code, child]).fetchall()
     result.rows_touched[f"{RIGHTS_SCHEMA}.requests (code removed)"] = len(forgotten)
     result.rows_touched["meta.tombstones"] = add_tombstones(con, [(req.la_code, child)])
