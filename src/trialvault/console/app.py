@@ -43,6 +43,7 @@ class ConsoleSettings:
     study_path: Path
     idle_seconds: float = 15 * 60
     allow_remote: bool = False
+    certificate_dir: Path = Path("destruction-certificates")
 
 
 @dataclass(frozen=True)
