@@ -43,6 +43,9 @@ from trialvault.vault.schema import (
 from trialvault.vault.session import open_vault
 
 INGEST_ROLES = ("data-manager",)
+# Arrow types that need no cast (and so no type check) for each stored type.
+_ARROW_TYPES = {"INTEGER": pa.int32(), "VARCHAR": pa.string(), "DATE": pa.date32(),
+                "BOOLEAN": pa.bool_()}
 _REQUIRED = (*KEY_COLUMNS, *PREPARE_LINEAGE)
 
 
@@ -216,7 +219,9 @@ def _insert_raw(con: duckdb.DuckDBPyConnection, name: str, table: str, data: pa.
     try:
         present = set(data.column_names)
         target = package_columns(table)
-        _check_values(con, name, table, view, target, present, contents.la_code)
+        exact = {c for c, k in target
+                 if c in present and data.schema.field(c).type == _ARROW_TYPES[k]}
+        _check_values(con, name, table, view, target, present - exact, contents.la_code)
         select = ", ".join(f"CAST({c} AS {k})" if c in present else f"CAST(NULL AS {k})"
                            for c, k in target)
         cols = ", ".join(c for c, _ in stored_columns(table))
@@ -229,7 +234,8 @@ def _insert_raw(con: duckdb.DuckDBPyConnection, name: str, table: str, data: pa.
 
 def _check_values(con: duckdb.DuckDBPyConnection, name: str, table: str, view: str,
                   target: list[tuple[str, str]], present: set[str], la_code: int) -> None:
-    """Types, non-null keys and the package's own LA, in one pass over the table.
+    """Types (of the columns in `present` not already of the right Arrow type), non-null
+    keys and the package's own LA, in one pass over the table.
 
     Reports a count and the first source line; DuckDB's own cast errors would quote the value.
     """

@@ -31,6 +31,7 @@ DB_NAME = "vault.duckdb"
 TEMP_DIR_NAME = "tmp"
 # A ceiling, not a reservation: ingest and evaluation need far less; DuckDB spills beyond it.
 DEFAULT_MEMORY_LIMIT = "4GB"
+STORAGE_VERSION = "v1.4.0"
 _EXTENSION_DIST = "duckdb-ext-httpfs"
 
 
@@ -81,14 +82,16 @@ def connect(db_path: Path, key: bytes | None, *, temp_dir: Path, sandbox: bool =
 def attach(con: duckdb.DuckDBPyConnection, db_path: Path, key: bytes | None, alias: str, *,
            read_only: bool = False) -> None:
     """ATTACH a vault file under `alias`, mapping DuckDB's errors to ours (no key in them)."""
-    options = []
+    # Pinned so an encrypted and a plaintext file (benchmarks) use the same storage format;
+    # encrypted files need at least this version anyway.
+    options = [f"STORAGE_VERSION '{STORAGE_VERSION}'"]
     if key is not None:
         # The key goes in as hex text; DuckDB derives its AES-256 key from it. The statement is
         # never logged: DuckDB's query log is off and errors are re-raised without it.
         options.append(f"ENCRYPTION_KEY '{key.hex()}'")
     if read_only:
         options.append("READ_ONLY")
-    clause = f" ({', '.join(options)})" if options else ""
+    clause = f" ({', '.join(options)})"
     path = str(db_path).replace("'", "''")
     try:
         con.execute(f"ATTACH '{path}' AS {alias}{clause}")
