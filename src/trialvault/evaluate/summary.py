@@ -35,27 +35,37 @@ def render_summary(results: EvaluationResults) -> str:
     lines.append("Children by LA (unexposed / exposed): " + "; ".join(
         f"{la}: {int(row.get(0, 0))} / {int(row.get(1, 0))}" for la, row in exp.iterrows()))
     lines.append("")
-    header = f"{'outcome':<28}{'measure':<17}{'estimate':>9}  {'95% CI':<19}{'p':>7}"
+    header = f"{'outcome':<28}{'measure / method':<24}{'estimate':>9}  {'95% CI':<20}{'p':>6}"
     lines.append(header)
     lines.append("-" * len(header))
+
+    def row(outcome: str, label: str, est: float | None, lo: float, hi: float,
+            p_value: float | None) -> str:
+        est_text = "" if est is None else _num(est)
+        p_text = "" if p_value is None else _num(p_value)
+        return (f"{outcome:<28}{label:<24}{est_text:>9}  {_ci(lo, hi):<20}{p_text:>6}")
+
     for outcome, est in results.estimates.groupby("outcome", sort=False):
         for _, r in est.iterrows():
-            lines.append(f"{outcome:<28}{r['measure']:<17}{_num(r['estimate']):>9}  "
-                         f"{_ci(r['ci_low'], r['ci_high']):<19}{_num(r['p_value']):>7}")
+            if pd.isna(r["estimate"]):
+                lines.append(f"{outcome:<28}{r['model']:<24}{'':>9}  {r['note']}")
+                continue
+            lines.append(row(str(outcome), str(r["measure"]), r["estimate"], r["ci_low"],
+                             r["ci_high"], r["p_value"]))
         few = results.few_cluster[results.few_cluster["outcome"] == outcome]
         for _, r in few.iterrows():
-            label = {"randomisation": f"  RI ({r['replicates']} assignments)",
-                     "wild_cluster_bootstrap": f"  WCB ({r['replicates']} draws)"}.get(
+            label = {"randomisation": f"  RI, {r['replicates']} assignments",
+                     "wild_cluster_bootstrap": f"  WCB, {r['replicates']} draws"}.get(
                          str(r["method"]), f"  {r['method']}")
             if pd.isna(r["p_value"]):
-                lines.append(f"{'':<28}{label}: {r['note']}")
+                if not str(r["note"]).startswith(("no cohort member", "outcome does not")):
+                    lines.append(f"{'':<28}{label:<24}{'':>9}  {r['note']}")
                 continue
-            lines.append(f"{'':<28}{label:<17}{'':>9}  {_ci(r['ci_low'], r['ci_high']):<19}"
-                         f"{_num(r['p_value']):>7}")
+            lines.append(row("", label, None, r["ci_low"], r["ci_high"], r["p_value"]))
         aggs = results.did_aggregates[results.did_aggregates["outcome"] == outcome]
         simple = aggs[aggs["type"] == "simple"]
         if not simple.empty:
             s = simple.iloc[0]
-            lines.append(f"{'':<28}{'  CS ATT (simple)':<17}{_num(s['overall_att']):>9}  "
-                         f"{_ci(s['ci_low'], s['ci_high']):<19}")
+            lines.append(row("", "  CS ATT (simple)", s["overall_att"], s["ci_low"],
+                             s["ci_high"], None))
     return "\n".join(lines)

@@ -52,7 +52,7 @@ def test_evaluate_prints_the_summary(vault: Path) -> None:
     result = CliRunner().invoke(_app(), ["evaluate", "--study", str(NWD), "--vault", str(vault),
                                          "--user", "dm"], env={"TRIALVAULT_PASSWORD": "pw"})
     assert result.exit_code == 0, result.output
-    assert "entered_care_12m" in result.output and "RI (120 assignments)" in result.output
+    assert "entered_care_12m" in result.output and "RI, 120 assignments" in result.output
     assert "354-" not in result.output  # no child code on screen
 
 

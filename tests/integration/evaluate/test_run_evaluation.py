@@ -96,8 +96,8 @@ def test_write_results_stores_every_table_under_one_run_id(
 def test_summary_names_the_primary_outcome_and_the_inference(
         evaluated: tuple[duckdb.DuckDBPyConnection, EvaluationResults]) -> None:
     text = render_summary(evaluated[1])
-    assert "entered_care_12m" in text and "RI (120 assignments)" in text
-    assert "WCB (999 draws)" in text and "risk_difference" in text
+    assert "entered_care_12m" in text and "RI, 120 assignments" in text
+    assert "WCB, 999 draws" in text and "risk_difference" in text
 
 
 def test_a_failed_write_leaves_no_partial_run(
