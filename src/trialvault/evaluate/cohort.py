@@ -84,9 +84,13 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, study: StudyFile) -> Co
         con.execute("CREATE OR REPLACE TEMP TABLE tv_cohort AS " + sql_text("cohort"))
         cohort = con.execute("SELECT * FROM tv_cohort").df()
         outcomes = con.execute(sql_text("outcomes")).df()
-    except duckdb.Error as exc:
-        # DuckDB's messages name tables and columns, not row values.
+    except (duckdb.CatalogException, duckdb.BinderException) as exc:
+        # These name tables and columns only.
         raise TrialvaultError(f"cohort/outcome SQL failed: {type(exc).__name__}: {exc}") from None
+    except duckdb.Error as exc:
+        # Others (e.g. conversion errors) can quote a field's value: give the kind only.
+        raise TrialvaultError(f"cohort/outcome SQL failed: {type(exc).__name__} (details "
+                              "withheld: they may quote row values)") from None
     finally:
         # After a failed statement the transaction refuses everything until rolled back; the
         # temporary objects then vanish with it, so a failed drop is nothing to report.

@@ -48,6 +48,9 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     "did_levels": [("outcome", "VARCHAR"), ("type", "VARCHAR"), ("level", "INTEGER"),
                    ("att", "DOUBLE"), ("se", "DOUBLE"), ("ci_low", "DOUBLE"),
                    ("ci_high", "DOUBLE")],
+    # The dynamic rows of did_levels again, named for what they are (for report and disclose).
+    "event_study": [("outcome", "VARCHAR"), ("event_time", "INTEGER"), ("att", "DOUBLE"),
+                    ("se", "DOUBLE"), ("ci_low", "DOUBLE"), ("ci_high", "DOUBLE")],
 }
 RUNS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS_SCHEMA}.runs (
     run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, study_id VARCHAR NOT NULL,

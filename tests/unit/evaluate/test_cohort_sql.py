@@ -329,3 +329,11 @@ def test_a_table_without_a_contract_column_is_named(nwd_study: StudyFile) -> Non
     with pytest.raises(TrialvaultError, match=r"harmonised\.referrals lacks column\(s\) "
                                               r"\['age_months'\]"):
         build_analysis_table(con, nwd_study)
+
+
+def test_malformed_academic_year_counts_in_no_window(nwd_study: StudyFile) -> None:
+    rows: Rows = {"referrals": [ref("a", D(2020, 6, 15))],
+                  "attendance": [{"la_code": 354, "child_id": "a", "academic_year": "20X0/21",
+                                  "term": "autumn", "sessions_possible": 100,
+                                  "sessions_unauthorised_absence": 5, "age_months": 180}]}
+    assert pd.isna(run(rows, nwd_study)["unauthorised_absence_rate"].iloc[0])

@@ -75,6 +75,7 @@ neet_rows AS (
 term_starts AS (
     -- First day of each school term, from the academic year's first calendar year
     -- (autumn 1 September, spring 1 January, summer 1 April of the next calendar year).
+    -- A malformed academic_year gives no date (TRY_CAST), so the row counts in no window.
     SELECT 'autumn' AS term, 9 AS start_month, 0 AS year_offset
     UNION ALL SELECT 'spring', 1, 1
     UNION ALL SELECT 'summer', 4, 1
@@ -82,7 +83,7 @@ term_starts AS (
 terms AS (
     SELECT
         a.la_code, a.child_id, a.sessions_possible, a.sessions_unauthorised_absence,
-        MAKE_DATE(CAST(SUBSTRING(a.academic_year, 1, 4) AS INTEGER) + t.year_offset,
+        MAKE_DATE(TRY_CAST(SUBSTRING(a.academic_year, 1, 4) AS INTEGER) + t.year_offset,
                   t.start_month, 1) AS term_start
     FROM tv_src_attendance AS a
     INNER JOIN term_starts AS t ON a.term = t.term
