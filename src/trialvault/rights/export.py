@@ -19,8 +19,7 @@ from typing import Any
 
 import jinja2
 import pyrage
-from openpyxl import Workbook
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 from pyrage import x25519
 
 from trialvault.errors import InputFileError
@@ -72,35 +71,40 @@ def outcome_letter(study: StudyFile, req: RightsRequest, *, today: dt.date,
 
 
 def access_workbook(bundle: AccessBundle) -> bytes:
-    """One sheet per table (rows as stored, lineage included), plus packages and outputs."""
-    wb = Workbook()
-    first = wb.active
-    assert first is not None  # a new Workbook always has one sheet
-    wb.remove(first)
-    for name, (cols, rows) in bundle.tables.items():
-        _sheet(wb, name, cols, [list(r) for r in rows])
-    pkg_cols = ["package_id", "la_code", "extract_date", "file_name", "ingested_at"]
-    _sheet(wb, "packages", pkg_cols, [[p.get(c) for c in pkg_cols] for p in bundle.packages])
-    _sheet(wb, "outputs", ["output", "kind", "id"],
-           [[o.get("output"), o.get("kind"), o.get("id")] for o in bundle.outputs])
+    """One sheet per table (rows as stored, lineage included), plus packages and outputs.
+
+    Built with XlsxWriter in `in_memory` mode: openpyxl writes every sheet to a temporary
+    file before zipping it, which would put the child's rows on disk in the clear.
+    """
     buffer = io.BytesIO()
-    wb.save(buffer)
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "default_date_format": "yyyy-mm-dd",
+                                      "remove_timezone": True})
+    header = wb.add_format({"bold": True})
+    for name, (cols, rows) in bundle.tables.items():
+        _sheet(wb, header, name, cols, [list(r) for r in rows])
+    pkg_cols = ["package_id", "la_code", "extract_date", "file_name", "ingested_at"]
+    _sheet(wb, header, "packages", pkg_cols,
+           [[p.get(c) for c in pkg_cols] for p in bundle.packages])
+    out_cols = ["output", "kind", "id", "basis"]
+    _sheet(wb, header, "outputs", out_cols,
+           [[o.get(c) for c in out_cols] for o in bundle.outputs])
+    wb.close()
     return buffer.getvalue()
 
 
-def _sheet(wb: Workbook, name: str, cols: list[str], rows: list[list[Any]]) -> None:
-    ws = wb.create_sheet(name[:MAX_SHEET_NAME])
-    ws.append(cols)
-    for row in rows:
-        ws.append([_cell(v) for v in row])
-    ws.freeze_panes = "A2"
-    for i, col in enumerate(cols, start=1):
-        width = max([len(col), *(len(str(r[i - 1])) for r in rows[:200])]) + 2
-        ws.column_dimensions[get_column_letter(i)].width = min(width, 40)
+def _sheet(wb: Any, header: Any, name: str, cols: list[str], rows: list[list[Any]]) -> None:
+    ws = wb.add_worksheet(name[:MAX_SHEET_NAME])
+    ws.write_row(0, 0, cols, header)
+    for i, row in enumerate(rows, start=1):
+        ws.write_row(i, 0, [_cell(v) for v in row])
+    ws.freeze_panes(1, 0)
+    for i, col in enumerate(cols):
+        width = max([len(col), *(len(str(r[i])) for r in rows[:200])]) + 2
+        ws.set_column(i, i, min(width, 40))
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date | int | float | str | bool) or value is None:
+    if value is None or isinstance(value, dt.date | int | float | str | bool):
         return value
     return str(value)
 
