@@ -1,7 +1,8 @@
 """Restricted wild cluster bootstrap (WCR) for the exposure coefficient of the linear model.
 
-Cameron, Gelbach & Miller (2008); with few clusters, Webb's six-point weights (Webb 2023,
-*Can J Econ* 56:1033–1067); the algebra is the "fast and wild" one of Roodman, MacKinnon,
+Cameron, Gelbach & Miller (2008, *Rev Econ Stat* 90:414–427); with few clusters, Webb's
+six-point weights (Webb 2023, "Reworking wild bootstrap-based inference for clustered errors",
+*Can J Econ* 56(3)); the algebra is the "fast and wild" one of Roodman, MacKinnon,
 Nielsen & Webb (2019, *Stata J* 19:4–60), so each draw costs O(G²) after one O(n·k) pass.
 
 For H0: β = τ the null is imposed: ũ(τ) = M_W(y − τx) (W = the other regressors), bootstrap

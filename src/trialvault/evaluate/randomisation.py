@@ -13,10 +13,12 @@ child's index date: exposed = index_date ≥ step date of the child's LA under a
 p-value: share of assignments with |T_a| ≥ |T_obs| (the observed assignment included), exact
 under the sharp null of no effect for any child.
 
-Confidence interval by test inversion (Rosenbaum 2002, *Observational Studies* §2.6; for stepped
-wedges Kennedy-Shaffer, de Gruttola & Lipsitch 2020, *Stat Med* 39:1–17): under the sharp null of
-a constant additive effect τ (the LPM's risk difference), the untreated outcome is y − τ·x_obs and
-the outcome under assignment a is y − τ·x_obs + τ·x_a. By linearity of OLS the statistic centred
+Confidence interval by test inversion (Rosenbaum 2002, *Observational Studies*, 2nd ed., ch. 2;
+for stepped wedges Kennedy-Shaffer, de Gruttola & Lipsitch 2020, *Stat Med* 39(7):815–844, and
+Rabideau & Wang 2021, *Stat Med* 40(20):4442–4456, who invert tests built on individual-level
+regression statistics as done here): under the sharp null of a constant additive effect τ (the
+LPM's risk difference), the untreated outcome is y − τ·x_obs and the outcome under assignment a
+is y − τ·x_obs + τ·x_a. By linearity of OLS the statistic centred
 at τ is T_a(τ) = b_a − τ·c_a with b_a = β̂_a(y) and c_a = x̃_a'x_obs / x̃_a'x̃_a (c_obs = 1).
 p(τ) is a step function whose jumps are the roots of (b_a − τc_a)² = (β̂ − τ)²; we find them all,
 so the interval {τ : p(τ) > α} is exact (its hull is reported; ±inf when unbounded).
