@@ -2,10 +2,9 @@
 
 The release's count tables are linked: the cohort flow ends in the cohort total; the cohort
 table (LA × period, with totals) is shared by every binary outcome; each binary outcome adds an
-events table (and a denominators table when the outcome is not defined for every child). One
-`LinkedGroup` per outcome holds the cohort split by that outcome's value, so the audit sees
-`cohort = undefined + non-events + events` and protects the non-events hidden behind two published
-tables. All groups share one suppression set (see `protect`).
+events table (and a denominators table when the outcome is not defined for every child). They
+form one `LinkedGroup`, so the audit sees `cohort = undefined + non-events + events` for every
+outcome at once and protects the non-events hidden behind two published tables.
 """
 
 from __future__ import annotations
@@ -78,23 +77,30 @@ def _add_flow(group: LinkedGroup, flow: pd.DataFrame, cohort_atoms: list[int]) -
     group.add_cell((FLOW, labels[-1], "n"), cohort_atoms, margin=True)
 
 
-def build_groups(results: ResultsInput, row_names: list[str]) -> tuple[
-        list[LinkedGroup], dict[str, tuple[list[str], list[str], bool]]]:
-    """One group for the flow + cohort, and one per binary outcome."""
+def build_group(results: ResultsInput, row_names: list[str]) -> tuple[
+        LinkedGroup, dict[str, tuple[list[str], list[str], bool]]]:
+    """Every count table of the release as one linked group.
+
+    Atoms: the cohort count per LA × period; per binary outcome, its events, non-events and
+    (when the outcome can be undefined) undefined children per LA × period, tied to the cohort
+    count by an identity every reader knows; and the children removed at each flow step. One
+    group, because an intruder combines all tables at once: a cohort cell is bounded below by
+    the events of *every* outcome.
+    """
     las, periods = results.la_codes, results.period_labels
     n = _matrix(results.cohort, las, periods, "n")
     flow = results.flow.reset_index(drop=True)
     if len(flow) >= 2 and int(flow["n"].iloc[-1]) != int(n.sum()):
         raise ValueError("results input: the last flow step must equal the cohort total")
     layout: dict[str, tuple[list[str], list[str], bool]] = {
-        FLOW: (list(flow["label"]), ["n"], False), COHORT: (row_names, list(periods), True)}
-    base = LinkedGroup(COHORT)
-    atoms = [[[base.add_atom(int(n[i, j]), f"{COHORT} / {row_names[i]} / {p}", FULL, COHORT)]
-              for j, p in enumerate(periods)] for i in range(len(las))]
-    base.add_table(COHORT, row_names, periods, atoms, margins=True)
+        FLOW: (list(flow["label"]) if len(flow) >= 2 else [], ["n"], False),
+        COHORT: (row_names, list(periods), True)}
+    g = LinkedGroup("release")
+    cohort = [[g.add_atom(int(n[i, j]), f"{COHORT} / {row_names[i]} / {p}", FULL, COHORT)
+               for j, p in enumerate(periods)] for i in range(len(las))]
+    g.add_table(COHORT, row_names, periods, [[[a] for a in row] for row in cohort], margins=True)
     if len(flow) >= 2:
-        _add_flow(base, flow, [a for row in atoms for cell in row for a in cell])
-    groups = [base]
+        _add_flow(g, flow, [a for row in cohort for a in row])
     for outcome, frame in results.binary.groupby("outcome", sort=False):
         name = str(outcome)
         denom = _matrix(frame, las, periods, "n")
@@ -102,51 +108,46 @@ def build_groups(results: ResultsInput, row_names: list[str]) -> tuple[
         if np.any(events > denom) or np.any(denom > n):
             raise ValueError(f"results input: outcome '{name}' has events > n or n > cohort")
         partial = bool(np.any(denom != n))
-        g = LinkedGroup(name)
-        cells_all, cells_den, cells_ev = [], [], []
+        ev_t, den_t = events_table(name), denominators_table(name)
+        cells_den, cells_ev = [], []
         for i, row in enumerate(row_names):
-            r_all, r_den, r_ev = [], [], []
+            r_den, r_ev = [], []
             for j, p in enumerate(periods):
                 here = f"{name} / {row} / {p}"
-                home = events_table(name)
-                y1 = g.add_atom(int(events[i, j]), f"{here} / events", FULL, home)
+                y1 = g.add_atom(int(events[i, j]), f"{here} / events", FULL, ev_t)
                 y0 = g.add_atom(int(denom[i, j] - events[i, j]), f"{here} / non-events", FULL,
-                                home)
-                undefined = ([g.add_atom(int(n[i, j] - denom[i, j]), f"{here} / undefined",
-                                         SMALL_ONLY, home)] if partial else [])
-                r_all.append([y0, y1, *undefined])
+                                ev_t)
+                parts = [y0, y1]
+                g.hints[y0] = (ev_t, row, p)
+                if partial:
+                    u = g.add_atom(int(n[i, j] - denom[i, j]), f"{here} / undefined",
+                                   SMALL_ONLY, den_t)
+                    g.hints[u] = (den_t, row, p)
+                    parts.append(u)
+                g.add_identity([cohort[i][j]], parts)
                 r_den.append([y0, y1])
                 r_ev.append([y1])
-            cells_all.append(r_all)
             cells_den.append(r_den)
             cells_ev.append(r_ev)
-        g.add_table(COHORT, row_names, periods, cells_all, margins=True)
         if partial:
-            g.add_table(denominators_table(name), row_names, periods, cells_den, margins=True)
-            layout[denominators_table(name)] = (row_names, list(periods), True)
-        g.add_table(events_table(name), row_names, periods, cells_ev, margins=True)
-        layout[events_table(name)] = (row_names, list(periods), True)
-        if len(flow) >= 2:
-            _add_flow(g, flow, [a for row in cells_all for cell in row for a in cell])
-        groups.append(g)
-    return groups, layout
+            g.add_table(den_t, row_names, periods, cells_den, margins=True)
+            layout[den_t] = (row_names, list(periods), True)
+        g.add_table(ev_t, row_names, periods, cells_ev, margins=True)
+        layout[ev_t] = (row_names, list(periods), True)
+    return g, layout
 
 
 def protect_counts(results: ResultsInput, rules: Disclosure, row_names: list[str], *,
                    rounding: bool = True) -> CountTables:
     """Primary and secondary suppression over every count table, then the integer audit."""
-    groups, layout = build_groups(results, row_names)
+    group, layout = build_group(results, row_names)
     protection = Protection()
-    for g in groups:
-        protect_group(g, rules, protection, rounding=rounding)
-    cells: dict[CellId, Cell] = {}
+    protect_group(group, rules, protection, rounding=rounding)
+    cells = {c.id: c for c in group.cells}
     findings: dict[str, list[AuditFinding]] = {}
-    for g in groups:
-        for c in g.cells:
-            cells.setdefault(c.id, c)
-        for f in audit_group(g, protection.suppressed, rules, rounding=rounding,
-                             points=protection.points.get(g.name)):
-            findings.setdefault(f.table, []).append(f)
+    for f in audit_group(group, protection.suppressed, rules, rounding=rounding,
+                         points=protection.points.get(group.name)):
+        findings.setdefault(f.table, []).append(f)
     return CountTables(cells, layout, protection, findings, rounding)
 
 

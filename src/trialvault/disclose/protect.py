@@ -81,6 +81,18 @@ class LinkedGroup:
     # table name → (interior cell ids by row, row-total ids, column-total ids): the lines the
     # cheap pre-pass looks along before any LP is solved.
     lines: list[tuple[list[CellId], CellId]] = field(default_factory=list)
+    # Structure every reader knows: sum(left) == sum(right) (e.g. a cohort cell equals the
+    # events + non-events + undefined of each outcome). Never suppressible.
+    identities: list[tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    # An unsafe atom hidden behind published cells → the cell to suppress first to cover it.
+    hints: dict[int, CellId] = field(default_factory=dict)
+
+    def add_identity(self, left: Iterable[int], right: Iterable[int]) -> None:
+        lt, rt = tuple(left), tuple(right)
+        if sum(self.atom_values[a] for a in lt) != sum(self.atom_values[a] for a in rt):
+            raise ValueError(f"{self.name}: counts do not add up (an identity of the tables "
+                             "does not hold)")
+        self.identities.append((lt, rt))
 
     def add_atom(self, value: int, label: str, sensitivity: str = "full",
                  home: str = "") -> int:
@@ -163,7 +175,7 @@ def primary_cells(group: LinkedGroup, rules: Disclosure, *, rounding: bool) -> d
 class _System:
     """The constraints an intruder has: published (unsuppressed) cells and their intervals."""
 
-    cells: list[Cell]
+    cells: list[Cell]  # the first len(cells) rows of `matrix`; identities follow
     matrix: sparse.csr_array
     lo: np.ndarray
     hi: np.ndarray
@@ -180,16 +192,24 @@ class _System:
 def _system(group: LinkedGroup, suppressed: set[CellId], rules: Disclosure,
             rounding: bool) -> _System:
     cells = [c for c in group.cells if c.id not in suppressed]
-    rows, cols = [], []
-    lo = np.empty(len(cells))
-    hi = np.empty(len(cells))
+    n_rows = len(cells) + len(group.identities)
+    rows: list[int] = []
+    cols: list[int] = []
+    data: list[float] = []
+    lo = np.zeros(n_rows)
+    hi = np.zeros(n_rows)
     for k, cell in enumerate(cells):
         rows += [k] * len(cell.atoms)
         cols += list(cell.atoms)
+        data += [1.0] * len(cell.atoms)
         shown = shown_value(cell.value, rules, rounding)
         lo[k], hi[k] = rounding_interval(shown, rules.rounding_base) if rounding else (shown, shown)
+    for k, (left, right) in enumerate(group.identities, start=len(cells)):
+        rows += [k] * (len(left) + len(right))
+        cols += [*left, *right]
+        data += [1.0] * len(left) + [-1.0] * len(right)
     n_atoms = len(group.atom_values)
-    matrix = sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=(len(cells), n_atoms))
+    matrix = sparse.csr_array((data, (rows, cols)), shape=(n_rows, n_atoms))
     return _System(cells, matrix, lo, hi, n_atoms)
 
 
@@ -202,7 +222,7 @@ def _ranges(system: _System, atoms: frozenset[int], points: list[np.ndarray] | N
     certificates)."""
     c = np.zeros(system.n_atoms)
     c[list(atoms)] = 1.0
-    m = len(system.cells)
+    m = system.matrix.shape[0]
     binding: set[int] = set()
     out = []
     integral = True
@@ -220,7 +240,8 @@ def _ranges(system: _System, atoms: frozenset[int], points: list[np.ndarray] | N
         if is_int and points is not None:
             points.append(np.round(res.x))
         marg = np.abs(res.ineqlin.marginals) if m else np.zeros(0)
-        binding |= {int(k % m) for k in np.flatnonzero(marg > _EPS)}
+        binding |= {int(k % m) for k in np.flatnonzero(marg > _EPS)
+                    if k % m < len(system.cells)}
     return out[0], out[1], binding, integral
 
 
@@ -238,7 +259,7 @@ def _certified(points: list[np.ndarray], atoms: frozenset[int], need: int
 def _feasible(system: _System, x: np.ndarray) -> bool:
     if np.any(x < 0):
         return False
-    if not system.cells:
+    if not system.matrix.shape[0]:
         return True
     ax = system.matrix @ x
     return bool(np.all(ax >= system.lo - 1e-9) and np.all(ax <= system.hi + 1e-9))
@@ -251,7 +272,8 @@ def integer_range(system: _System, atoms: frozenset[int]) -> tuple[float, float]
         return round(lo), hi if np.isinf(hi) else round(hi)
     c = np.zeros(system.n_atoms)
     c[list(atoms)] = 1.0
-    constraints = [LinearConstraint(system.matrix, system.lo, system.hi)] if system.cells else []
+    constraints = ([LinearConstraint(system.matrix, system.lo, system.hi)]
+                   if system.matrix.shape[0] else [])
     integrality = np.ones(system.n_atoms)
     out = []
     for sign in (1.0, -1.0):
@@ -350,24 +372,18 @@ def _prepass(group: LinkedGroup, rules: Disclosure, protection: Protection,
              rounding: bool) -> None:
     """Cheap, classic moves that the LP would find anyway, made first to save LP solves.
 
-    1. An unsafe atom hidden as the difference of two published cells (non-events = cohort -
-       events): suppress the smaller of the pair.
+    1. An unsafe atom hidden behind published cells (non-events = cohort - events): suppress
+       the cell the group's `hints` name for it.
     2. A line of a table (row or column with its published total) holding exactly one suppressed
        cell: suppress the smallest other cell of the line (its total if it has no other).
     """
-    by_atoms = {frozenset(c.atoms): c for c in group.cells}
     sup = protection.suppressed
     for item in unsafe_quantities(group, rules, rounding=rounding):
-        if item.atoms in by_atoms:
-            continue
-        for cell in group.cells:
-            rest = frozenset(cell.atoms) - item.atoms
-            other = by_atoms.get(rest)
-            if (rest and item.atoms <= frozenset(cell.atoms) and other is not None
-                    and cell.id not in sup and other.id not in sup):
-                sup[other.id] = SECONDARY
-                protection.secondary_for[other.id] = item.label
-                break
+        (atom,) = item.atoms if len(item.atoms) == 1 else (-1,)
+        hint = group.hints.get(atom)
+        if hint is not None and hint not in sup:
+            sup[hint] = SECONDARY
+            protection.secondary_for[hint] = item.label
     by_id = {c.id: c for c in group.cells}
     changed = True
     while changed:
