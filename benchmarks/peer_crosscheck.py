@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from trialvault.formats import read_cin_census, read_ssda903
-from trialvault.prepare.validate import connect, issues_table, load_tables, run_rules
+from trialvault.prepare.validate import connect, load_tables, run_rules
 from trialvault.spec.rules import load_rules
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +52,8 @@ TABLES_CIN = {"collection_details": "Header", "source": "Header",
               "child_characteristics": "ChildCharacteristics", "disabilities": "Disabilities",
               "cin_details": "CINdetails", "assessments": "Assessments",
               "cin_plan_dates": "CINplanDates", "section47": "Section47",
-              "child_protection_plans": "ChildProtectionPlans", "cpp_reviews": "Reviews"}
+              "child_protection_plans": "ChildProtectionPlans", "cpp_reviews": "Reviews",
+              "assessment_factors": "Assessments"}
 
 _PEER_903 = r"""
 import copy, importlib, json, logging, sys, time, warnings
@@ -171,16 +172,22 @@ def our_counts(fmt: str, paths: list[Path]) -> dict[str, dict[str, int]]:
     try:
         load_tables(con, source)
         run_rules(con, load_rules(fmt))
-        issues = issues_table(con)
+        # The peer keeps assessment factors as a list on the assessment row, so a finding on
+        # factor rows counts once per assessment there.
+        rows = con.execute("""
+            SELECT i.rule, i.table_name, count(DISTINCT CASE WHEN i.table_name =
+                   'assessment_factors' THEN f.assessments_key ELSE i.row_id END)
+            FROM validation.issues i
+            LEFT JOIN cin_census.assessment_factors f
+              ON i.table_name = 'assessment_factors' AND f._row = i.row_id
+            GROUP BY ALL""").fetchall() if fmt == "cin_census" else con.execute(
+            "SELECT rule, table_name, count(*) FROM validation.issues GROUP BY ALL").fetchall()
     finally:
         con.close()
     names = TABLES_903 if fmt == "ssda903" else TABLES_CIN
     counts: dict[str, dict[str, int]] = {}
-    for rule, table in zip(issues["rule"].to_pylist(), issues["table_name"].to_pylist(),
-                           strict=True):
-        peer_table = names.get(table, table)
-        counts.setdefault(rule, {}).setdefault(peer_table, 0)
-        counts[rule][peer_table] += 1
+    for rule, table, n in rows:
+        counts.setdefault(rule, {})[names.get(table, table)] = int(n)
     return counts
 
 
@@ -197,6 +204,18 @@ def compare(fmt: str, ours: dict[str, dict[str, int]], peer: dict[str, dict[str,
     return out
 
 
+def full_run_differences(peer: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Rules whose count in the peer's full run differs from the same rule run alone."""
+    out = {}
+    for rule in load_rules("ssda903").rules:
+        table = TABLES_903.get(rule.table, rule.table)
+        alone = peer["counts"].get(rule.code, {}).get(table, 0)
+        full = peer["full_run"].get(rule.code, {}).get(table, 0)
+        if alone != full:
+            out[rule.code] = {"alone": alone, "full_run": full}
+    return out
+
+
 def crosscheck() -> dict[str, Any]:
     result: dict[str, Any] = {"date": dt.date.today().isoformat()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,7 +225,8 @@ def crosscheck() -> dict[str, Any]:
                              "collection_year": YEAR_903, "ruleset": RULESET_903,
                              "validator": f"csc-validator-be-903 {peer['version']}",
                              "rules": compare("ssda903", our_counts("ssda903", [folder]),
-                                              peer["counts"])}
+                                              peer["counts"]),
+                             "full_run_differs": full_run_differences(peer)}
     cin_files: dict[str, Any] = {}
     version = ""
     for path in sorted((EXTERNAL / "cin_census").glob("*.xml")):
@@ -260,7 +280,8 @@ def record(result: dict[str, Any], path: Path) -> None:
         "date": result["date"],
         "ssda903": {k: result["ssda903"][k] for k in ("input", "collection_year", "ruleset",
                                                       "validator")}
-        | {"peer": {c: r["peer"] for c, r in result["ssda903"]["rules"].items()}},
+        | {"peer": {c: r["peer"] for c, r in result["ssda903"]["rules"].items()},
+           "peer_full_run_differs": result["ssda903"]["full_run_differs"]},
         "cin_census": {"ruleset": result["cin_census"]["ruleset"],
                        "validator": result["cin_census"]["validator"],
                        "peer": {f: {c: r["peer"] for c, r in rules.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from trialvault.formats import SourceTables
@@ -16,7 +17,7 @@ from trialvault.formats import cin_census as cin_reader
 from trialvault.formats import ssda903 as ssda903_reader
 from trialvault.prepare.validate import ISSUES, connect, load_tables, run_rules
 from trialvault.spec import load_layout
-from trialvault.spec.rules import Rule, RuleSet
+from trialvault.spec.rules import Row, Rule, RuleSet
 
 _SCHEMAS = {"ssda903": ssda903_reader.table_schema, "cin_census": cin_reader.table_schema}
 DEFAULT_YEAR = 2023
@@ -50,46 +51,97 @@ def _table(fmt: str, name: str, rows: list[dict[str, Any]], year: int) -> pa.Tab
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def _flagged(ruleset: RuleSet, rule: Rule, tables: dict[str, list[dict[str, Any]]],
-             year: int) -> set[int]:
+def _flagged(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule,
+             tables: dict[str, list[dict[str, Any]]], year: int) -> set[int]:
     fmt = ruleset.format
     layout = load_layout(fmt)
+    # Only the tables the rule says it reads are loaded, so a rule whose SQL reads a table it
+    # does not declare fails here.
+    wanted = {rule.table, *rule.tables}
+    only = layout.model_copy(update={"tables": {n: t for n, t in layout.tables.items()
+                                                if n in wanted}})
     source = SourceTables(format=fmt, tables={
         name: _table(fmt, name, [{k: v for k, v in r.items() if k != "_flag"} for r in rows],
                      year)
         for name, rows in tables.items()}, files=("example",))
-    con = connect()
-    try:
-        load_tables(con, source, layout)
-        run_rules(con, RuleSet(format=fmt, source=ruleset.source, rules=[rule]))
-        found = con.execute(f"SELECT row_id FROM {ISSUES}").fetchall()
-    finally:
-        con.close()
+    con.execute(f"DROP SCHEMA IF EXISTS {fmt} CASCADE")
+    con.execute(f"DELETE FROM {ISSUES}")
+    columns = load_tables(con, source, only, materialise=False)
+    run_rules(con, RuleSet(format=fmt, source=ruleset.source, rules=[rule]), tables=columns)
+    found = con.execute(f"SELECT row_id FROM {ISSUES}").fetchall()
     return {int(r[0]) for r in found}
 
 
-def check_examples(ruleset: RuleSet, rule: Rule) -> list[str]:
-    """Problems with `rule` on its own examples (empty when every case behaves)."""
+def check_examples(ruleset: RuleSet, rule: Rule,
+                   con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
+    """Problems with `rule` on its own examples (empty when every case behaves). Pass `con`
+    (from `validate.connect()`) to reuse one database across many rules."""
+    own = con is None
+    con = con or connect()
+    try:
+        return _check(con, ruleset, rule)
+    finally:
+        if own:
+            con.close()
+
+
+_CHILD_COLUMNS = ("CHILD", "LAchildID")
+
+
+def _in_case(row: dict[str, Any], case: int, fmt: str) -> dict[str, Any]:
+    """`row` moved into case `case`'s own namespace: child codes prefixed, block keys offset,
+    so that all cases of a rule share one database without seeing each other (rules compare
+    rows of the same child or block only)."""
+    defaults = _defaults(fmt, 0)
+    out = dict(row)
+    for column in _CHILD_COLUMNS:
+        if column in defaults or column in out:
+            value = out.get(column, defaults.get(column))
+            if value is not None:
+                out[column] = f"k{case}:{value}"
+    for column, value in list(defaults.items()) + list(row.items()):
+        if column.endswith("_key"):
+            value = out.get(column, value)
+            if value is not None:
+                out[column] = int(value) + 1000 * case
+    return out
+
+
+def _check(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule) -> list[str]:
     examples = rule.examples
+    fmt = ruleset.format
     year = examples.year or rule.valid_from or DEFAULT_YEAR
-    problems: list[str] = []
-    for kind, cases in (("fail", examples.fail), ("pass", examples.pass_)):
-        for index, case in enumerate(cases):
+    tables: dict[str, list[dict[str, Any]]] = {}
+    cases: list[tuple[str, int, Row | list[Row], list[int]]] = []
+    for kind, given in (("fail", examples.fail), ("pass", examples.pass_)):
+        for index, case in enumerate(given):
+            number = len(cases)
+            for name, rows in examples.context.items():
+                tables.setdefault(name, []).extend(_in_case(r, number, fmt) for r in rows)
             rows = [case] if isinstance(case, dict) else list(case)
-            context = {k: list(v) for k, v in examples.context.items()}
-            before = len(context.get(rule.table, []))
-            context[rule.table] = context.get(rule.table, []) + rows
-            flagged = _flagged(ruleset, rule, context, year)
-            own = {before + i for i in range(len(rows))}
-            marked = {before + i for i, r in enumerate(rows) if r.get("_flag") is True}
-            label = f"rule {rule.code} {kind} case {index}"
-            if kind == "pass":
-                if flagged:
-                    problems.append(f"{label}: rows {sorted(flagged)} flagged, expected none")
-            elif isinstance(case, dict) or not any("_flag" in r for r in rows):
-                if not flagged & own:
-                    problems.append(f"{label}: nothing flagged")
-            elif flagged & own != marked:
-                problems.append(f"{label}: flagged {sorted(flagged & own)}, expected "
-                                f"{sorted(marked)}")
+            primary = tables.setdefault(rule.table, [])
+            positions = list(range(len(primary), len(primary) + len(rows)))
+            primary.extend(_in_case(r, number, fmt) for r in rows)
+            cases.append((kind, index, case, positions))
+    flagged = _flagged(con, ruleset, rule, tables, year)
+    problems: list[str] = []
+    for kind, index, case, positions in cases:
+        rows = [case] if isinstance(case, dict) else list(case)
+        # Row numbers within the case (0 = its first row).
+        own = {i for i, p in enumerate(positions) if p in flagged}
+        marked = {i for i, r in enumerate(rows) if r.get("_flag") is True}
+        label = f"rule {rule.code} {kind} case {index}"
+        if kind == "pass":
+            if own:
+                problems.append(f"{label}: rows {sorted(own)} flagged, expected none")
+        elif isinstance(case, dict) or not any("_flag" in r for r in rows):
+            if not own:
+                problems.append(f"{label}: nothing flagged")
+        elif own != marked:
+            problems.append(f"{label}: flagged rows {sorted(own)}, expected {sorted(marked)}")
+    # A flagged context row of the rule's own table is a problem in a pass case; it is
+    # counted against no case here, so report it once.
+    strays = flagged - {p for *_, positions in cases for p in positions}
+    if strays:
+        problems.append(f"rule {rule.code}: context rows {sorted(strays)} flagged")
     return problems

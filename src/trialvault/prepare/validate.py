@@ -19,6 +19,8 @@ import pyarrow as pa
 
 from trialvault.errors import InputFileError
 from trialvault.formats import SourceTables
+from trialvault.formats import cin_census as _cin_reader
+from trialvault.formats import ssda903 as _ssda903_reader
 from trialvault.spec import FormatLayout, TableLayout, load_code_lists, load_layout
 from trialvault.spec.rules import Rule, RuleSet
 
@@ -28,6 +30,8 @@ ISSUE_COLUMNS = ("format", "table_name", "row_id", "file", "line", "child", "rul
 # The column naming the child in each format's tables (education/NEET rows have none: UPN is
 # an identifier and never goes into a report).
 CHILD_COLUMN = {"ssda903": "CHILD", "cin_census": "LAchildID"}
+_READER_SCHEMAS = {"ssda903": _ssda903_reader.table_schema,
+                   "cin_census": _cin_reader.table_schema}
 
 
 def q(name: str) -> str:
@@ -51,9 +55,14 @@ def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
             rows.append((name, code, validity.valid_from if validity else None,
                          validity.valid_to if validity else None))
     con.execute("CREATE SCHEMA IF NOT EXISTS validation")
-    con.execute("CREATE OR REPLACE TABLE validation.code_lists (list VARCHAR, code VARCHAR, "
-                "valid_from INTEGER, valid_to INTEGER)")
-    con.executemany("INSERT INTO validation.code_lists VALUES (?, ?, ?, ?)", rows)
+    codes = pa.table({"list": [r[0] for r in rows], "code": [r[1] for r in rows],
+                      "valid_from": pa.array([r[2] for r in rows], pa.int32()),
+                      "valid_to": pa.array([r[3] for r in rows], pa.int32())})
+    con.register("_code_lists", codes)
+    try:
+        con.execute("CREATE OR REPLACE TABLE validation.code_lists AS SELECT * FROM _code_lists")
+    finally:
+        con.unregister("_code_lists")
     # `in_codes(x, 'LIST', year)`: x is a code of LIST valid in collection year `year`.
     con.execute("""
         CREATE OR REPLACE MACRO in_codes(x, list_name, yr) AS x IN (
@@ -114,40 +123,36 @@ def _period_exprs(fmt: str, names: set[str]) -> list[str]:
 
 
 def load_tables(con: duckdb.DuckDBPyConnection, source: SourceTables,
-                layout: FormatLayout | None = None) -> None:
-    """Create the typed tables of `source` in schema `<format>` (raw text in `<format>_raw`)."""
+                layout: FormatLayout | None = None, *, materialise: bool = True
+                ) -> dict[str, list[str]]:
+    """Create the typed tables of `source` in schema `<format>`; return their columns.
+
+    `materialise=False` makes views over the registered Arrow data instead (cheap to create,
+    typed again on every read: for the tiny example tables only)."""
     fmt = source.format
     layout = layout or load_layout(fmt)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(fmt)}")
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(fmt + '_raw')}")
+    columns = {}
     for name, spec in layout.tables.items():
         table = source.tables.get(name)
         if table is None:
             table = _empty_table(spec, source)
-        _load_table(con, fmt, spec, table, layout.date_format)
+        columns[name] = _load_table(con, fmt, spec, table, layout.date_format, materialise)
+    return columns
 
 
 def _empty_table(spec: TableLayout, source: SourceTables) -> pa.Table:
     # A table absent from the return is an empty table, so rules that read it still run.
-    like = next(iter(source.tables.values()), None)
-    fields = [pa.field(c, pa.string()) for c in spec.column_names]
-    if like is not None:
-        fields += [f for f in like.schema if f.name not in spec.column_names
-                   and not f.name.endswith("_key")]
-    schema = pa.schema(fields)
-    return schema.empty_table()
+    schema_of = _READER_SCHEMAS.get(source.format)
+    if schema_of is not None:
+        return schema_of(spec.name).empty_table()
+    return pa.schema([pa.field(c, pa.string()) for c in spec.column_names]).empty_table()
 
 
 def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, table: pa.Table,
-                date_format: str) -> None:
-    raw_name = f"{q(fmt + '_raw')}.{q(spec.name)}"
+                date_format: str, materialise: bool) -> list[str]:
     with_row = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
     view = f"_arrow_{fmt}_{spec.name}"
-    con.register(view, with_row)
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {raw_name} AS SELECT * FROM {q(view)}")
-    finally:
-        con.unregister(view)
     names = set(table.column_names)
     exprs = ["_row"]
     layout_cols = set(spec.column_names)
@@ -155,8 +160,16 @@ def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, tab
         exprs += _typed_expr(column.name, column.type, date_format)
     exprs += [q(n) for n in table.column_names if n not in layout_cols]
     exprs += _period_exprs(fmt, names)
-    con.execute(f"CREATE OR REPLACE TABLE {q(fmt)}.{q(spec.name)} AS SELECT {', '.join(exprs)} "
-                f"FROM {raw_name}")
+    con.register(view, with_row)
+    select = f"SELECT {', '.join(exprs)} FROM {q(view)}"
+    if not materialise:
+        con.execute(f"CREATE OR REPLACE VIEW {q(fmt)}.{q(spec.name)} AS {select}")
+        return [*spec.column_names, *(n for n in table.column_names if n not in layout_cols)]
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {q(fmt)}.{q(spec.name)} AS {select}")
+    finally:
+        con.unregister(view)
+    return [*spec.column_names, *(n for n in table.column_names if n not in layout_cols)]
 
 
 @dataclass(frozen=True)
@@ -200,25 +213,34 @@ class ValidationResult:
 
 
 def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
-              codes: Iterable[str] | None = None) -> list[str]:
-    """Run the rules of `ruleset` (all, or `codes`) on the loaded tables; findings go into
-    `validation.issues`. Returns the codes run."""
+              codes: Iterable[str] | None = None, *,
+              tables: dict[str, list[str]] | None = None) -> list[str]:
+    """Run the rules of `ruleset` (all, or `codes`) on the loaded tables (`tables`: their
+    columns, as `load_tables` returns); findings go into `validation.issues`. Returns the codes
+    run."""
     fmt = ruleset.format
     wanted = set(codes) if codes is not None else None
+    if tables is None:
+        found = con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                            "WHERE table_schema = ?", [fmt]).fetchall()
+        columns = {(t, c) for t, c in found}
+    else:
+        columns = {(t, c) for t, cols in tables.items() for c in cols}
     con.execute(f"SET search_path = '{fmt},main'")
     ran = []
     try:
         for rule in ruleset.rules:
             if wanted is not None and rule.code not in wanted:
                 continue
-            _run_rule(con, fmt, rule)
+            _run_rule(con, fmt, rule, columns)
             ran.append(rule.code)
     finally:
         con.execute("SET search_path = 'main'")
     return ran
 
 
-def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule) -> None:
+def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule,
+              columns: set[tuple[str, str]]) -> None:
     table = q(rule.table)
     if rule.where is not None:
         flagged = f"SELECT _row FROM {table} WHERE ({rule.where})"
@@ -231,7 +253,7 @@ def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule) -> None:
         years.append(f"t.collection_year <= {int(rule.valid_to)}")
     year_filter = f"AND {' AND '.join(years)}" if years else ""
     child = CHILD_COLUMN.get(fmt)
-    child_expr = f"t.{q(child)}" if child and _has_column(con, fmt, rule.table, child) else "NULL"
+    child_expr = f"t.{q(child)}" if child and (rule.table, child) in columns else "NULL"
     sql = f"""
         INSERT INTO {ISSUES}
         SELECT ?, ?, t._row, t.source_file, t.source_line, {child_expr}, ?, ?, ?, ?
@@ -247,12 +269,6 @@ def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule) -> None:
                              rule=rule.code) from None
 
 
-def _has_column(con: duckdb.DuckDBPyConnection, fmt: str, table: str, column: str) -> bool:
-    found = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = ? "
-                        "AND table_name = ? AND column_name = ?", [fmt, table, column]).fetchone()
-    return bool(found and found[0])
-
-
 def issues_table(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """All findings so far, ordered by format, file, line and rule."""
     return con.execute(f"SELECT * FROM {ISSUES} ORDER BY format, file, line, rule, table_name, "
@@ -265,8 +281,8 @@ def validate_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[SourceTab
     rules_run: dict[str, list[str]] = {}
     rows: dict[str, int] = {}
     for source in sources:
-        load_tables(con, source)
+        columns = load_tables(con, source)
         rows[source.format] = source.row_count
         if source.format in rulesets:
-            rules_run[source.format] = run_rules(con, rulesets[source.format])
+            rules_run[source.format] = run_rules(con, rulesets[source.format], tables=columns)
     return ValidationResult(issues=issues_table(con), rules_run=rules_run, rows_checked=rows)
