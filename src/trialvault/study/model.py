@@ -259,7 +259,16 @@ class Disclosure(_Section):
     zeros_disclosive: bool = True
     rounding_base: int = Field(default=5, ge=1)
     suppression_symbol: str = "c"
-    reviewers_required: int = Field(default=2, ge=2)
+    reviewers_required: int = Field(
+        default=2, ge=2,
+        description="People who must sign a release: its requester plus reviewers_required - 1 "
+                    "approving reviewers, each a different user with their own key slot",
+    )
+    table_period: Literal["analysis", "half-year", "year"] = Field(
+        default="analysis",
+        description="Columns of released LA × period tables: the analysis period, or coarser "
+                    "(fewer small cells, less suppression)",
+    )
 
 
 class SynthLASize(_Section):
