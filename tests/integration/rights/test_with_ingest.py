@@ -12,6 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from trialvault.errors import InputFileError
+from trialvault.evaluate.cohort import build_analysis_table
 from trialvault.rights import demo_requests, excluded_children
 from trialvault.rights import service as desk
 from trialvault.rights.export import open_access_response
@@ -125,6 +126,12 @@ def test_demo_requests_one_of_each_type(ingested: tuple[Path, Path, str],
         assert sorted(excluded_children(s.con).fetchall()) == [(LA, KIDS[4]), (LA, KIDS[5])]
         assert s.con.execute("SELECT ethnicity FROM harmonised.children WHERE child_id = ?",
                              [KIDS[2]]).fetchone() == ("WIRI",)
+        # The evaluation's own cohort builder sees neither the erased child (K3) nor the
+        # restricted (K4) or objecting (K5) one; everyone else is in its input.
+        build = build_analysis_table(s.con, nwd_study)
+        cohort = set(build.analysis["child_id"])
+        assert build.excluded_children == 2
+        assert cohort == set(KIDS) - {KIDS[3], KIDS[4], KIDS[5]}
     with pytest.raises(InputFileError, match="5 distinct children"):
         demo_requests(vault, USER, PASSWORD, nwd_study, LA, KIDS[6:8], recipient, out)
 
