@@ -1,0 +1,72 @@
+"""Distributions of DfE codes used by the generator (plausible for England, not any one LA).
+
+Every code drawn here is valid in every collection year the generator writes (checked by a test
+against the spec's code lists), so a clean synthetic return passes the code-list rules.
+"""
+
+from __future__ import annotations
+
+from trialvault.synth.params import Cat
+
+# Ethnicity of children in need, roughly as in DfE 'Characteristics of children in need'.
+ETHNICITY = Cat.of({
+    "WBRI": 68.0, "WIRI": 0.3, "WOTH": 4.5, "WIRT": 0.2, "WROM": 0.6, "MWBC": 3.0,
+    "MWBA": 1.0, "MWAS": 1.5, "MOTH": 2.5, "AIND": 1.2, "APKN": 3.0, "ABAN": 1.0,
+    "AOTH": 1.5, "BCRB": 1.0, "BAFR": 2.8, "BOTH": 1.0, "CHNE": 0.2, "OOTH": 2.2,
+    "REFU": 0.5, "NOBT": 3.0})
+UASC_ETHNICITY = Cat.of({"BAFR": 30.0, "OOTH": 25.0, "AOTH": 25.0, "WOTH": 8.0, "BOTH": 7.0,
+                         "MOTH": 5.0})
+DISABILITY = Cat.of({"LD": 30.0, "BEH": 25.0, "AUT": 20.0, "COMM": 10.0, "MOB": 5.0,
+                     "HEAR": 3.0, "VIS": 3.0, "PC": 2.0, "HAND": 1.0, "INC": 1.0})
+REFERRAL_SOURCE = Cat.of({
+    "1A": 6.0, "1B": 1.0, "1C": 1.0, "1D": 0.5, "2A": 18.0, "2B": 1.0, "3A": 2.0, "3B": 1.5,
+    "3C": 0.5, "3D": 1.0, "3E": 2.0, "3F": 7.0, "4": 2.0, "5A": 3.0, "5B": 3.0, "5C": 2.0,
+    "5D": 3.0, "6": 30.0, "7": 2.0, "8": 5.0, "9": 1.0, "10": 1.5})
+PRIMARY_NEED = Cat.of({"N1": 55.0, "N2": 4.0, "N3": 3.0, "N4": 8.0, "N5": 15.0, "N6": 6.0,
+                       "N7": 1.0, "N8": 6.0, "N0": 2.0})
+FACTORS_TEEN = Cat.of({
+    "4A": 14.0, "14A": 8.0, "10A": 6.0, "11A": 5.0, "24A": 5.0, "3A": 8.0, "3B": 10.0,
+    "4B": 10.0, "15A": 5.0, "16A": 7.0, "17A": 7.0, "2A": 3.0, "2B": 4.0, "1B": 3.0, "13A": 2.0,
+    "18B": 2.0, "19B": 1.0, "18C": 0.5, "19C": 0.5, "7A": 1.0, "20": 3.0})
+FACTORS_YOUNG = Cat.of({
+    "3B": 18.0, "4B": 15.0, "16A": 15.0, "17A": 12.0, "2B": 8.0, "1B": 6.0, "5B": 3.0,
+    "3C": 4.0, "2C": 2.0, "18B": 3.0, "19B": 1.0, "6B": 2.0, "20": 4.0})
+ABUSE = Cat.of({"NEG": 50.0, "EMO": 36.0, "PHY": 7.0, "SAB": 4.0, "MUL": 3.0})
+CIN_903 = Cat.of({"N1": 60.0, "N2": 3.0, "N3": 3.0, "N4": 8.0, "N5": 12.0, "N6": 6.0,
+                  "N7": 1.0, "N8": 7.0})
+LS_TEEN = Cat.of({"V2": 55.0, "C1": 25.0, "J1": 7.0, "L1": 5.0, "L2": 3.0, "C2": 5.0})
+LS_YOUNG = Cat.of({"C1": 45.0, "V2": 40.0, "L2": 5.0, "L1": 5.0, "C2": 5.0})
+FAMILY_PLACE = Cat.of({"U4": 10.0, "U6": 55.0, "U1": 5.0, "U3": 12.0, "P1": 5.0})
+RESIDENTIAL_PLACE = Cat.of({"K2": 78.0, "K1": 4.0, "R1": 6.0, "S1": 6.0, "R2": 6.0})
+PROVIDER = {
+    "U1": Cat.of({"PR1": 1.0}), "U3": Cat.of({"PR1": 1.0}),
+    "U4": Cat.of({"PR1": 60.0, "PR4": 40.0}), "U6": Cat.of({"PR1": 55.0, "PR4": 45.0}),
+    "P1": Cat.of({"PR0": 1.0}), "K2": Cat.of({"PR4": 75.0, "PR1": 15.0, "PR5": 10.0}),
+    "K1": Cat.of({"PR1": 50.0, "PR2": 50.0}), "R1": Cat.of({"PR4": 1.0}),
+    "R2": Cat.of({"PR3": 1.0}), "S1": Cat.of({"PR4": 60.0, "PR5": 40.0}),
+    "R5": Cat.of({"PR3": 1.0}), "K3": Cat.of({"PR4": 70.0, "PR1": 30.0}),
+}
+URN_PLACES = frozenset({"K1", "K2", "K3", "S1", "R1"})
+MOVE_RNE = Cat.of({"P": 75.0, "T": 12.0, "B": 9.0, "U": 4.0})
+PLACE_CHANGE = Cat.of({"CARPL": 35.0, "CREQB": 15.0, "CHILD": 10.0, "LAREQ": 10.0,
+                       "CREQO": 8.0, "STAND": 3.0, "ALLEG": 3.0, "CLOSE": 4.0, "APPRR": 2.0,
+                       "PLACE": 5.0, "CUSTOD": 2.0, "OTHER": 3.0})
+REC_HOME = Cat.of({"E4A": 70.0, "E4B": 8.0, "E13": 8.0, "E41": 6.0, "E45": 4.0, "E47": 4.0})
+REC_AT_18 = Cat.of({"E17": 20.0, "E5": 50.0, "E6": 10.0, "E8": 20.0})
+REVIEW_CODE = Cat.of({"PN1": 60.0, "PN2": 5.0, "PN3": 3.0, "PN4": 4.0, "PN5": 6.0, "PN6": 17.0,
+                      "PN7": 5.0})
+MISSING_TYPE = Cat.of({"M": 70.0, "A": 30.0})
+IN_TOUCH = Cat.of({"YES": 88.0, "NO": 5.0, "REFU": 3.0, "NREQ": 3.0, "RHOM": 1.0})
+ACTIV = Cat.of({"F2": 25.0, "F1": 7.0, "F4": 5.0, "F5": 15.0, "P5": 8.0, "G4": 10.0,
+                "G5": 22.0, "G6": 8.0})
+ACCOM = Cat.of({"U1": 30.0, "B1": 10.0, "D1": 15.0, "E1": 8.0, "Z1": 10.0, "T1": 8.0,
+                "K1": 4.0, "V2": 3.0, "S2": 2.0, "X2": 3.0, "B2": 2.0, "Y1": 5.0})
+SDQ_REASON = Cat.of({"SDQ1": 30.0, "SDQ2": 20.0, "SDQ4": 30.0, "SDQ5": 20.0})
+SW_REASON = Cat.of({"MANAGE": 20.0, "LEFTRL": 35.0, "TSPROC": 20.0, "ORGRST": 5.0,
+                    "ABSENC": 5.0, "CHCHAN": 5.0, "OTHERS": 10.0})
+# NCCIS current activity: EET / not known, and the NEET group (see codelists.yaml groups).
+ACTIVITY_EET = Cat.of({"210": 30.0, "220": 8.0, "230": 30.0, "250": 2.0, "310": 8.0,
+                       "330": 5.0, "340": 2.0, "360": 2.0, "450": 2.0, "460": 1.0,
+                       "530": 3.0, "810": 6.0, "820": 1.0})
+ACTIVITY_NEET = Cat.of({"619": 45.0, "610": 15.0, "640": 14.0, "630": 5.0, "620": 5.0,
+                        "650": 2.0, "680": 9.0, "540": 5.0})

@@ -1,0 +1,470 @@
+"""Writers: render chunks of the synthetic world to the statutory files of one LA, streaming.
+
+- SSDA903: `ssda903/<year>/<table>.csv` with the DfE column names and dd/mm/yyyy dates;
+- CIN census: `cin_census/<year>.xml`, one element per line (so lines are stable);
+- education: `education.csv`; NEET: `neet.csv` (ISO dates, 0/1 flags).
+Files are opened once per LA, each chunk appends its rows, and `close()` finishes them, so memory
+holds one chunk at a time. Faults (see `faults.py`) are planted while writing and recorded with
+the file, line and child they concern.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from trialvault import __version__
+from trialvault.spec import load_layout
+from trialvault.synth import codes
+from trialvault.synth.faults import FaultLog, plant_cin, plant_csv
+from trialvault.synth.params import SynthParams, age_months_vec, day_of
+from trialvault.synth.world import care_leavers, header_years, spans, year_cutoff
+
+_BASE = day_of(dt.date(1950, 1, 1))
+_SPAN = day_of(dt.date(2060, 1, 1)) - _BASE
+_DAYS = (np.arange(_SPAN) + _BASE).astype("datetime64[D]").astype(str)
+ISO = np.array(_DAYS, dtype=object)
+DMY = np.array([f"{d[8:10]}/{d[5:7]}/{d[0:4]}" for d in _DAYS], dtype=object)
+
+
+def fmt(days: Any, table: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Format int days with a lookup table; negative (NA) or not kept -> ''."""
+    days = np.asarray(days, dtype=np.int64)
+    ok = (days >= _BASE) & (days < _BASE + _SPAN)
+    if keep is not None:
+        ok &= keep
+    out = np.full(len(days), "", dtype=object)
+    out[ok] = table[days[ok] - _BASE]
+    return out
+
+
+class _CsvFile:
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh: IO[str] = path.open("w", encoding="utf-8", newline="")
+        self.fh.write(",".join(columns) + "\n")
+        self.line = 1  # lines written so far (the header is line 1)
+        self.rows = 0
+
+    def write(self, df: pd.DataFrame) -> None:
+        if len(df):
+            df.to_csv(self.fh, header=False, index=False, lineterminator="\n")
+            self.line += len(df)
+            self.rows += len(df)
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class LAWriter:
+    """All files of one LA."""
+
+    def __init__(self, p: SynthParams, la: int, out: Path, faults: FaultLog) -> None:
+        self.p, self.la, self.root, self.faults = p, la, out / str(la), faults
+        self.layout = load_layout("ssda903")
+        self.csv: dict[tuple[str, int], _CsvFile] = {}
+        self.pending_dups: dict[tuple[str, int], list[pd.DataFrame]] = {}
+        self.xml: dict[int, tuple[IO[str], list[int]]] = {}
+        self.rows = 0
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _file(self, table: str, year: int) -> _CsvFile:
+        key = (table, year)
+        if key not in self.csv:
+            if table in ("education", "neet"):
+                path = self.root / f"{table}.csv"
+                cols = load_layout(table).tables["attendance" if table == "education"
+                                                    else "activity"].column_names
+            else:
+                t = self.layout.tables[table]
+                path = self.root / "ssda903" / str(year) / (t.file or f"{table}.csv")
+                cols = t.column_names
+            self.csv[key] = _CsvFile(path, cols)
+        return self.csv[key]
+
+    def _rel(self, f: _CsvFile) -> str:
+        return str(Path(f.fh.name).relative_to(self.root.parent))
+
+    def _emit(self, table: str, year: int, df: pd.DataFrame, fmt_name: str,
+              rng: np.random.Generator, child_col: str) -> dict[str, int]:
+        """Plant faults, write; returns child -> line of its first row in this write."""
+        f = self._file(table, year)
+        df, dups = plant_csv(df, fmt_name, table, rng, self.p.error_rate, f.line + 1,
+                             self._rel(f), child_col, self.faults)
+        lines = {}
+        if len(df) and child_col:
+            first = ~df[child_col].duplicated().to_numpy()
+            lines = dict(zip(df[child_col].to_numpy()[first],
+                             f.line + 1 + np.flatnonzero(first), strict=True))
+        f.write(df)
+        self.rows += len(df)
+        if len(dups):
+            self.pending_dups.setdefault((table, year), []).append(dups)
+        return lines
+
+    # --- one chunk -------------------------------------------------------------------------
+    def write_chunk(self, frames: dict[str, pd.DataFrame], chunk_id: int, last: bool) -> None:
+        p = self.p
+        hdr = header_years(p, frames)
+        leavers = care_leavers(p, frames)
+        cin = self._cin_index(frames)
+        for year in p.years:
+            rng = np.random.default_rng(np.random.SeedSequence([p.seed, self.la, year, chunk_id,
+                                                                 2]))
+            self._ssda903_year(frames, hdr, leavers, year, rng, last)
+            self._cin_year(cin, year, rng)
+        rng = np.random.default_rng(np.random.SeedSequence([p.seed, self.la, chunk_id, 3]))
+        self._pupils(frames, rng)
+
+    def _ssda903_year(self, f: dict[str, pd.DataFrame], hdr: pd.DataFrame,
+                      leavers: pd.DataFrame, year: int, rng: np.random.Generator,
+                      last: bool) -> None:
+        p = self.p
+        ys, ye = year_cutoff(p, year)
+        kids = f["children"]
+        ep = f["episodes"]
+        first, last_y, vis = spans(p, ep["decom"].to_numpy(), ep["dec"].to_numpy())
+        e = ep[vis & (first <= year) & (last_y >= year)]
+        dec = e["dec"].to_numpy()
+        closed = (dec >= 0) & (dec <= ye)
+        episodes = pd.DataFrame({
+            "CHILD": e["child_id"].to_numpy(), "DECOM": fmt(e["decom"], DMY),
+            "RNE": e["rne"].to_numpy(), "LS": e["ls"].to_numpy(), "CIN": e["cin"].to_numpy(),
+            "PLACE": e["place"].to_numpy(), "PLACE_PROVIDER": e["provider"].to_numpy(),
+            "DEC": fmt(dec, DMY, closed), "REC": np.where(closed, e["rec"], ""),
+            "REASON_PLACE_CHANGE": np.where(closed, e["rpc"], ""),
+            "HOME_POST": e["home_post"].to_numpy(), "PL_POST": e["pl_post"].to_numpy(),
+            "URN": e["urn"].to_numpy()})
+        episode_lines = self._emit("episodes", year, episodes, "ssda903", rng, "CHILD")
+        in_year = set(hdr.loc[hdr["year"] == year, "child_id"])
+        h = kids[kids["child_id"].isin(in_year)]
+        sex = h["sex"].to_numpy()
+        if year <= 2024:
+            sex = np.where(sex == "M", "1", "2")
+        header = pd.DataFrame({
+            "CHILD": h["child_id"].to_numpy(), "SEX": sex, "DOB": fmt(h["dob"], DMY),
+            "ETHNIC": h["ethnicity"].to_numpy(),
+            "UPN": np.where(h["upn"] != "", h["upn"], h["upn_unknown"]),
+            "MOTHER": h["mother"].to_numpy(), "MC_DOB": fmt(h["mc_dob"], DMY)})
+        if last and self.p.error_rate > 0 and len(header):
+            header = self._drop_from_header(header, set(e["child_id"]), episode_lines, year, rng)
+        self._emit("header", year, header, "ssda903", rng, "CHILD")
+        u = h[h["uasc"].astype(bool)]
+        self._emit("uasc", year, pd.DataFrame({
+            "CHILD": u["child_id"].to_numpy(), "SEX": sex[h["uasc"].to_numpy(bool)],
+            "DOB": fmt(u["dob"], DMY), "DUC": fmt(u["dob"] + 6574, DMY)}),
+            "ssda903", rng, "CHILD")
+        dob_of = kids.set_index("child_id")["dob"]
+        rv = f["reviews"]
+        rv = rv[(rv["day"] >= ys) & (rv["day"] <= ye)]
+        self._emit("reviews", year, pd.DataFrame({
+            "CHILD": rv["child_id"].to_numpy(), "DOB": fmt(dob_of.loc[rv["child_id"]], DMY),
+            "REVIEW": fmt(rv["day"], DMY), "REVIEW_CODE": rv["code"].to_numpy()}),
+            "ssda903", rng, "CHILD")
+        ms = f["missing"]
+        mf, ml, mv = spans(p, ms["start"].to_numpy(), ms["end"].to_numpy())
+        m = ms[mv & (mf <= year) & (ml >= year)]
+        m_end = m["end"].to_numpy()
+        self._emit("missing", year, pd.DataFrame({
+            "CHILD": m["child_id"].to_numpy(), "DOB": fmt(dob_of.loc[m["child_id"]], DMY),
+            "MISSING": m["type"].to_numpy(), "MIS_START": fmt(m["start"], DMY),
+            "MIS_END": fmt(m_end, DMY, (m_end >= 0) & (m_end <= ye))}),
+            "ssda903", rng, "CHILD")
+        self._other_903(f, e, h, leavers, year, ys, ye, rng)
+
+    def _drop_from_header(self, header: pd.DataFrame, with_episodes: set[str],
+                          episode_lines: dict[str, int], year: int,
+                          rng: np.random.Generator) -> pd.DataFrame:
+        """Fault: a child with episodes this year left out of the header (last rows only)."""
+        tail = header.tail(10)
+        candidates = [i for i, c in zip(tail.index, tail["CHILD"], strict=True)
+                      if c in with_episodes and c in episode_lines]
+        k = min(len(candidates), int(rng.binomial(len(header), self.p.error_rate / 8)), 3)
+        drop = candidates[-k:] if k else []
+        f = self._file("episodes", year)
+        for i in drop:
+            child = header.at[i, "CHILD"]
+            self.faults.add(file=self._rel(f), line=episode_lines[child], child=child,
+                            kind="child_missing_from_header", table="header", column="CHILD",
+                            rule=None, fmt="ssda903",
+                            detail="episodes name a child that header.csv does not list")
+        return header.drop(index=drop)
+
+    def _other_903(self, f: dict[str, pd.DataFrame], e: pd.DataFrame, h: pd.DataFrame,
+                   leavers: pd.DataFrame, year: int, ys: int, ye: int,
+                   rng: np.random.Generator) -> None:
+        full_year = ye == day_of(dt.date(year, 3, 31))
+        per = _care_periods(f)
+        in_care = h[h["child_id"].isin(set(e["child_id"]))]
+        pc = per.loc[in_care["child_id"]]
+        long_enough = (pc["start"].to_numpy() <= ye - 365) & (
+            pc["open_"].to_numpy() | (pc["stop"].to_numpy() > ye)) & full_year
+        oc2_kids = in_care[long_enough]
+        n = len(oc2_kids)
+        age = age_months_vec(oc2_kids["dob"].to_numpy(), np.full(n, ye)) // 12
+        scored = (age >= 4) & (age <= 16) & (rng.random(n) < 0.8)
+        flags = {c: rng.integers(0, 2, size=n).astype(str) for c in (
+            "CONVICTED", "HEALTH_CHECK", "IMMUNISATIONS", "TEETH_CHECK", "HEALTH_ASSESSMENT",
+            "SUBSTANCE_MISUSE", "INTERVENTION_RECEIVED", "INTERVENTION_OFFERED")}
+        reasons = np.array([codes.SDQ_REASON.items[int(i)] for i in
+                            rng.integers(0, len(codes.SDQ_REASON.items), size=n)], dtype=object)
+        self._emit("oc2", year, pd.DataFrame({
+            "CHILD": oc2_kids["child_id"].to_numpy(), "DOB": fmt(oc2_kids["dob"], DMY),
+            "SDQ_SCORE": np.where(scored, rng.integers(0, 41, size=n).astype(str), ""),
+            "SDQ_REASON": np.where(scored, "", np.where(age < 4, "SDQ1", reasons)),
+            **flags}), "ssda903", rng, "CHILD")
+        lv = h[h["child_id"].isin(set(leavers.loc[leavers["year"] == year, "child_id"]))]
+        k = len(lv)
+        self._emit("oc3", year, pd.DataFrame({
+            "CHILD": lv["child_id"].to_numpy(), "DOB": fmt(lv["dob"], DMY),
+            "IN_TOUCH": _draw(rng, codes.IN_TOUCH, k), "ACTIV": _draw(rng, codes.ACTIV, k),
+            "ACCOM": _draw(rng, codes.ACCOM, k)}), "ssda903", rng, "CHILD")
+        ad = f["adoptions"]
+        dob_of = f["children"].set_index("child_id")["dob"]
+        done = ad[(ad["adopted"] >= ys) & (ad["adopted"] <= ye)]
+        j = len(done)
+        self._emit("ad1", year, pd.DataFrame({
+            "CHILD": done["child_id"].to_numpy(), "DOB": fmt(dob_of.loc[done["child_id"]], DMY),
+            "DATE_INT": fmt(done["date_placed"], DMY), "DATE_MATCH": fmt(done["date_match"], DMY),
+            "FOSTER_CARE": rng.integers(0, 2, size=j).astype(str), "NB_ADOPTR": np.full(j, "2"),
+            "SEX_ADOPTR": np.full(j, "MF"), "LS_ADOPTR": np.full(j, "L11")}),
+            "ssda903", rng, "CHILD")
+        placed = ad[(ad["date_placed"] <= ye) & (ad["adopted"] >= ys)]
+        self._emit("placed_for_adoption", year, pd.DataFrame({
+            "CHILD": placed["child_id"].to_numpy(),
+            "DOB": fmt(dob_of.loc[placed["child_id"]], DMY),
+            "DATE_PLACED": fmt(placed["date_placed"], DMY), "DATE_PLACED_CEASED": "",
+            "REASON_PLACED_CEASED": ""}), "ssda903", rng, "CHILD")
+        starters = set(e.loc[(e["rne"] == "S") & (e["decom"] >= ys), "child_id"])
+        pp = h[h["child_id"].isin(starters)]
+        q = len(pp)
+        prev = np.where(rng.random(q) < 0.95, "Z1", np.where(rng.random(q) < 0.5, "P2", "P3"))
+        self._emit("previous_permanence", year, pd.DataFrame({
+            "CHILD": pp["child_id"].to_numpy(), "DOB": fmt(pp["dob"], DMY), "PREV_PERM": prev,
+            "LA_PERM": "", "DATE_PERM": ""}), "ssda903", rng, "CHILD")
+        if year >= 2024:
+            sw_start = np.maximum(pc["start"].to_numpy(), ys)
+            stop = pc["stop"].to_numpy()
+            ended = ~pc["open_"].to_numpy() & (stop <= ye)
+            r = len(in_care)
+            self._emit("sw_episodes", year, pd.DataFrame({
+                "CHILD": in_care["child_id"].to_numpy(), "DOB": fmt(in_care["dob"], DMY),
+                "SW_ID": [f"SW{int(x):05d}" for x in rng.integers(0, 99999, size=r)],
+                "SW_DECOM": fmt(sw_start, DMY), "SW_DEC": fmt(stop, DMY, ended),
+                "SW_REASON": np.where(ended, _draw(rng, codes.SW_REASON, r), "")}),
+                "ssda903", rng, "CHILD")
+
+    # --- CIN census --------------------------------------------------------------------------
+    def _xml(self, year: int) -> tuple[IO[str], list[int]]:
+        if year not in self.xml:
+            path = self.root / "cin_census" / f"{year}.xml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = path.open("w", encoding="utf-8", newline="\n")
+            made = ISO[year_cutoff(self.p, year)[1] - _BASE]
+            head = [
+                '<?xml version="1.0" encoding="utf-8"?>', "<Message>", "  <Header>",
+                "    <CollectionDetails>", "      <Collection>CIN</Collection>",
+                f"      <Year>{year}</Year>",
+                f"      <ReferenceDate>{year}-03-31</ReferenceDate>",
+                "    </CollectionDetails>", "    <Source>", "      <SourceLevel>L</SourceLevel>",
+                f"      <LEA>{self.la}</LEA>", "      <SoftwareCode>trialvault synth</SoftwareCode>",
+                f"      <Release>{__version__}</Release>", "      <SerialNo>001</SerialNo>",
+                f"      <DateTime>{made}T09:00:00</DateTime>",
+                "    </Source>", "  </Header>", "  <Children>"]
+            fh.write("\n".join(head) + "\n")
+            self.xml[year] = (fh, [len(head)])
+        return self.xml[year]
+
+    def _cin_index(self, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
+        """Plain-Python views of a chunk's CIN tables (row access in pandas is too slow)."""
+        p = self.p
+
+        def rows(df: pd.DataFrame, start: str, stop: np.ndarray) -> list[tuple[Any, ...]]:
+            first, last, vis = spans(p, df[start].to_numpy(), stop)
+            recs = list(df.itertuples(index=False, name=None))
+            return [(*r, int(a), int(b)) for r, a, b, v in zip(recs, first, last, vis,
+                                                                strict=True) if v]
+
+        ref = f["referrals"]
+        by_child: dict[str, list[tuple[Any, ...]]] = {}
+        for r in rows(ref, "referral_date", ref["closure"].to_numpy()):
+            by_child.setdefault(r[1], []).append(r)
+        nested: dict[str, dict[int, list[tuple[Any, ...]]]] = {}
+        for name, stop in (("assessments", "auth"), ("cin_plans", "end"), ("s47", "icpc"),
+                           ("cp_plans", "end")):
+            t = f[name]
+            end = t[stop].to_numpy()
+            if name == "s47":
+                end = np.where(end >= 0, end, t["target"].to_numpy())
+            group: dict[int, list[tuple[Any, ...]]] = {}
+            for r in rows(t, "start", end):
+                group.setdefault(r[1], []).append(r)
+            nested[name] = group
+        reviews: dict[int, list[int]] = {}
+        for cp_rid, day in f["cp_reviews"].itertuples(index=False, name=None):
+            reviews.setdefault(cp_rid, []).append(day)
+        kids = {r[0]: r for r in f["children"].itertuples(index=False, name=None)}
+        return {"by_child": by_child, "nested": nested, "reviews": reviews, "kids": kids}
+
+    def _cin_year(self, ix: dict[str, Any], year: int, rng: np.random.Generator) -> None:
+        p = self.p
+        _, ye = year_cutoff(p, year)
+        lines: list[str] = []
+        rate = p.error_rate
+        n_refs = 0
+        line0 = -1
+        for child_id, refs in ix["by_child"].items():
+            shown = [r for r in refs if r[-2] <= year <= r[-1]]
+            if not shown:
+                continue
+            if line0 < 0:
+                line0 = self._xml(year)[1][0]
+            (_, dob, sex, eth, disab, _, upn, upn_unknown, *_rest) = ix["kids"][child_id]
+            lines += ["    <Child>", "      <ChildIdentifiers>",
+                      f"        <LAchildID>{child_id}</LAchildID>",
+                      f"        <UPN>{upn}</UPN>" if upn else
+                      f"        <UPNunknown>{upn_unknown}</UPNunknown>",
+                      f"        <PersonBirthDate>{ISO[dob - _BASE]}</PersonBirthDate>",
+                      f"        <GenderCurrent>{'1' if sex == 'M' else '2'}</GenderCurrent>"
+                      if year <= 2024 else f"        <Sex>{sex}</Sex>"]
+            if rate and rng.random() < rate:
+                eth = self.faults.cin(self._xml_rel(year), line0 + len(lines) + 3, child_id,
+                                      "invalid_code", "child_characteristics", "Ethnicity",
+                                      "4220", "XXXX")
+            lines += ["      </ChildIdentifiers>", "      <ChildCharacteristics>",
+                      f"        <Ethnicity>{eth}</Ethnicity>", "        <Disabilities>"]
+            lines += [f"          <Disability>{d}</Disability>" for d in disab.split(",")]
+            lines += ["        </Disabilities>", "      </ChildCharacteristics>"]
+            for r in shown:
+                block = _cin_details(r, ix["nested"], ix["reviews"], year, ye)
+                if rate and rng.random() < rate:
+                    plant_cin(block, rng, self._xml_rel(year), line0 + len(lines) + 1,
+                              child_id, self.faults)
+                lines += block
+            lines.append("    </Child>")
+            n_refs += len(shown)
+        if lines:
+            fh, counter = self._xml(year)
+            fh.write("\n".join(lines) + "\n")
+            counter[0] += len(lines)
+            self.rows += n_refs
+
+    def _xml_rel(self, year: int) -> str:
+        return f"{self.la}/cin_census/{year}.xml"
+
+    # --- education and NEET -------------------------------------------------------------------
+    def _pupils(self, f: dict[str, pd.DataFrame], rng: np.random.Generator) -> None:
+        a = f["attendance"]
+        self._emit("education", 0, pd.DataFrame({
+            "UPN": a["upn"].to_numpy(), "DOB": fmt(a["dob"], ISO),
+            "POSTCODE": a["home_post"].to_numpy(), "ACADEMIC_YEAR": a["academic_year"].to_numpy(),
+            "TERM": a["term"].to_numpy(), "SESSIONS_POSSIBLE": a["sessions_possible"].to_numpy(),
+            "SESSIONS_AUTHORISED": a["sessions_authorised_absence"].to_numpy(),
+            "SESSIONS_UNAUTHORISED": a["sessions_unauthorised_absence"].to_numpy(),
+            "FSM_ELIGIBLE": a["fsm_eligible"].to_numpy(int),
+            "PUPIL_PREMIUM": a["pupil_premium"].to_numpy(int)}), "education", rng, "UPN")
+        n = f["neet"]
+        self._emit("neet", 0, pd.DataFrame({
+            "UPN": n["upn"].to_numpy(), "DOB": fmt(n["dob"], ISO),
+            "POSTCODE": n["home_post"].to_numpy(), "ACTIVITY_MONTH": fmt(n["activity_month"], ISO),
+            "ACTIVITY_CODE": n["activity_code"].to_numpy()}), "neet", rng, "UPN")
+
+    def close(self) -> None:
+        for key, dups in sorted(self.pending_dups.items()):
+            f = self.csv[key]
+            df = pd.concat(dups, ignore_index=True)
+            for i, child in enumerate(df["CHILD"]):
+                self.faults.add(file=self._rel(f), line=f.line + 1 + i, child=str(child),
+                                kind="duplicate_episode", table="episodes", column=None,
+                                rule="501", fmt="ssda903",
+                                detail="an exact copy of an earlier episode row")
+            f.write(df)
+            self.rows += len(df)
+        for f in self.csv.values():
+            f.close()
+        for fh, _ in self.xml.values():
+            fh.write("  </Children>\n</Message>\n")
+            fh.close()
+
+
+def _cin_details(r: tuple[Any, ...], nested: dict[str, dict[int, list[tuple[Any, ...]]]],
+                 reviews: dict[int, list[int]], year: int, ye: int) -> list[str]:
+    """Lines of one CINdetails block as the file of `year` (known up to `ye`) shows it."""
+    rid, _, ref_date, source, need, closure, rfc, nfa, icpc = r[:9]
+
+    def d(day: int) -> str:
+        return str(ISO[day - _BASE])
+
+    def known(day: int) -> bool:
+        return 0 <= day <= ye
+
+    def shown(name: str) -> list[tuple[Any, ...]]:
+        return [x for x in nested[name].get(rid, ()) if x[-2] <= year <= x[-1]]
+
+    out = ["      <CINdetails>", f"        <CINreferralDate>{d(ref_date)}</CINreferralDate>",
+           f"        <ReferralSource>{source}</ReferralSource>",
+           f"        <PrimaryNeedCode>{need}</PrimaryNeedCode>"]
+    if known(closure):
+        out += [f"        <CINclosureDate>{d(closure)}</CINclosureDate>",
+                f"        <ReasonForClosure>{rfc}</ReasonForClosure>"]
+    if known(icpc):
+        out.append(f"        <DateOfInitialCPC>{d(icpc)}</DateOfInitialCPC>")
+    for _, _, _, start, auth, factors, *_ in shown("assessments"):
+        out += ["        <Assessments>",
+                f"          <AssessmentActualStartDate>{d(start)}</AssessmentActualStartDate>"]
+        if known(auth):
+            out.append(f"          <AssessmentAuthorisationDate>{d(auth)}"
+                       "</AssessmentAuthorisationDate>")
+            out.append("          <FactorsIdentifiedAtAssessment>")
+            out += [f"            <AssessmentFactors>{code}</AssessmentFactors>"
+                    for code in factors.split(",") if code]
+            out.append("          </FactorsIdentifiedAtAssessment>")
+        out.append("        </Assessments>")
+    for _, _, _, start, end, *_ in shown("cin_plans"):
+        out += ["        <CINPlanDates>", f"          <CINPlanStartDate>{d(start)}</CINPlanStartDate>"]
+        if known(end):
+            out.append(f"          <CINPlanEndDate>{d(end)}</CINPlanEndDate>")
+        out.append("        </CINPlanDates>")
+    for _, _, _, start, target, s_icpc, not_required, *_ in shown("s47"):
+        out += ["        <Section47>", f"          <S47ActualStartDate>{d(start)}</S47ActualStartDate>",
+                f"          <InitialCPCtarget>{d(target)}</InitialCPCtarget>"]
+        if known(s_icpc):
+            out.append(f"          <DateOfInitialCPC>{d(s_icpc)}</DateOfInitialCPC>")
+        out += [f"          <ICPCnotRequired>{'true' if not_required else 'false'}"
+                "</ICPCnotRequired>", "        </Section47>"]
+    out.append(f"        <ReferralNFA>{'true' if nfa else 'false'}</ReferralNFA>")
+    for cp_rid, _, _, start, end, initial, latest, nprev, *_ in shown("cp_plans"):
+        out += ["        <ChildProtectionPlans>", f"          <CPPstartDate>{d(start)}</CPPstartDate>"]
+        if known(end):
+            out.append(f"          <CPPendDate>{d(end)}</CPPendDate>")
+        out += [f"          <InitialCategoryOfAbuse>{initial}</InitialCategoryOfAbuse>",
+                f"          <LatestCategoryOfAbuse>{latest}</LatestCategoryOfAbuse>",
+                f"          <NumberOfPreviousCPP>{nprev}</NumberOfPreviousCPP>"]
+        days = [v for v in reviews.get(cp_rid, ()) if v <= ye]
+        if days:
+            out.append("          <Reviews>")
+            out += [f"            <CPPreviewDate>{d(v)}</CPPreviewDate>" for v in days]
+            out.append("          </Reviews>")
+        out.append("        </ChildProtectionPlans>")
+    out.append("      </CINdetails>")
+    return out
+
+
+def _care_periods(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per child: first episode start, last episode end, and whether an episode is open."""
+    cached = f.get("_care_periods")
+    if cached is None:
+        ep = f["episodes"]
+        cached = ep.assign(open_=ep["dec"] < 0).groupby("child_id").agg(
+            start=("decom", "min"), stop=("dec", "max"), open_=("open_", "any"))
+        f["_care_periods"] = cached
+    return cached
+
+
+def _draw(rng: np.random.Generator, cat: codes.Cat, n: int) -> np.ndarray:
+    weights = np.diff(np.array((0.0, *cat.cum)))
+    return rng.choice(np.array(cat.items, dtype=object), size=n, p=weights / weights.sum())
