@@ -265,11 +265,13 @@ def _feasible(system: _System, x: np.ndarray) -> bool:
     return bool(np.all(ax >= system.lo - 1e-9) and np.all(ax <= system.hi + 1e-9))
 
 
-def integer_range(system: _System, atoms: frozenset[int]) -> tuple[float, float]:
+def integer_range(system: _System, atoms: frozenset[int], *, lp_known_fractional: bool = False,
+                  points: list[np.ndarray] | None = None) -> tuple[float, float]:
     """Exact integer range of a quantity given the published cells."""
-    lo, hi, _, integral = _ranges(system, atoms)
-    if integral:
-        return round(lo), hi if np.isinf(hi) else round(hi)
+    if not lp_known_fractional:
+        lo, hi, _, integral = _ranges(system, atoms)
+        if integral:
+            return round(lo), hi if np.isinf(hi) else round(hi)
     c = np.zeros(system.n_atoms)
     c[list(atoms)] = 1.0
     constraints = ([LinearConstraint(system.matrix, system.lo, system.hi)]
@@ -281,6 +283,8 @@ def integer_range(system: _System, atoms: frozenset[int]) -> tuple[float, float]
                    bounds=Bounds(0, np.inf))
         if res.status == 0:
             out.append(sign * res.fun)
+            if points is not None and res.x is not None:
+                points.append(np.round(res.x))
         elif res.status in (3, 4) or res.x is None:  # unbounded (HiGHS may say 4: "other")
             out.append(np.inf)
         else:
@@ -355,7 +359,7 @@ def _secure(group: LinkedGroup, item: Unsafe, need: int, rules: Disclosure,
         lo, hi, binding, integral = _ranges(system, item.atoms, points)
         protection.lp_solves += 2
         if hi - lo >= need and not integral:
-            lo, hi = integer_range(system, item.atoms)
+            lo, hi = integer_range(system, item.atoms, lp_known_fractional=True, points=points)
         if hi - lo >= need:
             return
         # If the relaxation looks wide but the integers are not, every binding cell is a
