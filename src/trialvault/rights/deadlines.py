@@ -27,7 +27,8 @@ How the remaining time is counted when the clock restarts (the rule implemented 
 
 - **Identity** — the clock has not started while ID is awaited; on receipt a *fresh* one-month
   (or three-month) period starts on the day the ID is received (that day is day 1).
-- **Clarification** — the days from the day we ask to the day the answer arrives, *both
+- **Clarification** (access requests only: Art. 12A speaks of identifying what a request
+  under Art. 15 relates to) — the days from the day we ask to the day the answer arrives, *both
   inclusive*, are left out: the unadjusted end date moves later by exactly that many days, and
   only then is it moved to the next working day. Several pauses add up (overlaps count once).
 

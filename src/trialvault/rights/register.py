@@ -254,6 +254,12 @@ def await_information(con: duckdb.DuckDBPyConnection, request_id: int, kind: Pau
                       asked: dt.date, user: str, today: dt.date) -> RightsRequest:
     """Stop the clock: we asked the person (through the LA) for ID or clarification."""
     req = _open(con, request_id, allowed={"received", "in_progress"}, action=f"await {kind}")
+    if kind == "clarification" and req.type != "access":
+        # Art. 12A stops the clock for clarification of what an *access* request (Art. 15)
+        # covers; identity (Art. 12(6)) can be asked for any right.
+        raise PolicyRefusal(f"request {request_id} is a {req.type} request: the clock stops "
+                            "for clarification only on access requests (UK GDPR Art. 12A); "
+                            "ask for clarification without stopping the clock")
     if asked > today or asked < req.received:
         raise InputFileError(f"the date we asked ({asked}) must be between the date received "
                              f"({req.received}) and today", rule="date")

@@ -53,13 +53,16 @@ def test_request_lifecycle_through_the_cli(env: dict[str, str], tmp_path: Path) 
     code, out = _run(env, "rights", "extend", "1", "--reason", "busy")
     assert code == 6 and "at least" in out
     code, out = _run(env, "rights", "await-clarification", "1")
+    assert code == 6 and "only on access requests" in out
+    code, out = _run(env, "rights", "await-id", "1")
     assert code == 0 and "clock stopped" in out
-    code, out = _run(env, "rights", "resume", "1", "--date", dt.date.today().isoformat())
-    assert code == 0 and "1 day(s) paused" in out
+    today = dt.date.today()
+    code, out = _run(env, "rights", "resume", "1", "--date", today.isoformat())
+    assert code == 0 and "(0 day(s) paused)" in out  # identity restarts the month instead
     code, out = _run(env, "rights", "execute", "1")
     assert code == 0 and "completed" in out and "rights.rights_flags" in out
     code, out = _run(env, "rights", "show", "1")
-    assert code == 0 and "await-clarification" in out and CHILD not in out
+    assert code == 0 and "await-identity" in out and CHILD not in out
     letter = tmp_path / "letter.md"
     code, out = _run(env, "rights", "letter", "1", "--out", str(letter))
     assert code == 0 and "excluded from every analysis" in letter.read_text()

@@ -71,6 +71,17 @@ def test_pause_and_resume_move_the_deadline(con: duckdb.DuckDBPyConnection) -> N
     assert actions == ["new", "await-clarification", "resume"]
 
 
+def test_clarification_stops_the_clock_only_for_access(con: duckdb.DuckDBPyConnection
+                                                      ) -> None:
+    rid = _new(con, "erasure")
+    with pytest.raises(PolicyRefusal, match="only on access requests"):
+        reg.await_information(con, rid, "clarification", asked=D(2025, 3, 10), user="u",
+                              today=TODAY)
+    req = reg.await_information(con, rid, "identity", asked=D(2025, 3, 10), user="u",
+                                today=TODAY)
+    assert req.state == "awaiting_identity"
+
+
 def test_identity_restarts_the_month(con: duckdb.DuckDBPyConnection) -> None:
     rid = _new(con)
     reg.await_information(con, rid, "identity", asked=D(2025, 3, 4), user="u", today=TODAY)
