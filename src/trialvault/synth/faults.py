@@ -34,6 +34,7 @@ CSV_FAULTS: dict[tuple[str, str], tuple[tuple[str, str | None, str | None], ...]
     ("neet", "neet"): (
         ("invalid_code", "ACTIVITY_CODE", None), ("malformed_date", "ACTIVITY_MONTH", None)),
 }
+SPEC_TABLE = {"education": "attendance", "neet": "activity"}  # the layouts' table names
 INVALID = {"ETHNIC": "XXXX", "SEX": "7", "LS": "Z9", "PLACE": "X9", "RNE": "Q", "MISSING": "X",
            "TERM": "WIN", "ACTIVITY_CODE": "999"}
 START_OF = {"DEC": "DECOM", "MIS_END": "MIS_START"}
@@ -106,8 +107,8 @@ def plant_csv(df: pd.DataFrame, fmt: str, table: str, rng: np.random.Generator, 
         if df[column].dtype != object:
             df[column] = df[column].astype(object)
         df.iat[pos, df.columns.get_loc(column)] = value
-        log.add(file=file, line=first_line + int(pos), child=child, kind=kind, table=table,
-                column=column, rule=rule, fmt=fmt)
+        log.add(file=file, line=first_line + int(pos), child=child, kind=kind,
+                table=SPEC_TABLE.get(table, table), column=column, rule=rule, fmt=fmt)
     return df, df.iloc[dups].copy()
 
 

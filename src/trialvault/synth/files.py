@@ -117,5 +117,6 @@ def truth_document(p: SynthParams, result: dict[str, Any], log: FaultLog) -> dic
         "fault_note": ("Faults are planted in the files only; the harmonised view from "
                        "trialvault.synth.simulate is the fault-free data. 'line' is 1-based "
                        "(CSV header = line 1; XML: the line of the faulty element; for "
-                       "child_missing_from_header: the child's first episode line)."),
+                       "child_missing_from_header: the child's first episode line). For education and NEET "
+                       "faults 'child' is the UPN: those files carry no LA child code."),
     }

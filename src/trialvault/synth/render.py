@@ -31,10 +31,20 @@ ISO = np.array(_DAYS, dtype=object)
 DMY = np.array([f"{d[8:10]}/{d[5:7]}/{d[0:4]}" for d in _DAYS], dtype=object)
 
 
+SCHOOL_AGE_DAYS = 4 * 365 + 1
+
+
+def shown_upn(kids: pd.DataFrame, ye: int) -> np.ndarray:
+    """The UPN field as a return of a year ending `ye` shows it: under-4s have none yet (UN1)."""
+    upn = kids["upn"].to_numpy()
+    young = (ye - kids["dob"].to_numpy(np.int64)) < SCHOOL_AGE_DAYS
+    return np.where(young & (upn != ""), "UN1", np.where(upn != "", upn, kids["upn_unknown"]))
+
+
 def fmt(days: Any, table: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
     """Format int days with a lookup table; negative (NA) or not kept -> ''."""
     days = np.asarray(days, dtype=np.int64)
-    ok = (days >= _BASE) & (days < _BASE + _SPAN)
+    ok = (days >= 0) & (days < _BASE + _SPAN)  # negative days are the NA marker
     if keep is not None:
         ok &= keep
     out = np.full(len(days), "", dtype=object)
@@ -148,7 +158,7 @@ class LAWriter:
         header = pd.DataFrame({
             "CHILD": h["child_id"].to_numpy(), "SEX": sex, "DOB": fmt(h["dob"], DMY),
             "ETHNIC": h["ethnicity"].to_numpy(),
-            "UPN": np.where(h["upn"] != "", h["upn"], h["upn_unknown"]),
+            "UPN": shown_upn(h, ye),
             "MOTHER": h["mother"].to_numpy(), "MC_DOB": fmt(h["mc_dob"], DMY)})
         if last and self.p.error_rate > 0 and len(header):
             header = self._drop_from_header(header, set(e["child_id"]), episode_lines, year, rng)
@@ -324,6 +334,8 @@ class LAWriter:
             if line0 < 0:
                 line0 = self._xml(year)[1][0]
             (_, dob, sex, eth, disab, _, upn, upn_unknown, *_rest) = ix["kids"][child_id]
+            if upn and ye - dob < SCHOOL_AGE_DAYS:
+                upn, upn_unknown = "", "UN1"
             lines += ["    <Child>", "      <ChildIdentifiers>",
                       f"        <LAchildID>{child_id}</LAchildID>",
                       f"        <UPN>{upn}</UPN>" if upn else
