@@ -78,6 +78,10 @@ class Engine(abc.ABC):
         for name, table in tables.items():
             self.load_table(name, table)
 
+    def columns(self, name: str) -> list[str]:
+        """Column names of table/view `name` (engines may answer without running a job)."""
+        return self.query(f"SELECT * FROM {name} LIMIT 0").column_names
+
     def drop_tables(self, names: Iterable[str]) -> None:
         for name in names:
             self.drop_table(name)

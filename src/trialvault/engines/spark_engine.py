@@ -63,10 +63,8 @@ def spark_session(master: str = DEFAULT_MASTER, *, conf: Mapping[str, str] | Non
     from pyspark.sql import SparkSession
 
     builder: Any = SparkSession.builder.appName(app_name)
-    if master.startswith("sc://"):
-        builder = builder.remote(master)
-    else:
-        builder = builder.master(master)
+    remote = master.startswith("sc://")
+    builder = builder.remote(master) if remote else builder.master(master)
     for key, value in {**SESSION_DEFAULTS, **(conf or {})}.items():
         builder = builder.config(key, value)
     try:
@@ -75,7 +73,7 @@ def spark_session(master: str = DEFAULT_MASTER, *, conf: Mapping[str, str] | Non
         raise EngineError(f"cannot start Spark ({master}): {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if not master.startswith("sc://"):
-        session.sparkContext.setLogLevel("ERROR")
+        session.sparkContext.setLogLevel("OFF")
     return session
 
 
@@ -154,6 +152,9 @@ class SparkEngine(Engine):
             frame.unpersist()
         self.spark.catalog.dropTempView(view)
         self._views.discard(view)
+
+    def columns(self, name: str) -> list[str]:
+        return list(self.spark.table(flat_name(name)).columns)
 
     def has_table(self, name: str) -> bool:
         return bool(self.spark.catalog.tableExists(flat_name(name)))

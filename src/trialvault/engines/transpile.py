@@ -6,8 +6,12 @@ write="spark"`) translates functions, casts and quoting; on top of it this modul
 - inlines DuckDB macros (`in_codes(...)`, `age_years(...)`): their text is read back from the
   DuckDB connection that defined them (`duckdb_functions()`), so the definition stays single;
 - rewrites `x = ANY (SELECT ...)` (how DuckDB prints `IN` inside a macro) to `x IN (SELECT ...)`;
-- rewrites date ± `INTERVAL (expr) MONTH|YEAR` with a non-literal amount, which Spark's parser
-  rejects, to `ADD_MONTHS(date, ±expr)` (same end-of-month clamping as DuckDB);
+- rewrites date ± `INTERVAL (expr) MONTH|YEAR` and date ± `to_years(expr)` / `to_months(expr)`
+  with a non-literal amount, which Spark's parser rejects, to `ADD_MONTHS(date, ±months)` (same
+  end-of-month clamping as DuckDB);
+- maps `arg_max_null(x, y)` / `arg_min_null(x, y)` (the value of x on the row with the
+  largest/smallest y, NULL x kept) to Spark's `MAX_BY` / `MIN_BY`, which keep a NULL x too
+  (DuckDB's own `max_by` skips NULL x, so it is not portable);
 - rewrites `regexp_full_match(s, p)` to `s RLIKE '^(?:p)$'` (Spark's RLIKE searches);
 - maps schema-qualified names `schema.table` to one identifier `schema__table`, because Spark's
   temporary views have no schema; unqualified names can be given a default schema (the DuckDB
@@ -65,14 +69,15 @@ def to_spark(sql: str, *, macros: Mapping[str, Macro] | None = None,
         raise EngineError(f"SQL has no Spark translation: {_first_line(exc)}") from None
 
 
-def rewrite_for_spark(tree: exp.Expression, *, macros: Mapping[str, Macro],
-                      default_schema: str | None) -> exp.Expression:
+def rewrite_for_spark(tree: exp.Expr, *, macros: Mapping[str, Macro],
+                      default_schema: str | None) -> exp.Expr:
     """The AST rewrites of the module doc, applied in a safe order."""
     if macros:
         tree = _inline_macros(tree, macros)
     tree = tree.transform(_any_to_in)
     tree = tree.transform(_month_interval)
     tree = tree.transform(_full_match)
+    tree = tree.transform(_arg_null)
     return _flatten_tables(tree, default_schema)
 
 
@@ -80,23 +85,23 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _inline_macros(tree: exp.Expression, macros: Mapping[str, Macro]) -> exp.Expression:
+def _inline_macros(tree: exp.Expr, macros: Mapping[str, Macro]) -> exp.Expr:
     parsed = {name.lower(): (m, sqlglot.parse_one(m.body, read="duckdb"))
               for name, m in macros.items()}
 
-    def expand(node: exp.Expression) -> exp.Expression:
+    def expand(node: exp.Expr) -> exp.Expr:
         name = _function_name(node)
         if name is None or name not in parsed:
             return node
         macro, body = parsed[name]
         args = list(node.expressions) if isinstance(node, exp.Anonymous) else \
-            [a for a in node.args.values() if isinstance(a, exp.Expression)]
+            [a for a in node.args.values() if isinstance(a, exp.Expr)]
         if len(args) != len(macro.parameters):
             raise EngineError(f"macro {macro.name} takes {len(macro.parameters)} arguments, "
                               f"got {len(args)}")
         binding = {p.lower(): a for p, a in zip(macro.parameters, args, strict=True)}
 
-        def bind(inner: exp.Expression) -> exp.Expression:
+        def bind(inner: exp.Expr) -> exp.Expr:
             if isinstance(inner, exp.Column) and not inner.table and \
                     inner.name.lower() in binding:
                 return exp.Paren(this=binding[inner.name.lower()].copy())
@@ -108,13 +113,13 @@ def _inline_macros(tree: exp.Expression, macros: Mapping[str, Macro]) -> exp.Exp
     return tree.transform(expand)
 
 
-def _function_name(node: exp.Expression) -> str | None:
+def _function_name(node: exp.Expr) -> str | None:
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
     return None
 
 
-def _any_to_in(node: exp.Expression) -> exp.Expression:
+def _any_to_in(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.EQ) and isinstance(node.expression, exp.Any):
         inner = node.expression.this
         if isinstance(inner, exp.Subquery):
@@ -125,17 +130,29 @@ def _any_to_in(node: exp.Expression) -> exp.Expression:
 _MONTHS_PER = {"MONTH": 1, "MONTHS": 1, "YEAR": 12, "YEARS": 12}
 
 
-def _month_interval(node: exp.Expression) -> exp.Expression:
+_TO_INTERVAL = {"to_months": "MONTH", "to_years": "YEAR"}
+
+
+def _interval_parts(node: exp.Expr) -> tuple[str, exp.Expr] | None:
+    """(unit, amount) of `INTERVAL (amount) UNIT` or `to_years(amount)`-style calls."""
+    if isinstance(node, exp.Interval) and node.unit is not None:
+        return node.unit.name.upper(), node.this
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() in _TO_INTERVAL:
+        return _TO_INTERVAL[str(node.name).lower()], node.expressions[0]
+    return None
+
+
+def _month_interval(node: exp.Expr) -> exp.Expr:
     if not isinstance(node, exp.Add | exp.Sub):
         return node
-    interval = node.expression
-    if not isinstance(interval, exp.Interval) or interval.unit is None:
+    parts = _interval_parts(node.expression)
+    if parts is None:
         return node
-    unit = interval.unit.name.upper()
-    amount = interval.this
-    if unit not in _MONTHS_PER or isinstance(amount, exp.Literal):
+    unit, amount = parts
+    if unit not in _MONTHS_PER or (isinstance(amount, exp.Literal)
+                                   and isinstance(node.expression, exp.Interval)):
         return node  # Spark parses literal intervals itself
-    months: exp.Expression = amount.copy()
+    months: exp.Expr = amount.copy()
     if _MONTHS_PER[unit] != 1:
         months = exp.Mul(this=exp.Paren(this=months), expression=exp.Literal.number(12))
     if isinstance(node, exp.Sub):
@@ -143,7 +160,7 @@ def _month_interval(node: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this="ADD_MONTHS", expressions=[node.this.copy(), months])
 
 
-def _full_match(node: exp.Expression) -> exp.Expression:
+def _full_match(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.RegexpFullMatch):
         subject, pattern = node.this, node.expression
     elif isinstance(node, exp.Anonymous) and str(node.name).lower() == "regexp_full_match":
@@ -156,10 +173,20 @@ def _full_match(node: exp.Expression) -> exp.Expression:
     return exp.RegexpLike(this=subject.copy(), expression=anchored)
 
 
-def _flatten_tables(tree: exp.Expression, default_schema: str | None) -> exp.Expression:
+def _arg_null(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Anonymous):
+        name = str(node.name).lower()
+        if name in ("arg_max_null", "arg_min_null"):
+            spark_name = "MAX_BY" if name == "arg_max_null" else "MIN_BY"
+            return exp.Anonymous(this=spark_name,
+                                 expressions=[e.copy() for e in node.expressions])
+    return node
+
+
+def _flatten_tables(tree: exp.Expr, default_schema: str | None) -> exp.Expr:
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
 
-    def flatten(node: exp.Expression) -> exp.Expression:
+    def flatten(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.Table) or not node.name:
             return node
         if isinstance(node.this, exp.Func | exp.Anonymous):
