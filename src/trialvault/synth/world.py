@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trialvault.spec import code_list_group, load_code_lists
 from trialvault.study.model import StudyFile
@@ -140,9 +141,11 @@ class SyntheticWorld:
     tables: dict[int, dict[str, pd.DataFrame]] = field(default_factory=dict)
 
     def harmonised(self) -> dict[str, pa.Table]:
-        """The harmonised tables of docs/architecture.md, as a perfect prepare + ingest of the
-        fault-free files would give them (lineage: file name; `source_line` is filled by
-        `trialvault.synth.files.generate_files`' lineage, here NULL)."""
+        """The harmonised tables of docs/architecture.md (pyarrow, DATE columns as date32), as a
+        perfect prepare + ingest of the fault-free files would give them: per record the
+        version of the latest collection year holding it. Lineage: `source_file` names the
+        file (e.g. `episodes.csv`, `2023.xml`); `source_line` is NULL (lines are not tracked
+        in memory)."""
         parts: dict[str, list[pa.Table]] = {}
         for la, frames in self.tables.items():
             for name, table in harmonise(self.params, la, frames).items():
@@ -192,9 +195,9 @@ def _dates(days: np.ndarray, keep: np.ndarray | None = None) -> pa.Array:
 
 
 def _codes(values: Any) -> pa.Array:
-    arr = np.asarray(values, dtype=object)
-    return pa.array(arr, type=pa.string(), mask=np.array([v in ("", None) for v in arr],
-                                                         dtype=bool))
+    arr = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    # Empty codes are absent values (NULL), as a reader of the files would see them.
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
 def _ints(values: Any) -> pa.Array:
@@ -335,7 +338,7 @@ def _children(p: SynthParams, la: int, f: dict[str, pd.DataFrame], ref: pd.DataF
     cin_last = ref.groupby("child_id")["last"].max()
     hdr = header_years(p, f)
     hdr_last = hdr.groupby("child_id")["year"].max()
-    uasc_903 = set(hdr["child_id"])
+    uasc_903 = hdr["child_id"].unique()
     both = pd.concat([cin_last.rename("cin"), hdr_last.rename("hdr")], axis=1)
     latest = both.max(axis=1).astype(np.int64)
     from_cin = both["cin"].fillna(-1).to_numpy() >= latest.to_numpy()
