@@ -171,6 +171,12 @@ def list_releases(con: duckdb.DuckDBPyConnection) -> list[ReleaseRecord]:
     return [load(con, str(i))[0] for i in ids]
 
 
+def _refuse_self_review(record: ReleaseRecord, user: str) -> None:
+    if user == record.requested_by:
+        raise PolicyRefusal(f"{user!r} requested release {record.release_id} and may not review "
+                            "it: a different person must (two-person rule)")
+
+
 def review(con: duckdb.DuckDBPyConnection, user: str, role: str, release_id: str,
            decision: Decision, comment: str) -> ReleaseRecord:
     """Record one reviewer's decision; a two-person rule, enforced here."""
@@ -179,9 +185,7 @@ def review(con: duckdb.DuckDBPyConnection, user: str, role: str, release_id: str
     if not comment.strip():
         raise PolicyRefusal("a review needs a comment saying why")
     record, checked, _ = load(con, release_id)
-    if user == record.requested_by:
-        raise PolicyRefusal(f"{user!r} requested release {release_id} and may not review it: "
-                            "a different person must (two-person rule)")
+    _refuse_self_review(record, user)
     if record.status != "pending":
         raise PolicyRefusal(f"release {release_id} is {record.status}: only a pending release "
                             "can be reviewed")
@@ -288,6 +292,8 @@ def review_release(vault_dir: Path, user: str, password: str, release_id: str,
 
     with open_vault(vault_dir, user, password, command="release review",
                     args={"release_id": release_id, "decision": decision}) as s:
+        # The two-person rule first: a requester is refused as such, whatever their role.
+        _refuse_self_review(load(s.con, release_id)[0], s.user)
         s.require_role(*REVIEW_ROLES)
         record = review(s.con, s.user, s.role, release_id, decision, comment)
         s.record(rows_touched={f"{SCHEMA}.reviews": 1},
