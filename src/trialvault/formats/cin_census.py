@@ -48,6 +48,7 @@ class _Tree:
     def __init__(self, layout: FormatLayout) -> None:
         self.layout = layout
         self.by_path: dict[tuple[str, ...], TableLayout] = {}
+        self.known = {t.name: frozenset(t.column_names) for t in layout.tables.values()}
         for table in layout.tables.values():
             if not table.xml_path:
                 raise InputFileError(f"layout table {table.name} has no xml_path",
@@ -147,7 +148,7 @@ def _read_header(record: Node, tree: _Tree, name: str, rows: dict[str, list[dict
         if table is None:
             _unknown(block, name, "Header")
             continue
-        values[table.name] = _leaves(block, table, name)
+        values[table.name] = _leaves(block, table, name, tree.known[table.name])
         lines[table.name] = block.line
     details = values.get("collection_details", {})
     source = values.get("source", {})
@@ -167,8 +168,8 @@ def _read_header(record: Node, tree: _Tree, name: str, rows: dict[str, list[dict
             "la": source.get("LEA"), "lineage": lineage}
 
 
-def _leaves(block: Node, table: TableLayout, name: str) -> dict[str, Any]:
-    known = set(table.column_names)
+def _leaves(block: Node, table: TableLayout, name: str, known: frozenset[str]
+            ) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for leaf in block.children:
         if leaf.tag not in known or leaf.children:
@@ -194,7 +195,7 @@ def _walk(node: Node, path: tuple[str, ...], base: dict[str, Any], tree: _Tree, 
             _unknown(child, name, node.tag)
             continue
         if table.repeated:
-            column = table.column_names[0]
+            column = table.columns[0].name
             for leaf in child.children:
                 if leaf.tag != column or leaf.children:
                     _unknown(leaf, name, child.tag)
@@ -205,7 +206,8 @@ def _walk(node: Node, path: tuple[str, ...], base: dict[str, Any], tree: _Tree, 
         for leaf in child.children:
             (nested if (*child_path, leaf.tag) in tree.by_path or leaf.children
              else scalars).children.append(leaf)
-        row = {**base, **_leaves(scalars, table, name), SOURCE_LINE: child.line}
+        row = {**base, **_leaves(scalars, table, name, tree.known[table.name]),
+               SOURCE_LINE: child.line}
         inner = base
         if table.name in tree.containers:
             counter[0] += 1
