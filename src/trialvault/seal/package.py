@@ -140,8 +140,14 @@ def _complete_manifest(manifest: dict[str, Any], path: Path) -> dict[str, Any]:
     full["package_id"] = str(uuid.UUID(str(full.get("package_id") or uuid.uuid4())))
     full["la_code"] = int(full["la_code"])
     extract = full["extract_date"]
-    full["extract_date"] = (extract.isoformat() if isinstance(extract, dt.date)
-                            else dt.date.fromisoformat(str(extract)).isoformat())
+    if isinstance(extract, dt.datetime):
+        extract = extract.date()
+    try:
+        full["extract_date"] = (extract.isoformat() if isinstance(extract, dt.date)
+                                else dt.date.fromisoformat(str(extract)).isoformat())
+    except ValueError:
+        raise InputFileError("manifest extract_date is not an ISO date (YYYY-MM-DD)",
+                             file=path.name) from None
     full.setdefault("created_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     full["trialvault_version"] = __version__
     full.setdefault("dropped_columns", [])
@@ -168,7 +174,8 @@ def _zip_bytes(manifest: dict[str, Any], members: dict[str, bytes], validation_c
             info.compress_type = method
             archive.writestr(info, data)
 
-        put(MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True).encode(),
+        # default=str: dates or paths inside summaries become text rather than an error.
+        put(MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True, default=str).encode(),
             zipfile.ZIP_DEFLATED)
         # Parquet is already compressed: store it as is.
         for name, data in members.items():

@@ -152,6 +152,9 @@ def test_write_refusals_leave_nothing(tmp_path: Path, keypair: tuple[str, str]) 
     with pytest.raises(InputFileError, match=r"lacks required key\(s\) \['la_code'\]"):
         write_package(path, [keypair[1]], {k: v for k, v in MANIFEST.items() if k != "la_code"},
                       _tables(), b"")
+    with pytest.raises(InputFileError, match="extract_date is not an ISO date"):
+        write_package(path, [keypair[1]], {**MANIFEST, "extract_date": "31/03/2025"},
+                      _tables(), b"")
     with pytest.raises(InputFileError, match="not a lower-case identifier"):
         write_package(path, [keypair[1]], MANIFEST, {"Bad Name": _tables()["missing"]}, b"")
     with pytest.raises(InputFileError, match="identity is not"):
