@@ -13,8 +13,13 @@ Use an existing session (a notebook's `spark`, a `spark-submit` job) with
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import subprocess
+import tempfile
+import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -194,3 +199,51 @@ def _spark_message(exc: Exception) -> str:
     # Spark's analysis errors name columns and tables; keep the first line only (no plan dump).
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+KMS_SOURCE = Path(__file__).resolve().parent / "java" / "InMemoryKms.java"
+KMS_CLASS_FILE = "uk/trialvault/parquet/InMemoryKms.class"
+
+
+def build_kms_jar(out_dir: Path) -> Path:
+    """Compile `java/InMemoryKms.java` against Spark's jars into `out_dir/trialvault-kms.jar`
+    (reused when already built from the same source). Needs a JDK (`javac`)."""
+    reason = spark_available()
+    if reason:
+        raise EngineError(f"cannot build the Parquet KMS client: {reason}")
+    javac = shutil.which("javac")
+    if javac is None:
+        raise EngineError("cannot build the Parquet KMS client: no `javac` (install a JDK 17+)")
+    import pyspark
+
+    source = KMS_SOURCE.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()[:16]
+    jar = Path(out_dir) / f"trialvault-kms-{digest}.jar"
+    if jar.exists():
+        return jar
+    jars = Path(pyspark.__file__).resolve().parent / "jars"
+    with tempfile.TemporaryDirectory() as work:
+        done = subprocess.run(
+            [javac, "--release", "17", "-nowarn", "-cp", f"{jars}/*", "-d", work,
+             str(KMS_SOURCE)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise EngineError(f"javac failed on {KMS_SOURCE.name}: "
+                              f"{done.stderr.strip().splitlines()[:1]}")
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        partial = jar.with_suffix(".part")
+        with zipfile.ZipFile(partial, "w") as archive:
+            archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+            archive.write(Path(work) / KMS_CLASS_FILE, KMS_CLASS_FILE)
+        partial.rename(jar)
+    return jar
+
+
+def read_encrypted_parquet(engine: SparkEngine, name: str, path: Path,
+                           options: Mapping[str, str]) -> None:
+    """Register an encrypted Parquet file as table `name`, decrypted by Spark itself
+    (`options`: `vault.export.spark_read_options(...)`; the KMS jar on the classpath)."""
+    try:
+        frame = engine.spark.read.options(**dict(options)).parquet(str(path))
+    except Exception as exc:
+        raise EngineError(f"Spark cannot read {Path(path).name}: {_spark_message(exc)}") from None
+    engine.register_frame(name, frame)
