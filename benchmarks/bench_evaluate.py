@@ -97,24 +97,29 @@ def time_evaluation(study: StudyFile, *, scale: float, seed: int, effect: float
     }
 
 
-def _one(args: tuple[int, float, float]) -> dict[str, Any]:
-    seed, effect, scale = args
-    return truth_run(load_study(STUDY), seed=seed, effect=effect, scale=scale)
+def _one(args: tuple[StudyFile, int, float, float]) -> dict[str, Any]:
+    study, seed, effect, scale = args
+    return truth_run(study, seed=seed, effect=effect, scale=scale)
 
 
-def coverage(seeds: int, *, effect: float, scale: float, jobs: int) -> dict[str, Any]:
+def coverage(study: StudyFile, seeds: int, *, effect: float, scale: float, jobs: int
+             ) -> dict[str, Any]:
     out: dict[str, Any] = {"seeds": seeds, "scale": scale, "planted_effect": effect}
     for label, value in (("planted", effect), ("null", 0.0)):
-        tasks = [(s, value, scale) for s in range(1, seeds + 1)]
+        # The study is read once (in main) and handed over, never re-read per task.
+        tasks = [(study, s, value, scale) for s in range(1, seeds + 1)]
         clock = time.perf_counter()
         if jobs > 1:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                runs = list(pool.map(_one, tasks))
+                runs = []
+                for i, run in enumerate(pool.map(_one, tasks), 1):
+                    runs.append(run)
+                    print(f"  {label} seed {run['seed']} ({i}/{seeds}) done", file=sys.stderr)
         else:
             runs = []
             for i, task in enumerate(tasks, 1):
                 runs.append(_one(task))
-                print(f"  {label} seed {task[0]} ({i}/{seeds}) done", file=sys.stderr)
+                print(f"  {label} seed {task[1]} ({i}/{seeds}) done", file=sys.stderr)
         frame = pd.DataFrame(runs)
         out[label] = {**coverage_summary(frame), "wall_s": round(time.perf_counter() - clock, 1),
                       "runs": frame.round(6).to_dict(orient="records")}
@@ -144,7 +149,7 @@ def main() -> int:
         print(timing.pop("summary"))
         print(json.dumps(timing, indent=2))
     if args.coverage_seeds:
-        cov = coverage(args.coverage_seeds, effect=args.effect, scale=args.coverage_scale,
+        cov = coverage(study, args.coverage_seeds, effect=args.effect, scale=args.coverage_scale,
                        jobs=args.jobs)
         report["coverage"] = cov
         for label in ("planted", "null"):
