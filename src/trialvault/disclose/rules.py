@@ -130,8 +130,10 @@ def magnitude_unsafe(ev: MagnitudeEvidence, rules: Disclosure) -> dict[str, Bool
     with np.errstate(divide="ignore", invalid="ignore"):
         # ACRO: proportion = top_n_sum / sum >= k. A zero total has no dominant contributor.
         share = np.where(total > 0, top_n / np.where(total > 0, total, 1.0), 0.0)
-        # ACRO: p = (sum - top1 - top2) / top1; a zero top1 is treated as non-disclosive.
-        p_val = np.where(top1 > 0, (total - (top1 + top2)) / np.where(top1 > 0, top1, 1.0), 1.0)
+        # ACRO: p = (sum - top1 - top2) / top1, and where top1 == 0 it keeps sum - top1 - top2
+        # undivided: a cell whose contributions are all zero fails (everyone has the same 0).
+        rest = total - (top1 + top2)
+        p_val = np.where(top1 > 0, rest / np.where(top1 > 0, top1, 1.0), rest)
     return {
         # ACRO counts an empty cell as below the threshold too.
         THRESHOLD: n < rules.threshold,

@@ -91,6 +91,11 @@ def test_magnitude_rules_on_literal_cells() -> None:
     assert flags[NEGATIVE].tolist() == [False, False, False, False, False, True]
 
 
+def test_all_zero_cell_fails_the_p_ratio_as_in_acro() -> None:
+    flags = magnitude_unsafe(_evidence([[0.0] * 12]), Disclosure())
+    assert flags[P_RATIO].tolist() == [True] and flags[DOMINANCE].tolist() == [False]
+
+
 def test_dominance_boundary_is_inclusive_as_in_acro() -> None:
     # ACRO: top_n_sum / sum >= k is disclosive.
     cell = [45.0, 45.0, *([1.0] * 10)]  # 90 / 100 exactly
