@@ -550,7 +550,9 @@ class _Builder:
                                      self._factors(dob, ref + 1)))
         if teen:
             k = s.poisson((min(end, p.data_end) - p.data_start) / 365 * 1.0)
-            for d in self.distinct_days(p.data_start - 270, min(end, p.data_end) - 1, k):
+            # Spells only while looked after (903 rules 578 and 581).
+            for d in self.distinct_days(max(entry, p.data_start - 270),
+                                        min(end, p.data_end) - 1, k):
                 stop = min(d + s.integer(0, 3), end)
                 self.out.add("missing", (self.rid(), child_id, s.pick(codes.MISSING_TYPE), d,
                                          stop))

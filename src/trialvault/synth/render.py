@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,10 +52,26 @@ def fmt(days: Any, table: np.ndarray, keep: np.ndarray | None = None) -> np.ndar
     return out
 
 
+class _NullFile:
+    """A sink that keeps nothing: rendering only to learn line numbers (lineage)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def close(self) -> None:
+        return None
+
+
 class _CsvFile:
-    def __init__(self, path: Path, columns: list[str]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh: IO[str] = path.open("w", encoding="utf-8", newline="")
+    def __init__(self, path: Path, columns: list[str], null: bool = False) -> None:
+        if null:
+            self.fh: Any = _NullFile(str(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.fh = path.open("w", encoding="utf-8", newline="")
         self.fh.write(",".join(columns) + "\n")
         self.line = 1  # lines written so far (the header is line 1)
         self.rows = 0
@@ -73,12 +89,17 @@ class _CsvFile:
 class LAWriter:
     """All files of one LA."""
 
-    def __init__(self, p: SynthParams, la: int, out: Path, faults: FaultLog) -> None:
-        self.p, self.la, self.root, self.faults = p, la, out / str(la), faults
+    def __init__(self, p: SynthParams, la: int, out: Path | None, faults: FaultLog,
+                 lineage: dict[str, dict[Any, int]] | None = None) -> None:
+        # out=None renders to nowhere, only recording `lineage` (record key -> file line).
+        self.null = out is None
+        self.lineage = lineage
+        self.p, self.la, self.faults = p, la, faults
+        self.root = (out or Path("/nonexistent")) / str(la)
         self.layout = load_layout("ssda903")
         self.csv: dict[tuple[str, int], _CsvFile] = {}
         self.pending_dups: dict[tuple[str, int], list[pd.DataFrame]] = {}
-        self.xml: dict[int, tuple[IO[str], list[int]]] = {}
+        self.xml: dict[int, tuple[Any, list[int]]] = {}
         self.rows = 0
 
     # --- helpers ---------------------------------------------------------------------------
@@ -93,16 +114,24 @@ class LAWriter:
                 t = self.layout.tables[table]
                 path = self.root / "ssda903" / str(year) / (t.file or f"{table}.csv")
                 cols = t.column_names
-            self.csv[key] = _CsvFile(path, cols)
+            self.csv[key] = _CsvFile(path, cols, self.null)
         return self.csv[key]
 
     def _rel(self, f: _CsvFile) -> str:
         return str(Path(f.fh.name).relative_to(self.root.parent))
 
     def _emit(self, table: str, year: int, df: pd.DataFrame, fmt_name: str,
-              rng: np.random.Generator, child_col: str) -> dict[str, int]:
-        """Plant faults, write; returns child -> line of its first row in this write."""
+              rng: np.random.Generator, child_col: str, keys: Any = None) -> dict[str, int]:
+        """Plant faults, write; returns child -> line of its first row in this write.
+
+        `keys` (one per row) name the records for lineage: their line in this file is kept
+        (a later collection year overwrites an earlier one, as the harmonised view keeps the
+        latest version)."""
         f = self._file(table, year)
+        if self.lineage is not None and keys is not None:
+            lines_of = self.lineage.setdefault(table, {})
+            for i, key in enumerate(keys):
+                lines_of[key] = f.line + 1 + i
         df, dups = plant_csv(df, fmt_name, table, rng, self.p.error_rate, f.line + 1,
                              self._rel(f), child_col, self.faults)
         lines = {}
@@ -149,7 +178,8 @@ class LAWriter:
             "REASON_PLACE_CHANGE": np.where(closed, e["rpc"], ""),
             "HOME_POST": e["home_post"].to_numpy(), "PL_POST": e["pl_post"].to_numpy(),
             "URN": e["urn"].to_numpy()})
-        episode_lines = self._emit("episodes", year, episodes, "ssda903", rng, "CHILD")
+        episode_lines = self._emit("episodes", year, episodes, "ssda903", rng, "CHILD",
+                                   e["rid"].to_numpy())
         in_year = set(hdr.loc[hdr["year"] == year, "child_id"])
         h = kids[kids["child_id"].isin(in_year)]
         sex = h["sex"].to_numpy()
@@ -162,7 +192,7 @@ class LAWriter:
             "MOTHER": h["mother"].to_numpy(), "MC_DOB": fmt(h["mc_dob"], DMY)})
         if last and self.p.error_rate > 0 and len(header):
             header = self._drop_from_header(header, set(e["child_id"]), episode_lines, year, rng)
-        self._emit("header", year, header, "ssda903", rng, "CHILD")
+        self._emit("header", year, header, "ssda903", rng, "CHILD", header["CHILD"].to_numpy())
         u = h[h["uasc"].astype(bool)]
         self._emit("uasc", year, pd.DataFrame({
             "CHILD": u["child_id"].to_numpy(), "SEX": sex[h["uasc"].to_numpy(bool)],
@@ -183,7 +213,7 @@ class LAWriter:
             "CHILD": m["child_id"].to_numpy(), "DOB": fmt(dob_of.loc[m["child_id"]], DMY),
             "MISSING": m["type"].to_numpy(), "MIS_START": fmt(m["start"], DMY),
             "MIS_END": fmt(m_end, DMY, (m_end >= 0) & (m_end <= ye))}),
-            "ssda903", rng, "CHILD")
+            "ssda903", rng, "CHILD", m["rid"].to_numpy())
         self._other_903(f, e, h, leavers, year, ys, ye, rng)
 
     def _drop_from_header(self, header: pd.DataFrame, with_episodes: set[str],
@@ -269,11 +299,15 @@ class LAWriter:
                 "ssda903", rng, "CHILD")
 
     # --- CIN census --------------------------------------------------------------------------
-    def _xml(self, year: int) -> tuple[IO[str], list[int]]:
+    def _xml(self, year: int) -> tuple[Any, list[int]]:
         if year not in self.xml:
             path = self.root / "cin_census" / f"{year}.xml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fh = path.open("w", encoding="utf-8", newline="\n")
+            fh: Any
+            if self.null:
+                fh = _NullFile(str(path))
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fh = path.open("w", encoding="utf-8", newline="\n")
             made = ISO[year_cutoff(self.p, year)[1] - _BASE]
             head = [
                 '<?xml version="1.0" encoding="utf-8"?>', "<Message>", "  <Header>",
@@ -336,6 +370,8 @@ class LAWriter:
             (_, dob, sex, eth, disab, _, upn, upn_unknown, *_rest) = ix["kids"][child_id]
             if upn and ye - dob < SCHOOL_AGE_DAYS:
                 upn, upn_unknown = "", "UN1"
+            if self.lineage is not None:
+                self.lineage.setdefault("cin_children", {})[child_id] = line0 + len(lines) + 2
             lines += ["    <Child>", "      <ChildIdentifiers>",
                       f"        <LAchildID>{child_id}</LAchildID>",
                       f"        <UPN>{upn}</UPN>" if upn else
@@ -352,7 +388,10 @@ class LAWriter:
             lines += [f"          <Disability>{d}</Disability>" for d in disab.split(",")]
             lines += ["        </Disabilities>", "      </ChildCharacteristics>"]
             for r in shown:
-                block = _cin_details(r, ix["nested"], ix["reviews"], year, ye)
+                block, blocks = _cin_details(r, ix["nested"], ix["reviews"], year, ye)
+                if self.lineage is not None:
+                    for table, rid, offset in blocks:
+                        self.lineage.setdefault(table, {})[rid] = line0 + len(lines) + 1 + offset
                 if rate and rng.random() < rate:
                     plant_cin(block, rng, self._xml_rel(year), line0 + len(lines) + 1,
                               child_id, self.faults)
@@ -378,12 +417,14 @@ class LAWriter:
             "SESSIONS_AUTHORISED": a["sessions_authorised_absence"].to_numpy(),
             "SESSIONS_UNAUTHORISED": a["sessions_unauthorised_absence"].to_numpy(),
             "FSM_ELIGIBLE": a["fsm_eligible"].to_numpy(int),
-            "PUPIL_PREMIUM": a["pupil_premium"].to_numpy(int)}), "education", rng, "UPN")
+            "PUPIL_PREMIUM": a["pupil_premium"].to_numpy(int)}), "education", rng, "UPN",
+            list(zip(a["child_id"], a["academic_year"], a["term"], strict=True)))
         n = f["neet"]
         self._emit("neet", 0, pd.DataFrame({
             "UPN": n["upn"].to_numpy(), "DOB": fmt(n["dob"], ISO),
             "POSTCODE": n["home_post"].to_numpy(), "ACTIVITY_MONTH": fmt(n["activity_month"], ISO),
-            "ACTIVITY_CODE": n["activity_code"].to_numpy()}), "neet", rng, "UPN")
+            "ACTIVITY_CODE": n["activity_code"].to_numpy()}), "neet", rng, "UPN",
+            list(zip(n["child_id"], n["activity_month"], strict=True)))
 
     def close(self) -> None:
         for key, dups in sorted(self.pending_dups.items()):
@@ -404,8 +445,10 @@ class LAWriter:
 
 
 def _cin_details(r: tuple[Any, ...], nested: dict[str, dict[int, list[tuple[Any, ...]]]],
-                 reviews: dict[int, list[int]], year: int, ye: int) -> list[str]:
-    """Lines of one CINdetails block as the file of `year` (known up to `ye`) shows it."""
+                 reviews: dict[int, list[int]], year: int, ye: int
+                 ) -> tuple[list[str], list[tuple[str, int, int]]]:
+    """Lines of one CINdetails block as the file of `year` (known up to `ye`) shows it, and
+    (table, record id, line offset) of each record block in it."""
     rid, _, ref_date, source, need, closure, rfc, nfa, icpc = r[:9]
 
     def d(day: int) -> str:
@@ -417,6 +460,7 @@ def _cin_details(r: tuple[Any, ...], nested: dict[str, dict[int, list[tuple[Any,
     def shown(name: str) -> list[tuple[Any, ...]]:
         return [x for x in nested[name].get(rid, ()) if x[-2] <= year <= x[-1]]
 
+    blocks: list[tuple[str, int, int]] = [("referrals", rid, 0)]
     out = ["      <CINdetails>", f"        <CINreferralDate>{d(ref_date)}</CINreferralDate>",
            f"        <ReferralSource>{source}</ReferralSource>",
            f"        <PrimaryNeedCode>{need}</PrimaryNeedCode>"]
@@ -425,7 +469,8 @@ def _cin_details(r: tuple[Any, ...], nested: dict[str, dict[int, list[tuple[Any,
                 f"        <ReasonForClosure>{rfc}</ReasonForClosure>"]
     if known(icpc):
         out.append(f"        <DateOfInitialCPC>{d(icpc)}</DateOfInitialCPC>")
-    for _, _, _, start, auth, factors, *_ in shown("assessments"):
+    for a_rid, _, _, start, auth, factors, *_ in shown("assessments"):
+        blocks.append(("assessments", a_rid, len(out)))
         out += ["        <Assessments>",
                 f"          <AssessmentActualStartDate>{d(start)}</AssessmentActualStartDate>"]
         if known(auth):
@@ -436,12 +481,14 @@ def _cin_details(r: tuple[Any, ...], nested: dict[str, dict[int, list[tuple[Any,
                     for code in factors.split(",") if code]
             out.append("          </FactorsIdentifiedAtAssessment>")
         out.append("        </Assessments>")
-    for _, _, _, start, end, *_ in shown("cin_plans"):
+    for c_rid, _, _, start, end, *_ in shown("cin_plans"):
+        blocks.append(("cin_plans", c_rid, len(out)))
         out += ["        <CINPlanDates>", f"          <CINPlanStartDate>{d(start)}</CINPlanStartDate>"]
         if known(end):
             out.append(f"          <CINPlanEndDate>{d(end)}</CINPlanEndDate>")
         out.append("        </CINPlanDates>")
-    for _, _, _, start, target, s_icpc, not_required, *_ in shown("s47"):
+    for s_rid, _, _, start, target, s_icpc, not_required, *_ in shown("s47"):
+        blocks.append(("s47", s_rid, len(out)))
         out += ["        <Section47>", f"          <S47ActualStartDate>{d(start)}</S47ActualStartDate>",
                 f"          <InitialCPCtarget>{d(target)}</InitialCPCtarget>"]
         if known(s_icpc):
@@ -450,6 +497,7 @@ def _cin_details(r: tuple[Any, ...], nested: dict[str, dict[int, list[tuple[Any,
                 "</ICPCnotRequired>", "        </Section47>"]
     out.append(f"        <ReferralNFA>{'true' if nfa else 'false'}</ReferralNFA>")
     for cp_rid, _, _, start, end, initial, latest, nprev, *_ in shown("cp_plans"):
+        blocks.append(("cp_plans", cp_rid, len(out)))
         out += ["        <ChildProtectionPlans>", f"          <CPPstartDate>{d(start)}</CPPstartDate>"]
         if known(end):
             out.append(f"          <CPPendDate>{d(end)}</CPPendDate>")
@@ -463,7 +511,7 @@ def _cin_details(r: tuple[Any, ...], nested: dict[str, dict[int, list[tuple[Any,
             out.append("          </Reviews>")
         out.append("        </ChildProtectionPlans>")
     out.append("      </CINdetails>")
-    return out
+    return out, blocks
 
 
 def _care_periods(f: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -12,6 +12,7 @@ of the latest collection year holding it, as the spec's layout descriptions stat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -140,17 +141,30 @@ class SyntheticWorld:
     params: SynthParams
     tables: dict[int, dict[str, pd.DataFrame]] = field(default_factory=dict)
 
-    def harmonised(self) -> dict[str, pa.Table]:
+    def harmonised(self, lineage: bool = False) -> dict[str, pa.Table]:
         """The harmonised tables of docs/architecture.md (pyarrow, DATE columns as date32), as a
         perfect prepare + ingest of the fault-free files would give them: per record the
         version of the latest collection year holding it. Lineage: `source_file` names the
-        file (e.g. `episodes.csv`, `2023.xml`); `source_line` is NULL (lines are not tracked
-        in memory)."""
+        file (e.g. `episodes.csv`, `2023.xml`); `source_line` is the record's line in that file
+        with `lineage=True` (the files are rendered to nowhere to count lines: slower), else
+        NULL."""
         parts: dict[str, list[pa.Table]] = {}
         for la, frames in self.tables.items():
-            for name, table in harmonise(self.params, la, frames).items():
+            lines = self._lines(la, frames) if lineage else None
+            for name, table in harmonise(self.params, la, frames, lines).items():
                 parts.setdefault(name, []).append(table)
         return {name: pa.concat_tables(tables) for name, tables in parts.items()}
+
+    def _lines(self, la: int, frames: dict[str, pd.DataFrame]) -> dict[str, dict[Any, int]]:
+        from trialvault.synth.faults import FaultLog  # render imports this module
+        from trialvault.synth.render import LAWriter
+
+        lines: dict[str, dict[Any, int]] = {}
+        clean = dataclasses.replace(self.params, error_rate=0.0)
+        writer = LAWriter(clean, la, None, FaultLog(), lineage=lines)
+        writer.write_chunk(dict(frames), 0, True)
+        writer.close()
+        return lines
 
     def drawn_outcomes(self) -> pd.DataFrame:
         """Outcomes as planted per eligible child (the generator's own record, for checks)."""
@@ -204,20 +218,28 @@ def _ints(values: Any) -> pa.Array:
     return pa.array(np.asarray(values, dtype=np.int64).astype(np.int32), type=pa.int32())
 
 
-def _table(la: int, child_ids: Any, cols: dict[str, pa.Array], source_file: Any) -> pa.Table:
+def _table(la: int, child_ids: Any, cols: dict[str, pa.Array], source_file: Any,
+           lines: dict[Any, int] | None = None, keys: Any = None) -> pa.Table:
     n = len(child_ids)
+    if lines is None or keys is None:
+        source_line = pa.nulls(n, type=pa.int32())
+    else:
+        found = [lines.get(k) for k in keys]
+        source_line = pa.array(found, type=pa.int32())
     files = np.asarray(source_file, dtype=object) if not isinstance(source_file, str) else \
         np.full(n, source_file, dtype=object)
     data = {"la_code": pa.array(np.full(n, la, dtype=np.int32)),
             "child_id": pa.array(np.asarray(child_ids, dtype=object), type=pa.string()),
             **cols,
             "source_file": pa.array(files, type=pa.string()),
-            "source_line": pa.nulls(n, type=pa.int32())}
+            "source_line": source_line}
     return pa.table(data)
 
 
-def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame]) -> dict[str, pa.Table]:
-    """One LA's harmonised tables from its detail tables."""
+def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame],
+              lines: dict[str, dict[Any, int]] | None = None) -> dict[str, pa.Table]:
+    """One LA's harmonised tables from its detail tables (`lines`: lineage from a render)."""
+    lines = lines or {}
     kids = f["children"].set_index("child_id")
     dob_of = kids["dob"]
     end = p.data_end
@@ -242,7 +264,7 @@ def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame]) -> dict[str, 
         "referral_nfa": pa.array(ref["nfa"].to_numpy(bool)),
         "age_months": _ints(age_months_vec(dob_of.loc[ref["child_id"]].to_numpy(),
                                            ref["referral_date"].to_numpy())),
-    }, [f"{y}.xml" for y in ref["last"]])
+    }, [f"{y}.xml" for y in ref["last"]], lines.get("referrals"), ref["rid"])
 
     def nested(table: str, start: str, stop: np.ndarray) -> pd.DataFrame:
         df = f[table]
@@ -262,7 +284,8 @@ def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame]) -> dict[str, 
         "assessment_start_date": _dates(a["start"]),
         "assessment_authorised_date": _dates(auth, known(auth)),
         "assessment_factors": _codes(np.where(known(auth), a["factors"], "")),
-        "age_months": age(a, "start")}, [f"{y}.xml" for y in a["last"]])
+        "age_months": age(a, "start")}, [f"{y}.xml" for y in a["last"]],
+        lines.get("assessments"), a["rid"])
     s = f["s47"]
     s = nested("s47", "start", np.where(s["icpc"] >= 0, s["icpc"], s["target"]))
     icpc = s["icpc"].to_numpy()
@@ -271,13 +294,15 @@ def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame]) -> dict[str, 
         "s47_start_date": _dates(s["start"]), "icpc_target_date": _dates(s["target"]),
         "icpc_date": _dates(icpc, known(icpc)),
         "icpc_not_required": pa.array(s["not_required"].to_numpy(bool)),
-        "age_months": age(s, "start")}, [f"{y}.xml" for y in s["last"]])
+        "age_months": age(s, "start")}, [f"{y}.xml" for y in s["last"]],
+        lines.get("s47"), s["rid"])
     c = nested("cin_plans", "start", f["cin_plans"]["end"].to_numpy())
     out["cin_plans"] = _table(la, c["child_id"], {
         "collection_year": _ints(c["last"]), "referral_date": _dates(c["referral_date"]),
         "cin_plan_start_date": _dates(c["start"]),
         "cin_plan_end_date": _dates(c["end"].to_numpy(), known(c["end"].to_numpy())),
-        "age_months": age(c, "start")}, [f"{y}.xml" for y in c["last"]])
+        "age_months": age(c, "start")}, [f"{y}.xml" for y in c["last"]],
+        lines.get("cin_plans"), c["rid"])
     cp = nested("cp_plans", "start", f["cp_plans"]["end"].to_numpy())
     out["cp_plans"] = _table(la, cp["child_id"], {
         "collection_year": _ints(cp["last"]), "referral_date": _dates(cp["referral_date"]),
@@ -286,7 +311,8 @@ def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame]) -> dict[str, 
         "initial_category_of_abuse": _codes(cp["initial"]),
         "latest_category_of_abuse": _codes(cp["latest"]),
         "number_of_previous_cpp": _ints(cp["nprev"]),
-        "age_months": age(cp, "start")}, [f"{y}.xml" for y in cp["last"]])
+        "age_months": age(cp, "start")}, [f"{y}.xml" for y in cp["last"]],
+        lines.get("cp_plans"), cp["rid"])
     ep = f["episodes"]
     _e_first, e_last, e_vis = spans(p, ep["decom"].to_numpy(), ep["dec"].to_numpy())
     ep = ep.assign(last=e_last)[e_vis]
@@ -299,7 +325,7 @@ def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame]) -> dict[str, 
         "placement_type": _codes(ep["place"]), "placement_provider": _codes(ep["provider"]),
         "reason_episode_ceased": _codes(np.where(ended, ep["rec"], "")),
         "reason_place_change": _codes(np.where(ended, ep["rpc"], "")),
-        "age_months": age(ep, "decom")}, "episodes.csv")
+        "age_months": age(ep, "decom")}, "episodes.csv", lines.get("episodes"), ep["rid"])
     ms = f["missing"]
     _m_first, m_last, m_vis = spans(p, ms["start"].to_numpy(), ms["end"].to_numpy())
     ms = ms.assign(last=m_last)[m_vis]
@@ -308,8 +334,8 @@ def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame]) -> dict[str, 
         "collection_year": _ints(ms["last"]), "missing_type": _codes(ms["type"]),
         "missing_start_date": _dates(ms["start"]),
         "missing_end_date": _dates(m_end, known(m_end)),
-        "age_months": age(ms, "start")}, "missing.csv")
-    out["children"] = _children(p, la, f, ref, ep)
+        "age_months": age(ms, "start")}, "missing.csv", lines.get("missing"), ms["rid"])
+    out["children"] = _children(p, la, f, ref, lines)
     att = f["attendance"][f["attendance"]["linked"]]
     out["attendance"] = _table(la, att["child_id"], {
         "academic_year": _codes(att["academic_year"]),
@@ -320,7 +346,8 @@ def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame]) -> dict[str, 
         "fsm_eligible": pa.array(att["fsm_eligible"].to_numpy(bool)),
         "pupil_premium": pa.array(att["pupil_premium"].to_numpy(bool)),
         "age_months": _ints(age_months_vec(att["dob"].to_numpy(), att["term_start"].to_numpy())),
-    }, "education.csv")
+    }, "education.csv", lines.get("education"),
+        list(zip(att["child_id"], att["academic_year"], att["term"], strict=True)))
     nt = f["neet"][f["neet"]["linked"]]
     neet_codes = code_list_group("neet_activity_codes")
     out["neet"] = _table(la, nt["child_id"], {
@@ -329,12 +356,13 @@ def harmonise(p: SynthParams, la: int, f: dict[str, pd.DataFrame]) -> dict[str, 
         "neet": pa.array(nt["activity_code"].isin(neet_codes).to_numpy(bool)),
         "age_months": _ints(age_months_vec(nt["dob"].to_numpy(),
                                            nt["activity_month"].to_numpy())),
-    }, "neet.csv")
+    }, "neet.csv", lines.get("neet"),
+        list(zip(nt["child_id"], nt["activity_month"], strict=True)))
     return out
 
 
 def _children(p: SynthParams, la: int, f: dict[str, pd.DataFrame], ref: pd.DataFrame,
-              ep: pd.DataFrame) -> pa.Table:
+              lines: dict[str, dict[Any, int]]) -> pa.Table:
     cin_last = ref.groupby("child_id")["last"].max()
     hdr = header_years(p, f)
     hdr_last = hdr.groupby("child_id")["year"].max()
@@ -352,7 +380,22 @@ def _children(p: SynthParams, la: int, f: dict[str, pd.DataFrame], ref: pd.DataF
                           & np.isin(latest.index.to_numpy(), list(uasc_903))),
         "age_months_at_reference": _ints(age_months_vec(kids["dob"].to_numpy(), ref_day)),
         "reference_date": _dates(ref_day),
-    }, np.where(from_cin, [f"{y}.xml" for y in latest], "header.csv"))
+    }, np.where(from_cin, [f"{y}.xml" for y in latest], "header.csv"),
+        _merge_lines(lines, latest.index.to_numpy(), from_cin), latest.index.to_numpy())
+
+
+def _merge_lines(lines: dict[str, dict[Any, int]], ids: np.ndarray, from_cin: np.ndarray
+                 ) -> dict[Any, int] | None:
+    """Children's lineage: the CIN ChildIdentifiers line, else the 903 header line."""
+    if not lines:
+        return None
+    cin, header = lines.get("cin_children", {}), lines.get("header", {})
+    out: dict[Any, int] = {}
+    for child, use_cin in zip(ids, from_cin, strict=True):
+        line = (cin if use_cin else header).get(child)
+        if line is not None:
+            out[child] = line
+    return out
 
 
 # --- truth -------------------------------------------------------------------------------------
