@@ -73,8 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rss_before = peak_rss_mb()
         cpu0 = cpu_seconds()
+        started = time.perf_counter()
+
+        def progress(done: int, total: int, what: str) -> None:
+            # Interim figures, so a long --scale 30 run shows memory staying flat as it goes.
+            if done % max(1, total // 20) == 0 or done == total:
+                print(f"  {done}/{total} chunks ({what}): {time.perf_counter() - started:.0f} s "
+                      f"wall, {cpu_seconds() - cpu0:.0f} s CPU, peak RSS {peak_rss_mb():.0f} MB",
+                      flush=True)
+
         summary = generate_files(study, tmp / "out", seed=args.seed, scale=args.scale,
-                                 effects={"entered_care_12m": -0.03}, error_rate=args.error_rate)
+                                 effects={"entered_care_12m": -0.03}, error_rate=args.error_rate,
+                                 progress=progress)
         cpu = cpu_seconds() - cpu0
         rss_generate = peak_rss_mb()
         disk = sum(p.stat().st_size for p in (tmp / "out").rglob("*") if p.is_file())
