@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from trialvault.cli_common import (
     StudyOption,
@@ -103,12 +102,14 @@ def list_cmd(vault: VaultOption, user: UserOption = None) -> None:
     from trialvault.disclose.release import release_list
 
     records = release_list(vault, _user(vault, user), password_from_env_or_prompt())
-    table = Table("release", "study", "run", "requested by", "requested at", "status",
-                  "checks", "approved by")
+    if not records:
+        console.print("no releases yet")
+    # One line per release (no table: ids and dates must survive narrow terminals and grep).
     for r in records:
-        table.add_row(r.release_id, r.study_id, r.run_id[:8], r.requested_by, r.requested_at,
-                      r.status, r.check_status, ", ".join(r.approvals))
-    console.print(table if records else "no releases yet")
+        console.print(f"{r.release_id}  {r.status:9}  checks={r.check_status:6}  "
+                      f"study={r.study_id}  run={r.run_id[:8]}  requested_by={r.requested_by}  "
+                      f"at={r.requested_at}  approved_by={','.join(r.approvals) or '-'}",
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 @release_app.command("show")

@@ -1,0 +1,122 @@
+"""`trialvault release ...` from the command line: request, a refused self-approval (exit 6),
+approval by a different user with their own password, list, show, write."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from trialvault.disclose import commands
+from trialvault.errors import AccessDenied, PolicyRefusal
+from trialvault.study import load_study
+from trialvault.vault import add_user, init_vault
+from trialvault.vault.keyslots import FAST_TEST_KDF
+
+REPO = Path(__file__).resolve().parents[3]
+NWD = REPO / "studies" / "no-wrong-door.toml"
+KEEP = ("entered_care_12m", "cp_plan_12m")
+
+
+def _setup() -> ModuleType:
+    name = "disclose_setup_vault"
+    if name not in sys.modules:
+        path = REPO / "tests" / "integration" / "disclose" / "setup_vault.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """(test shell: only the disclose stage's commands)"""
+
+    commands.register(app)
+    return app
+
+
+def trimmed_study_file(folder: Path) -> Path:
+    """The NWD study file with two outcomes and 49 bootstrap draws (a quick evaluation)."""
+    text = NWD.read_text(encoding="utf-8")
+    pattern = r'\[\[analysis\.outcomes\]\]\nid = "(?!{})[^"]+"\n(?:.+\n)*\n'.format(
+        "|".join(KEEP))
+    text = re.sub(pattern, "", text).replace("wild_bootstrap_draws = 999",
+                                             "wild_bootstrap_draws = 49")
+    path = folder / "study.toml"
+    path.write_text(text, encoding="utf-8")
+    assert [o.id for o in load_study(path).analysis.outcomes] == list(KEEP)
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from trialvault.evaluate import evaluate_vault
+
+    folder = tmp_path_factory.mktemp("cli")
+    study_path = trimmed_study_file(folder)
+    vault = folder / "vault"
+    init_vault(vault, "dm", "pw-dm", kdf_params=FAST_TEST_KDF, study_id="nwd")
+    add_user(vault, "dm", "pw-dm", "ana", "pw-ana", role="analyst", kdf_params=FAST_TEST_KDF)
+    add_user(vault, "dm", "pw-dm", "olu", "pw-olu", role="output-checker",
+             kdf_params=FAST_TEST_KDF)
+    s = _setup()
+    s.PASSWORDS["dm"] = "pw-dm"
+    s.fill_vault(vault, s.toy_tables(load_study(study_path), seed=3, per_cell=12))
+    evaluate_vault(vault, "ana", "pw-ana", study_path)
+    return vault, study_path
+
+
+def run(args: list[str], user: str, password: str) -> tuple[int, str]:
+    result = CliRunner().invoke(_app(), args, env={"TRIALVAULT_USER": user,
+                                                   "TRIALVAULT_PASSWORD": password})
+    return result.exit_code, result.output
+
+
+def test_request_review_write(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    vault, study = setup
+    code, out = run(["release", "request", "--study", str(study), "--vault", str(vault),
+                     "--note", "cli test"], "ana", "pw-ana")
+    assert code == 0, out
+    rid = re.search(r"REL-\d{8}-[0-9a-f]{8}", out)
+    assert rid, out
+    release_id = rid.group(0)
+
+    code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
+                     "--comment", "my own"], "ana", "pw-ana")
+    assert code == PolicyRefusal.exit_code and "two-person rule" in out
+    code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
+                     "--comment", "x"], "olu", "pw-ana")
+    assert code == AccessDenied.exit_code
+    code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
+                     "--reject", "--comment", "x"], "olu", "pw-olu")
+    assert code == PolicyRefusal.exit_code and "exactly one" in out
+    code, out = run(["release", "write", release_id, "--vault", str(vault), "--out",
+                     str(tmp_path / "early")], "ana", "pw-ana")
+    assert code == PolicyRefusal.exit_code and not (tmp_path / "early").exists()
+
+    code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
+                     "--comment", "tables and figures checked"], "olu", "pw-olu")
+    assert code == 0 and "approved" in out, out
+    code, out = run(["release", "list", "--vault", str(vault)], "olu", "pw-olu")
+    assert code == 0 and release_id in out and "approved" in out
+    code, out = run(["release", "show", release_id, "--vault", str(vault)], "olu", "pw-olu")
+    assert code == 0 and "Checking report" in out and "`cohort`" in out
+    target = tmp_path / "release"
+    code, out = run(["release", "write", release_id, "--vault", str(vault), "--out",
+                     str(target)], "ana", "pw-ana")
+    assert code == 0, out
+    assert (target / "report.html").exists() and (target / "manifest.json").exists()
+    code, out = run(["release", "write", release_id, "--vault", str(vault), "--out",
+                     str(target)], "ana", "pw-ana")
+    assert code == PolicyRefusal.exit_code and "not empty" in out
