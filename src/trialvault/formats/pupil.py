@@ -9,11 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyarrow as pa
+
 from trialvault.errors import InputFileError
-from trialvault.formats.base import READERS, SourceTables
+from trialvault.formats.base import READERS, SOURCE_FILE, SOURCE_LINE, SourceTables
 from trialvault.formats.csvfile import read_csv_table
 from trialvault.formats.limits import DEFAULT_LIMITS, ReadLimits
 from trialvault.spec import load_layout
+
+
+def table_schema(fmt: str, name: str) -> pa.Schema:
+    """Arrow schema of table `name` of `fmt` (education or neet) as the reader returns it."""
+    spec = load_layout(fmt).table(name)
+    return pa.schema([*(pa.field(c, pa.string()) for c in spec.column_names),
+                      pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_LINE, pa.int32())])
 
 
 def _read_single_table(fmt: str, paths: Sequence[Path], limits: ReadLimits) -> SourceTables:

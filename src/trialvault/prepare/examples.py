@@ -7,6 +7,8 @@ compared with what the case expects.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -14,12 +16,18 @@ import pyarrow as pa
 
 from trialvault.formats import SourceTables
 from trialvault.formats import cin_census as cin_reader
+from trialvault.formats import pupil as pupil_reader
 from trialvault.formats import ssda903 as ssda903_reader
 from trialvault.prepare.validate import ISSUES, connect, load_tables, run_rules
 from trialvault.spec import load_layout
 from trialvault.spec.rules import Row, Rule, RuleSet
 
-_SCHEMAS = {"ssda903": ssda903_reader.table_schema, "cin_census": cin_reader.table_schema}
+_SCHEMAS: dict[str, Callable[[str], pa.Schema]] = {
+    "ssda903": ssda903_reader.table_schema,
+    "cin_census": cin_reader.table_schema,
+    "education": functools.partial(pupil_reader.table_schema, "education"),
+    "neet": functools.partial(pupil_reader.table_schema, "neet"),
+}
 DEFAULT_YEAR = 2023
 
 
@@ -29,7 +37,9 @@ def _defaults(fmt: str, year: int) -> dict[str, Any]:
                 "child_protection_plans_key": 1, "child_characteristics_key": 1,
                 "collection_year": year, "reference_date": f"{year}-03-31", "la": "201",
                 "source_file": "example.xml"}
-    return {"CHILD": "C1", "collection_year": year, "source_file": "example.csv"}
+    if fmt == "ssda903":
+        return {"CHILD": "C1", "collection_year": year, "source_file": "example.csv"}
+    return {"UPN": "A123456789012", "source_file": "example.csv"}
 
 
 def _table(fmt: str, name: str, rows: list[dict[str, Any]], year: int) -> pa.Table:

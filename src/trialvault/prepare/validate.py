@@ -9,8 +9,9 @@ row of `validation.issues`: format, table, row, file, line, child, rule, severit
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import pyarrow as pa
 from trialvault.errors import InputFileError
 from trialvault.formats import SourceTables
 from trialvault.formats import cin_census as _cin_reader
+from trialvault.formats import pupil as _pupil_reader
 from trialvault.formats import ssda903 as _ssda903_reader
 from trialvault.spec import FormatLayout, TableLayout, load_code_lists, load_layout
 from trialvault.spec.rules import Rule, RuleSet
@@ -30,8 +32,12 @@ ISSUE_COLUMNS = ("format", "table_name", "row_id", "file", "line", "child", "rul
 # The column naming the child in each format's tables (education/NEET rows have none: UPN is
 # an identifier and never goes into a report).
 CHILD_COLUMN = {"ssda903": "CHILD", "cin_census": "LAchildID"}
-_READER_SCHEMAS = {"ssda903": _ssda903_reader.table_schema,
-                   "cin_census": _cin_reader.table_schema}
+_READER_SCHEMAS: dict[str, Callable[[str], pa.Schema]] = {
+    "ssda903": _ssda903_reader.table_schema,
+    "cin_census": _cin_reader.table_schema,
+    "education": functools.partial(_pupil_reader.table_schema, "education"),
+    "neet": functools.partial(_pupil_reader.table_schema, "neet"),
+}
 
 
 def q(name: str) -> str:
@@ -63,6 +69,15 @@ def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("CREATE OR REPLACE TABLE validation.code_lists AS SELECT * FROM _code_lists")
     finally:
         con.unregister("_code_lists")
+    harmonise = [(name, old, new) for name, code_list in load_code_lists().items()
+                 for old, new in code_list.harmonised_to.items()]
+    pairs = pa.table({"list": [h[0] for h in harmonise], "code": [h[1] for h in harmonise],
+                      "target": [h[2] for h in harmonise]})
+    con.register("_harmonise", pairs)
+    try:
+        con.execute("CREATE OR REPLACE TABLE validation.harmonise AS SELECT * FROM _harmonise")
+    finally:
+        con.unregister("_harmonise")
     # `in_codes(x, 'LIST', year)`: x is a code of LIST valid in collection year `year`.
     con.execute("""
         CREATE OR REPLACE MACRO in_codes(x, list_name, yr) AS x IN (

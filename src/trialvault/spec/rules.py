@@ -27,7 +27,7 @@ from trialvault.errors import InputFileError
 from trialvault.spec.layout import load_layout, read_yaml
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-RULE_FORMATS: tuple[str, ...] = ("ssda903", "cin_census")
+RULE_FORMATS: tuple[str, ...] = ("ssda903", "cin_census", "education", "neet")
 Severity = Literal["reject", "warn"]
 # Columns every typed table has besides the layout's own (added by reader and engine).
 ENGINE_COLUMNS = frozenset({"_row", "collection_year", "collection_start", "collection_end",
