@@ -130,7 +130,7 @@ def run(scale: float, seed: int) -> dict[str, Any]:
             with open_vault(vault, USER, PASSWORD, command="bench", args={}, write=False):
                 pass
 
-        baseline = statistics.median(_timed(empty_session) for _ in range(REPEATS))
+        baseline = statistics.median(_timed(empty_session, "baseline") for _ in range(REPEATS))
         _, recipient = generate_identity()
         access, erasure = [], []
         for i in range(REPEATS):
@@ -146,7 +146,7 @@ def run(scale: float, seed: int) -> dict[str, Any]:
                                       channel="post", note=None, today=today)
             erasure.append(_timed(lambda rid=rid: service.execute(v, study, rid, today=today),
                                   "erasure"))
-        bare_rekey = _timed(lambda: rekey(vault, USER, PASSWORD))
+        bare_rekey = _timed(lambda: rekey(vault, USER, PASSWORD), "rekey")
     access_s, erasure_s = statistics.median(access), statistics.median(erasure)
     return {
         "benchmark": "rights", "scale": scale, "seed": seed, **info,
@@ -166,6 +166,10 @@ def run(scale: float, seed: int) -> dict[str, Any]:
         # work on a shared machine; and the load average while measuring.
         "access_cpu_s": round(statistics.median(CPU["access"]), 3),
         "erasure_cpu_s": round(statistics.median(CPU["erasure"]), 3),
+        "baseline_cpu_s": round(statistics.median(CPU["baseline"]), 3),
+        "bare_rekey_cpu_s": round(statistics.median(CPU["rekey"]), 3),
+        "access_work_cpu_s": round(statistics.median(CPU["access"])
+                                   - statistics.median(CPU["baseline"]), 3),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
