@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from trialvault.study.model import StudyFile
@@ -93,6 +94,10 @@ def trends_by_la(values: pd.DataFrame, starts: Sequence[dt.date], study: StudyFi
         ax = fig.add_subplot(rows, cols, k + 1)
         y = values.loc[name].to_numpy(dtype=float) * (100 if percent else 1)
         ax.plot(x, y, marker="o", ms=3, color=_LINE, lw=1.4)
+        hidden = np.isnan(y)
+        if hidden.any():  # say where a value was suppressed, so a gap never looks like a bug
+            ax.plot(x[hidden], np.zeros(hidden.sum()), ls="none", marker="x", ms=4,
+                    color="#999999", label="suppressed")
         ax.axvline(pd.Timestamp(study.step_date(code)), color="#c0392b", ls="--", lw=1)
         ax.set_title(str(name), fontsize=9)
         ax.set_xlim(*span)  # the same window in every panel, even one that is all gaps
@@ -102,6 +107,10 @@ def trends_by_la(values: pd.DataFrame, starts: Sequence[dt.date], study: StudyFi
         ax.xaxis.set_major_formatter(_year_formatter())
         if k % cols == 0:
             ax.set_ylabel(ylabel, fontsize=8)
+    if np.isnan(values.to_numpy(dtype=float)).any():
+        fig.legend(handles=[Line2D([], [], ls="none", marker="x", color="#999999",
+                                   label="suppressed (disclosure control)")],
+                   loc="lower right", fontsize=8, frameon=False)
     fig.tight_layout()
     return to_data_uri(fig)
 
