@@ -51,10 +51,17 @@ class CohortBuild:
     """Harmonised tables absent from the database (read as empty)."""
 
 
-def sql_text(name: str) -> str:
-    """The text of a packaged SQL file (`cohort` or `outcomes`)."""
-    return resources.files("trialvault.evaluate").joinpath("sql", f"{name}.sql").read_text(
+def sql_text(name: str, study: StudyFile | None = None) -> str:
+    """A packaged SQL file (`cohort` or `outcomes`), with the study's literals filled in.
+
+    The only literal is `{{follow_up_months}}` (an int the study model validates); everything
+    else reaches the SQL through the small parameter tables.
+    """
+    text = resources.files("trialvault.evaluate").joinpath("sql", f"{name}.sql").read_text(
         encoding="utf-8")
+    if study is not None:
+        text = text.replace("{{follow_up_months}}", str(int(study.analysis.follow_up_months)))
+    return text
 
 
 def code_group(name: str) -> frozenset[str]:
@@ -81,9 +88,9 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, study: StudyFile) -> Co
     try:
         missing = _install_inputs(con, study, excluded)
         _check_clusters(con, study)
-        con.execute("CREATE OR REPLACE TEMP TABLE tv_cohort AS " + sql_text("cohort"))
+        con.execute("CREATE OR REPLACE TEMP TABLE tv_cohort AS " + sql_text("cohort", study))
         cohort = con.execute("SELECT * FROM tv_cohort").df()
-        outcomes = con.execute(sql_text("outcomes")).df()
+        outcomes = con.execute(sql_text("outcomes", study)).df()
     except (duckdb.CatalogException, duckdb.BinderException) as exc:
         # These name tables and columns only.
         raise TrialvaultError(f"cohort/outcome SQL failed: {type(exc).__name__}: {exc}") from None

@@ -7,6 +7,7 @@ vault, runs it and stores the results in the vault's `results` schema; nothing l
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from trialvault.errors import TrialvaultError
 from trialvault.evaluate.bootstrap import wild_cluster_bootstrap
 from trialvault.evaluate.cohort import OUTCOME_IDS, build_analysis_table
-from trialvault.evaluate.design import build_design
+from trialvault.evaluate.design import Design, build_design
 from trialvault.evaluate.did import cs_for_cohort
 from trialvault.evaluate.randomisation import randomisation_test
 from trialvault.evaluate.results import (
@@ -116,8 +117,9 @@ def _run(con: duckdb.DuckDBPyConnection, study: StudyFile, seed: int | None,
     )
 
 
-def _few_cluster(design: Any, outcome: Outcome, steps: dict[int, Any], study: StudyFile,
-                 stream: np.random.SeedSequence, timings: dict[str, float]) -> list[dict]:
+def _few_cluster(design: Design, outcome: Outcome, steps: dict[int, dt.date],
+                 study: StudyFile, stream: np.random.SeedSequence,
+                 timings: dict[str, float]) -> list[dict[str, Any]]:
     a = study.analysis
     measure = difference_measure(outcome.kind)
     rows: list[dict[str, Any]] = []

@@ -337,3 +337,28 @@ def test_malformed_academic_year_counts_in_no_window(nwd_study: StudyFile) -> No
                                   "term": "autumn", "sessions_possible": 100,
                                   "sessions_unauthorised_absence": 5, "age_months": 180}]}
     assert pd.isna(run(rows, nwd_study)["unauthorised_absence_rate"].iloc[0])
+
+
+def test_follow_up_length_comes_from_the_study(nwd_study: StudyFile) -> None:
+    analysis = nwd_study.analysis.model_copy(update={"follow_up_months": 6})
+    study = nwd_study.model_copy(update={"analysis": analysis})
+    rows: Rows = {"referrals": [ref("a", D(2025, 6, 30)), ref("b", D(2025, 7, 1)),
+                                ref("c", D(2020, 1, 10))],
+                  "cla_episodes": [episode("c", D(2020, 7, 9)), episode("c", D(2020, 7, 10))]}
+    out = run(rows, study)
+    assert sorted(out.index.get_level_values("child_id")) == ["a", "c"]  # index up to Jun 30
+    assert out.loc[(354, "c"), "follow_up_end"] == pd.Timestamp(2020, 7, 10)
+    assert out.loc[(354, "c"), "entered_care_12m"] == 1
+
+
+@pytest.mark.parametrize("name", ["cohort", "outcomes"])
+def test_sql_transpiles_to_spark(nwd_study: StudyFile, name: str) -> None:
+    """The definitions must be able to move to Spark later: SQLGlot accepts them as is."""
+    sqlglot = pytest.importorskip("sqlglot")
+    from trialvault.evaluate.cohort import sql_text
+
+    text = sql_text(name, nwd_study)
+    assert "{{" not in text
+    (spark,) = sqlglot.transpile(text, read="duckdb", write="spark",
+                                 unsupported_level=sqlglot.ErrorLevel.RAISE)
+    assert "INTERVAL '12' MONTH" in spark or name == "outcomes"

@@ -6,11 +6,14 @@
 --                         max_age_months, period_months, first_year
 --   tv_qualifying_events  event_type: the study's cohort.qualifying_events
 --   tv_steps              la_code, step_date: the study's design.rollout
--- Portable SQL (no engine-specific functions beyond EXTRACT, MAKE_DATE, INTERVAL ... MONTH).
+-- The placeholder in the interval literals is the study's analysis.follow_up_months (a
+-- validated integer) written in by cohort.py: an interval built from a column is not portable.
+-- Portable SQL: standard window functions, EXTRACT, MAKE_DATE, INTERVAL 'n' MONTH literals
+-- (checked by transpiling to Spark with SQLGlot in the tests).
 WITH params AS (
     SELECT
         p.*,
-        CAST(p.data_end - INTERVAL (p.follow_up_months) MONTH AS DATE) AS index_end
+        CAST(p.data_end - INTERVAL '{{follow_up_months}}' MONTH AS DATE) AS index_end
     FROM tv_params AS p
 ),
 events AS (
@@ -77,7 +80,7 @@ SELECT
     i.index_event,
     i.age_months_at_index,
     CAST(FLOOR(i.age_months_at_index / 12.0) AS INTEGER) AS age_years_at_index,
-    CAST(i.index_date + INTERVAL (p.follow_up_months) MONTH AS DATE) AS follow_up_end,
+    CAST(i.index_date + INTERVAL '{{follow_up_months}}' MONTH AS DATE) AS follow_up_end,
     CAST(FLOOR(((EXTRACT(YEAR FROM i.index_date) - p.first_year) * 12
                 + EXTRACT(MONTH FROM i.index_date) - 1) / p.period_months) AS INTEGER) AS period,
     s.step_date,
