@@ -1,0 +1,65 @@
+"""Releases page: requests, the checking report beside the checked outputs, and review.
+
+A reviewer signs in with their own key slot; the library refuses a requester who tries to
+review their own release (two-person rule), and the console shows that refusal.
+"""
+
+from __future__ import annotations
+
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from trialvault.console.app import Console
+from trialvault.console.security import ConsoleSession
+from trialvault.disclose.checking import render_markdown
+from trialvault.disclose.release import release_list, request_release, review_release, show_release
+from trialvault.errors import InputFileError
+
+RELEASE_ROLES = {"analyst", "output-checker", "data-manager", "dpo"}
+DECISIONS = ("approve", "return", "reject")
+
+
+def add_release_pages(console: Console) -> None:
+    settings = console.settings
+
+    async def index(request: Request, session: ConsoleSession) -> Response:
+        releases = release_list(settings.vault_dir, session.user, session.password)
+        return console.render(request, session, "releases.html.j2", title="Releases",
+                              releases=list(reversed(releases)))
+
+    async def new(request: Request, session: ConsoleSession) -> Response:
+        form = await request.form()
+        note = str(form.get("note", "")).strip()
+        release_id = request_release(settings.vault_dir, session.user, session.password,
+                                     settings.study, note=note)
+        return RedirectResponse(f"/releases/{release_id}", status_code=303)
+
+    async def show(request: Request, session: ConsoleSession) -> Response:
+        release_id = request.path_params["release_id"]
+        record, checked = show_release(settings.vault_dir, session.user, session.password,
+                                       release_id)
+        report = MarkdownIt("commonmark", {"html": False}).enable("table").render(
+            render_markdown(checked, record.meta()))
+        return console.render(request, session, "release_show.html.j2",
+                              title=f"Release {release_id}", record=record, checked=checked,
+                              report=Markup(report), decisions=DECISIONS,
+                              message=request.query_params.get("done"))
+
+    async def review(request: Request, session: ConsoleSession) -> Response:
+        release_id = request.path_params["release_id"]
+        form = await request.form()
+        decision = str(form.get("decision", ""))
+        if decision not in DECISIONS:
+            raise InputFileError("choose approve, return or reject", rule="form")
+        review_release(settings.vault_dir, session.user, session.password, release_id,
+                       decision, str(form.get("comment", "")))  # type: ignore[arg-type]
+        return RedirectResponse(f"/releases/{release_id}?done={decision}", status_code=303)
+
+    console.page("/releases", "Releases", RELEASE_ROLES, index)
+    console.page("/releases/new", "Request", {"analyst", "data-manager"}, new,
+                 methods=("POST",), nav=False)
+    console.page("/releases/{release_id}", "Release", RELEASE_ROLES, show, nav=False)
+    console.page("/releases/{release_id}/review", "Review", {"output-checker", "data-manager"},
+                 review, methods=("POST",), nav=False)
