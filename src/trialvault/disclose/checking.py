@@ -20,47 +20,54 @@ _MD = """\
 # Checking report: release {{ meta.release_id }}
 
 - Study: `{{ release.study_id }}`; evaluation run `{{ meta.run_id }}`
-- Requested by **{{ meta.requested_by }}** at {{ meta.requested_at }}{% if meta.note %}: \
-"{{ meta.note }}"{% endif %}
+- Requested by **{{ meta.requested_by }}** at {{ meta.requested_at }}\
+{{ (': "' ~ meta.note ~ '"') if meta.note else "" }}
 - Release status: **{{ meta.status }}**; disclosure status: **{{ release.status }}**
-{% for r in meta.reviews %}- {{ r.decision }} by **{{ r.reviewer }}** at {{ r.reviewed_at }}: \
-"{{ r.comment }}"
+{% for r in meta.reviews %}
+- review by **{{ r.reviewer }}** ({{ r.decision }}) at {{ r.reviewed_at }}: "{{ r.comment }}"
 {% endfor %}
+
 ## Rules (from the study file)
 
-{% for k, v in release.rules.items() %}- `{{ k }}` = {{ v }}
+{% for k, v in release.rules.items() %}
+- `{{ k }}` = {{ v }}
 {% endfor %}
+
 ## Outputs
 
 | Output | Kind | Status | Suppressed | Rounded | Withheld |
 |---|---|---|---|---|---|
-{% for o in release.outputs %}| `{{ o.name }}` | {{ o.kind }} | {{ o.status }} | \
-{{ counts[o.name].suppressed }} | {{ counts[o.name].rounded }} | \
-{{ "yes" if o.withheld else "no" }} |
+{% for o in release.outputs %}
+| `{{ o.name }}` | {{ o.kind }} | {{ o.status }} | {{ counts[o.name].suppressed }} | \
+{{ counts[o.name].rounded }} | {{ "yes" if o.withheld else "no" }} |
 {% endfor %}
 {% for o in release.outputs %}
+
 ### `{{ o.name }}`: {{ o.title }} ({{ o.status }})
 
 {{ o.context }}
 
 Rules applied:
 
-{% for r in o.rules %}- `{{ r.code }}` ({{ r.status }}, {{ r.cells }} cell(s)): {{ r.description }}
+{% for r in o.rules %}
+- `{{ r.code }}` ({{ r.status }}, {{ r.cells }} cell(s)): {{ r.description }}
 {% endfor %}
 {% if o.audit %}
+
 Audit: {{ o.audit.quantities }} unsafe quantities and suppressed cells checked against every \
 linked table; all protected: **{{ "yes" if o.audit.all_protected else "NO" }}**\
-{% if o.audit.narrowest_range is not none %}; narrowest feasible range \
-{{ o.audit.narrowest_range }}{% endif %}.
+{{ ("; narrowest feasible range " ~ (o.audit.narrowest_range | int))
+   if o.audit.narrowest_range is not none else "" }}.
 {% endif %}
 {% set changed = o.changes | rejectattr("action", "equalto", "rounded") | list %}
 {% if changed %}
+
 Cells changed (besides rounding):
 
 | Row | Column | Action | Rule | Why |
 |---|---|---|---|---|
-{% for c in changed %}| {{ c.row }} | {{ c.column }} | {{ c.action }} | `{{ c.rule }}` | \
-{{ c.reason }} |
+{% for c in changed %}
+| {{ c.row }} | {{ c.column }} | {{ c.action }} | `{{ c.rule }}` | {{ c.reason }} |
 {% endfor %}
 {% endif %}
 {% endfor %}

@@ -26,11 +26,12 @@ _LINE = "#1f6f8b"
 _DPI = 110
 
 
-def to_data_uri(fig: Figure) -> str:
-    """PNG bytes of `fig` as a data URI (the figure is drawn on an Agg canvas)."""
+def to_data_uri(fig: Figure, *, tight: bool = False) -> str:
+    """PNG bytes of `fig` as a data URI (the figure is drawn on an Agg canvas). `tight` crops
+    to the drawn content (an extra draw: only for figures without `tight_layout`)."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight",
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight" if tight else None,
                 metadata={"Software": None})  # no version string: the bytes are reproducible
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -69,7 +70,7 @@ def rollout_diagram(study: StudyFile, starts: Sequence[dt.date], labels: Sequenc
                        Patch(color=_INTERVENTION, label=study.study.intervention)],
               loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2, frameon=False,
               fontsize=9)
-    return to_data_uri(fig)
+    return to_data_uri(fig, tight=True)
 
 
 def _rect(x: float, y: float, color: str) -> Patch:
