@@ -191,14 +191,18 @@ def our_counts(fmt: str, paths: list[Path]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def compare(fmt: str, ours: dict[str, dict[str, int]], peer: dict[str, dict[str, int]]
-            ) -> dict[str, dict[str, Any]]:
-    """Per rule we implement: our count on its table, the peer's on the same table."""
+def compare(fmt: str, ours: dict[str, dict[str, int]], peer: dict[str, dict[str, int]],
+            peer_rules: list[str]) -> dict[str, dict[str, Any]]:
+    """Per rule we implement: our count on its table, the peer's on the same table (None when
+    the peer has no rule of that code, e.g. our own integrity checks)."""
     names = TABLES_903 if fmt == "ssda903" else TABLES_CIN
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for rule in load_rules(fmt).rules:
         table = names.get(rule.table, rule.table)
         mine = ours.get(rule.code, {}).get(table, 0)
+        if rule.code not in peer_rules:
+            out[rule.code] = {"table": table, "ours": mine, "peer": None, "agree": None}
+            continue
         theirs = peer.get(rule.code, {}).get(table, 0)
         out[rule.code] = {"table": table, "ours": mine, "peer": theirs, "agree": mine == theirs}
     return out
@@ -225,7 +229,7 @@ def crosscheck() -> dict[str, Any]:
                              "collection_year": YEAR_903, "ruleset": RULESET_903,
                              "validator": f"csc-validator-be-903 {peer['version']}",
                              "rules": compare("ssda903", our_counts("ssda903", [folder]),
-                                              peer["counts"]),
+                                              peer["counts"], peer["rules"]),
                              "full_run_differs": full_run_differences(peer)}
     cin_files: dict[str, Any] = {}
     version = ""
@@ -233,7 +237,7 @@ def crosscheck() -> dict[str, Any]:
         peer = run_peer_cin(path)
         version = peer["version"]
         cin_files[path.name] = compare("cin_census", our_counts("cin_census", [path]),
-                                       peer["counts"])
+                                       peer["counts"], peer["rules"])
     result["cin_census"] = {"ruleset": RULESET_CIN, "validator": f"csc-validator-be-cin {version}",
                             "files": cin_files}
     return result
@@ -241,14 +245,16 @@ def crosscheck() -> dict[str, Any]:
 
 def _print(result: dict[str, Any]) -> None:
     rules = result["ssda903"]["rules"]
-    agree = sum(r["agree"] for r in rules.values())
-    print(f"SSDA903 ({result['ssda903']['validator']}): {agree}/{len(rules)} rules agree")
+    shared = {c: r for c, r in rules.items() if r["agree"] is not None}
+    agree = sum(r["agree"] for r in shared.values())
+    print(f"SSDA903 ({result['ssda903']['validator']}): {agree}/{len(shared)} rules agree "
+          f"({len(rules) - len(shared)} of ours have no peer rule)")
     for code, r in rules.items():
-        mark = "ok " if r["agree"] else "DIFF"
+        mark = "n/a " if r["agree"] is None else ("ok " if r["agree"] else "DIFF")
         print(f"  {mark} {code:>8} {r['table']:<16} ours {r['ours']:>6}  peer {r['peer']:>6}")
     files = result["cin_census"]["files"]
     print(f"CIN census ({result['cin_census']['validator']}):")
-    codes = sorted({c for f in files.values() for c in f})
+    codes = sorted({c for f in files.values() for c, r in f.items() if r["agree"] is not None})
     for code in codes:
         cells = [files[f][code] for f in files if code in files[f]]
         agree = sum(c["agree"] for c in cells)
@@ -280,11 +286,13 @@ def record(result: dict[str, Any], path: Path) -> None:
         "date": result["date"],
         "ssda903": {k: result["ssda903"][k] for k in ("input", "collection_year", "ruleset",
                                                       "validator")}
-        | {"peer": {c: r["peer"] for c, r in result["ssda903"]["rules"].items()},
+        | {"peer": {c: r["peer"] for c, r in result["ssda903"]["rules"].items()
+                    if r["peer"] is not None},
            "peer_full_run_differs": result["ssda903"]["full_run_differs"]},
         "cin_census": {"ruleset": result["cin_census"]["ruleset"],
                        "validator": result["cin_census"]["validator"],
-                       "peer": {f: {c: r["peer"] for c, r in rules.items()}
+                       "peer": {f: {c: r["peer"] for c, r in rules.items()
+                                    if r["peer"] is not None}
                                 for f, rules in result["cin_census"]["files"].items()}},
         "differences": notes,
     }

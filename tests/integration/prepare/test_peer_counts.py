@@ -43,7 +43,9 @@ def test_ssda903_counts_agree_or_are_explained(shared_external: Path, tmp_path: 
     explained = RECORD["differences"]["ssda903"]
     table_of = {r.code: crosscheck.TABLES_903[r.table]
                 for r in crosscheck.load_rules("ssda903").rules}
-    assert set(peer) == set(table_of), "peer_counts.yaml is stale: re-record it"
+    # Our own integrity checks (no DfE code) have no peer count.
+    assert set(peer) <= set(table_of), "peer_counts.yaml is stale: re-record it"
+    assert len(peer) >= 85
     agree = 0
     for code, expected in peer.items():
         mine = ours.get(code, {}).get(table_of[code], 0)
@@ -63,7 +65,7 @@ def test_cin_counts_agree_or_are_explained(shared_external: Path,
     differing: set[str] = set()
     for name, peer in RECORD["cin_census"]["peer"].items():
         ours = crosscheck.our_counts("cin_census", [shared_external / "cin_census" / name])
-        assert set(peer) == set(table_of), "peer_counts.yaml is stale: re-record it"
+        assert set(peer) <= set(table_of) and len(peer) >= 55, "stale peer_counts.yaml"
         for code, expected in peer.items():
             mine = ours.get(code, {}).get(table_of[code], 0)
             if mine != expected:

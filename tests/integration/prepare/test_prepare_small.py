@@ -173,7 +173,7 @@ def test_refusals_before_anything_is_written(la: dict[str, Path], nwd_study: Stu
         prepare_la(nwd_study, 975, recipient=recipient, out=la["out"], **common)  # type: ignore[arg-type]
     with pytest.raises(InputFileError, match="not an age X25519 public key"):
         prepare_la(nwd_study, 354, recipient="age1nope", out=la["out"], **common)  # type: ignore[arg-type]
-    with pytest.raises(InputFileError, match="must end in .tvpkg"):
+    with pytest.raises(InputFileError, match=r"must end in \.tvpkg"):
         prepare_la(nwd_study, 354, recipient=recipient, out=la["out"].with_suffix(".zip"),
                    **common)  # type: ignore[arg-type]
     la["out"].write_bytes(b"old")

@@ -1,0 +1,143 @@
+"""`trialvault prepare` from the command line: a package from good input; hostile input stops
+with file, line and rule named, a non-zero exit, and nothing written."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from trialvault.prepare import commands
+from trialvault.seal import generate_identity, read_package
+
+runner = CliRunner()
+HEADER = "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\n1,1,01/01/2010,WBRI,A354123456789,,\n"
+EPISODES = ("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,"
+            "PL_POST,URN\n1,01/06/2022,S,C2,N1,U1,PR1,,,,,,\n")
+CIN = """<?xml version="1.0" encoding="UTF-8"?>
+<Message><Header><CollectionDetails><Collection>CIN</Collection><Year>2023</Year>
+<ReferenceDate>2023-03-31</ReferenceDate></CollectionDetails><Source><SourceLevel>L</SourceLevel>
+<LEA>354</LEA><SoftwareCode>x</SoftwareCode><Release>1</Release><SerialNo>1</SerialNo>
+<DateTime>2023-05-01T00:00:00</DateTime></Source></Header><Children><Child><ChildIdentifiers>
+<LAchildID>1</LAchildID><UPN>A354123456789</UPN><PersonBirthDate>2010-01-01</PersonBirthDate>
+<GenderCurrent>1</GenderCurrent></ChildIdentifiers><ChildCharacteristics><Ethnicity>WBRI</Ethnicity>
+</ChildCharacteristics><CINdetails><CINreferralDate>2022-05-01</CINreferralDate>
+<ReferralSource>1A</ReferralSource><PrimaryNeedCode>N1</PrimaryNeedCode>
+<ReferralNFA>false</ReferralNFA></CINdetails></Child></Children></Message>
+"""
+
+
+def app() -> typer.Typer:
+    # The prepare command exactly as registered on the real CLI, without the other stages.
+    application = typer.Typer()
+    commands.register(application)
+
+    @application.callback()
+    def main() -> None:
+        """test app"""
+
+    return application
+
+
+@pytest.fixture()
+def inputs(tmp_path: Path) -> dict[str, Path]:
+    folder = tmp_path / "ssda903"
+    folder.mkdir()
+    (folder / "header.csv").write_text(HEADER)
+    (folder / "episodes.csv").write_text(EPISODES)
+    cin = tmp_path / "cin.xml"
+    cin.write_text(CIN)
+    return {"ssda903": folder, "cin": cin, "out": tmp_path / "pkg.tvpkg",
+            "report": tmp_path / "report", "key": tmp_path / "recipient.txt"}
+
+
+def run(inputs: dict[str, Path], recipient: str, *extra: str) -> tuple[int, str]:
+    args = ["prepare", "--la", "354", "--ssda903", str(inputs["ssda903"]), "--cin",
+            str(inputs["cin"]), "--recipient", recipient, "--out", str(inputs["out"]),
+            "--report-dir", str(inputs["report"]), *extra]
+    result = runner.invoke(app(), args)
+    return result.exit_code, result.output
+
+
+def test_prepare_writes_a_package(inputs: dict[str, Path]) -> None:
+    identity, recipient = generate_identity()
+    inputs["key"].write_text(f"# evaluator key\n{recipient}\n")
+    code, output = run(inputs, str(inputs["key"]))
+    assert code == 0, output
+    assert "written to" in output and "validation:" in output
+    package = read_package(inputs["out"], identity)
+    assert package.tables["cla_episodes"].num_rows == 1
+    assert (inputs["report"] / "validation_issues.xlsx").exists()
+
+
+def test_help_has_an_example() -> None:
+    result = runner.invoke(app(), ["prepare", "--help"])
+    assert result.exit_code == 0 and "Example" in result.output
+
+
+def bomb(inputs: dict[str, Path]) -> None:
+    inputs["cin"].write_text('<?xml version="1.0"?>\n<!DOCTYPE m [<!ENTITY a "aaaa">'
+                             '<!ENTITY b "&a;&a;&a;&a;">]>\n<Message>&b;</Message>\n')
+
+
+def long_line(inputs: dict[str, Path]) -> None:
+    # Longer than the 1 MiB line limit; the streaming limit itself is tested with a lazily
+    # generated 2 GB stream in tests/unit/formats/test_limits.py.
+    with (inputs["ssda903"] / "episodes.csv").open("a") as handle:
+        handle.write("1," + "9" * (2 * 1024 * 1024) + "\n")
+
+
+def utf16(inputs: dict[str, Path]) -> None:
+    (inputs["ssda903"] / "header.csv").write_bytes(codecs.BOM_UTF16_LE
+                                                  + HEADER.encode("utf-16-le"))
+
+
+def truncated(inputs: dict[str, Path]) -> None:
+    inputs["cin"].write_text(CIN[: len(CIN) // 2])
+
+
+def extra_columns(inputs: dict[str, Path]) -> None:
+    (inputs["ssda903"] / "header.csv").write_text(HEADER + "2,1,01/01/2011,WBRI,UN1,,,SURPLUS\n")
+
+
+@pytest.mark.parametrize(("spoil", "where", "rule"), [
+    (bomb, "cin.xml, line 2", "xml-forbidden"),
+    (long_line, "episodes.csv, line 3", "line-length"),
+    (utf16, "header.csv", "encoding"),
+    (truncated, "cin.xml, line", "xml-syntax"),
+    (extra_columns, "header.csv, line 3", "columns"),
+], ids=["xml-bomb", "long-line", "utf16", "truncated-xml", "extra-columns"])
+def test_hostile_input_is_refused_and_nothing_is_written(
+        inputs: dict[str, Path], spoil: Callable[[dict[str, Path]], None], where: str,
+        rule: str) -> None:
+    spoil(inputs)
+    _, recipient = generate_identity()
+    code, output = run(inputs, recipient)
+    assert code == 3, output
+    flat = " ".join(output.split())
+    assert where in flat and f"rule {rule}" in flat
+    assert "SURPLUS" not in flat and "999999" not in flat
+    assert not inputs["out"].exists() and not inputs["report"].exists()
+    assert not list(inputs["out"].parent.glob("*.tmp"))
+
+
+def test_missing_recipient_needs_validate_only(inputs: dict[str, Path]) -> None:
+    result = runner.invoke(app(), ["prepare", "--la", "354", "--ssda903",
+                                   str(inputs["ssda903"]), "--cin", str(inputs["cin"]),
+                                   "--report-dir", str(inputs["report"])])
+    assert result.exit_code == 3 and "--validate-only" in result.output
+    result = runner.invoke(app(), ["prepare", "--la", "354", "--ssda903",
+                                   str(inputs["ssda903"]), "--cin", str(inputs["cin"]),
+                                   "--report-dir", str(inputs["report"]), "--validate-only"])
+    assert result.exit_code == 0 and "no package written" in result.output
+
+
+def test_registered_on_the_real_cli() -> None:
+    from trialvault.cli import app as real_app
+
+    result = runner.invoke(real_app, ["prepare", "--help"])
+    assert result.exit_code == 0 and "--validate-only" in result.output
