@@ -174,11 +174,11 @@ class _Builder:
 
         factor = 1.0 if eligible else AGE_CARE_FACTOR[group]
         disabled = s.bern(0.10)
-        p_care = min(0.95, cell("entered_care_12m") * factor + eff("entered_care_12m")
+        p_care = min(1.0, cell("entered_care_12m") * factor + eff("entered_care_12m")
                      + UASC_CARE_SHIFT * uasc + DISABILITY_CARE_SHIFT * disabled)
         p_res = min(p_care, cell("residential_placement_12m") * (1 if group >= 3 else 0.2)
                     + eff("residential_placement_12m"))
-        p_cp = min(0.95, cell("cp_plan_12m") * (1 if eligible else 2.0) + eff("cp_plan_12m"))
+        p_cp = min(1.0, cell("cp_plan_12m") * (1 if eligible else 2.0) + eff("cp_plan_12m"))
         p_reref = cell("rereferral_12m") + eff("rereferral_12m")
         mu_moves = cell("placement_moves_12m") * eff("placement_moves_12m")
         mu_miss = cell("missing_episodes_12m") * eff("missing_episodes_12m") * (

@@ -224,15 +224,20 @@ class SynthParams:
 
     def cell(self, outcome: str, la: int, period: int) -> float:
         """Unexposed baseline of an outcome in an LA x quarter cell (before covariate shifts)."""
-        return _cell(self.base[outcome], self.la_factor[la], period, self.n_periods)
+        return _cell(self.base[outcome], self.la_factor[la], period, self.n_periods,
+                     outcome in BINARY)
 
     def effect(self, outcome: str) -> float:
         return self.effects.get(outcome, 0.0 if outcome in BINARY else 1.0)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cell(base: float, la_factor: float, period: int, n_periods: int) -> float:
+def _cell(base: float, la_factor: float, period: int, n_periods: int, additive: bool) -> float:
     trend = 1.0 + TREND * ((period - (n_periods - 1) / 2) / max(n_periods, 1))
+    # Binary outcomes: LA and period shifts add up (a risk-difference model with LA and period
+    # effects is then correctly specified); counts and rates: they multiply (log-linear).
+    if additive:
+        return base * (la_factor + trend - 1.0)
     return base * la_factor * trend
 
 
