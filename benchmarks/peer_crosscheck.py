@@ -251,7 +251,8 @@ def _print(result: dict[str, Any]) -> None:
           f"({len(rules) - len(shared)} of ours have no peer rule)")
     for code, r in rules.items():
         mark = "n/a " if r["agree"] is None else ("ok " if r["agree"] else "DIFF")
-        print(f"  {mark} {code:>8} {r['table']:<16} ours {r['ours']:>6}  peer {r['peer']:>6}")
+        peer = "-" if r["peer"] is None else r["peer"]
+        print(f"  {mark} {code:>8} {r['table']:<16} ours {r['ours']:>6}  peer {peer:>6}")
     files = result["cin_census"]["files"]
     print(f"CIN census ({result['cin_census']['validator']}):")
     codes = sorted({c for f in files.values() for c, r in f.items() if r["agree"] is not None})
