@@ -10,8 +10,9 @@ header rows are only dropped from a file's last rows), so clean rows keep their 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -42,15 +43,22 @@ START_OF = {"DEC": "DECOM", "MIS_END": "MIS_START"}
 
 @dataclass
 class FaultLog:
-    """Every planted fault, in the order planted."""
+    """Every planted fault, in the order planted: kept in `faults`, or streamed as JSON lines
+    to `sink` when one is given (so memory stays flat however many faults a big run plants)."""
 
     faults: list[dict[str, Any]] = field(default_factory=list)
+    sink: IO[str] | None = None
+    count: int = 0
 
     def add(self, *, file: str, line: int, child: str, kind: str, table: str,
             column: str | None, rule: str | None, fmt: str, detail: str = "") -> None:
-        self.faults.append({"file": file, "line": int(line), "child": child, "kind": kind,
-                            "format": fmt, "table": table, "column": column, "rule": rule,
-                            "detail": detail})
+        fault = {"file": file, "line": int(line), "child": child, "kind": kind, "format": fmt,
+                 "table": table, "column": column, "rule": rule, "detail": detail}
+        self.count += 1
+        if self.sink is not None:
+            self.sink.write(json.dumps(fault) + "\n")
+        else:
+            self.faults.append(fault)
 
     def cin(self, file: str, line: int, child: str, kind: str, table: str, column: str,
             rule: str | None, value: str) -> str:

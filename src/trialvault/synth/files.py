@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,11 +59,37 @@ def generate_files(study: StudyFile, out: Path, *, seed: int, scale: float = 1.0
     `<la>/neet.csv`. Refuses a non-empty `out` so nothing is mixed with older files.
     """
     p = resolve(study, seed=seed, scale=scale, effects=effects or {}, error_rate=error_rate)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SynthError(f"output folder {out} is not empty; give a new or empty folder")
-    out.mkdir(parents=True, exist_ok=True)
+    # Everything is written under a sibling work folder that becomes `out` only when complete,
+    # so a failure never leaves a half-written set that looks finished.
+    work = out.with_name(f".{out.name}.partial")
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
     started = time.perf_counter()
-    log = FaultLog()
+    try:
+        fault_path = work / ".faults.jsonl"
+        with fault_path.open("w", encoding="utf-8") as sink:
+            log = FaultLog(sink=sink)
+            rows, children, truth = _render_all(p, work, log, progress)
+        result = truth.result()
+        _write_truth(work / "truth.json", truth_document(p, result), fault_path)
+        fault_path.unlink()
+        if out.exists():
+            out.rmdir()
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return SynthSummary(out=out, seed=seed, scale=scale, la_codes=p.la_codes,
+                        collection_years=p.years, rows=rows, children=children,
+                        cohort=result["cohort"]["n"], faults=log.count,
+                        seconds=time.perf_counter() - started)
+
+
+def _render_all(p: SynthParams, out: Path, log: FaultLog, progress: Progress | None
+                ) -> tuple[int, int, TruthAccumulator]:
     truth = TruthAccumulator(p)
     plan = {la: list(iter_chunks(p, la)) for la in p.la_codes}
     total = sum(len(v) for v in plan.values())
@@ -81,16 +108,24 @@ def generate_files(study: StudyFile, out: Path, *, seed: int, scale: float = 1.0
         finally:
             writer.close()
         rows += writer.rows
-    result = truth.result()
-    document = truth_document(p, result, log)
-    (out / "truth.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    return SynthSummary(out=out, seed=seed, scale=scale, la_codes=p.la_codes,
-                        collection_years=p.years, rows=rows, children=children,
-                        cohort=result["cohort"]["n"], faults=len(log.faults),
-                        seconds=time.perf_counter() - started)
+    return rows, children, truth
 
 
-def truth_document(p: SynthParams, result: dict[str, Any], log: FaultLog) -> dict[str, Any]:
+_FAULTS_MARK = "__faults__"
+
+
+def _write_truth(path: Path, document: dict[str, Any], faults: Path) -> None:
+    """truth.json with the faults array streamed in from the JSON-lines file."""
+    text = json.dumps({**document, "faults": _FAULTS_MARK}, indent=1)
+    head, tail = text.split(f'"{_FAULTS_MARK}"')
+    with path.open("w", encoding="utf-8") as fh, faults.open(encoding="utf-8") as src:
+        fh.write(head + "[")
+        for i, line in enumerate(src):
+            fh.write(("\n  " if i == 0 else ",\n  ") + line.rstrip("\n"))
+        fh.write("\n ]" + tail + "\n")
+
+
+def truth_document(p: SynthParams, result: dict[str, Any]) -> dict[str, Any]:
     """The truth.json content: planted effects, generating parameters, cohort, faults."""
     return {
         "generator": f"trialvault synth {__version__}",
@@ -113,7 +148,6 @@ def truth_document(p: SynthParams, result: dict[str, Any], log: FaultLog) -> dic
             "collection_year_note": ("collection year N = 1 April N-1 to 31 March N; the last "
                                      "year is an extract at data_period.end"),
         },
-        "faults": log.faults,
         "fault_note": ("Faults are planted in the files only; the harmonised view from "
                        "trialvault.synth.simulate is the fault-free data. 'line' is 1-based "
                        "(CSV header = line 1; XML: the line of the faulty element; for "
