@@ -9,9 +9,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trialvault.cli_common import StudyOption, console, guarded
-from trialvault.errors import StudyFileError
 from trialvault.study import load_study
 from trialvault.synth.files import generate_files
+from trialvault.synth.params import OUTCOMES
 
 
 def parse_effects(values: list[str]) -> dict[str, float]:
@@ -39,7 +39,7 @@ def synth(
                      ] = 1.0,
     effect: Annotated[list[str] | None, typer.Option(
         "--effect", help="Planted effect NAME=VALUE (risk difference for binary outcomes, "
-        "ratio for counts and rates); repeatable.")] = None,
+        "ratio for counts and rates); repeatable. Names: " + ", ".join(OUTCOMES) + ".")] = None,
     error_rate: Annotated[float, typer.Option(
         "--error-rate", help="Share of rows given a realistic fault (0-0.5).")] = 0.0,
 ) -> None:
@@ -49,10 +49,7 @@ def synth(
     --effect unauthorised_absence_rate=0.8 --error-rate 0.01
     """
     effects = parse_effects(effect or [])
-    try:
-        study_file = load_study(study)
-    except StudyFileError:
-        raise
+    study_file = load_study(study)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
