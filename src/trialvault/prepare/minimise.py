@@ -60,6 +60,17 @@ PACKAGE_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
 }
 
 
+# The input tables prepare itself reads (besides those the validation rules read).
+SOURCE_TABLES: dict[str, frozenset[str]] = {
+    "ssda903": frozenset({"header", "episodes", "uasc", "missing"}),
+    "cin_census": frozenset({"child_identifiers", "child_characteristics", "disabilities",
+                             "cin_details", "assessments", "assessment_factors", "section47",
+                             "cin_plan_dates", "child_protection_plans"}),
+    "education": frozenset({"attendance"}),
+    "neet": frozenset({"activity"}),
+}
+
+
 def columns_of(table: str) -> tuple[str, ...]:
     """All columns of a package table, in order."""
     return (*IDENTITY, *PACKAGE_TABLES[table][0], *LINEAGE)

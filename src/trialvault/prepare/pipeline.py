@@ -125,12 +125,14 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
         sources["neet"] = read_neet([neet], limits=limits)
     notes = _notes(sources, la_code)
 
-    con = validate.connect()
+    rows_in = sum(s.row_count for s in sources.values())
+    con = validate.connect(threads=1 if rows_in < validate.SMALL_INPUT_ROWS else None)
     try:
         result = validate.validate_sources(
             con, [sources.get(f) or _empty(f) for f in
                   ("ssda903", "cin_census", "education", "neet")],
-            {f: load_rules(f) for f in RULE_FORMATS if f in sources})
+            {f: load_rules(f) for f in RULE_FORMATS if f in sources},
+            needed=minimise.SOURCE_TABLES)
         link.mark_rejected(con)
         link.install_helpers(con)
         link.build_people(con)

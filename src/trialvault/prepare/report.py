@@ -93,6 +93,14 @@ def _atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _text_cell(sheet: Any, value: str) -> WriteOnlyCell:
+    # openpyxl writes a string starting with "=" as a formula; child codes and messages are
+    # text, so such a value is pinned as a string cell (no formula injection).
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    return cell
+
+
 def _atomic_xlsx(path: Path, rows: Sequence[tuple[Any, ...]]) -> None:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("issues")
@@ -104,14 +112,8 @@ def _atomic_xlsx(path: Path, rows: Sequence[tuple[Any, ...]]) -> None:
         header.append(cell)
     sheet.append(header)
     for row in rows[:XLSX_MAX_ROWS]:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=value)
-            # Child codes and messages are text: never let a leading "=" become a formula.
-            if isinstance(value, str):
-                cell.data_type = "s"
-            cells.append(cell)
-        sheet.append(cells)
+        sheet.append([_text_cell(sheet, v) if isinstance(v, str) and v.startswith("=") else v
+                      for v in row])
     if len(rows) > XLSX_MAX_ROWS:
         sheet.append([f"{len(rows) - XLSX_MAX_ROWS} more issues: see {REPORT_STEM}.csv"])
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,38 +45,50 @@ def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def connect() -> duckdb.DuckDBPyConnection:
+# Below this many input rows DuckDB runs single-threaded: starting parallel pipelines costs
+# more than it saves on small tables (measured on the public fake returns).
+SMALL_INPUT_ROWS = 200_000
+
+
+def connect(*, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that never spills to disk (no plaintext personal data on disk)."""
     con = duckdb.connect(":memory:")
     con.execute("SET temp_directory = ''")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
     _install_spec(con)
     return con
 
 
-def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
+@functools.cache
+def _spec_tables() -> tuple[pa.Table, pa.Table]:
+    """The code lists (list, code, validity) and harmonisations (list, code, target)."""
     rows = []
     for name, code_list in load_code_lists().items():
         for code in code_list.codes:
             validity = code_list.validity.get(code)
             rows.append((name, code, validity.valid_from if validity else None,
                          validity.valid_to if validity else None))
-    con.execute("CREATE SCHEMA IF NOT EXISTS validation")
     codes = pa.table({"list": [r[0] for r in rows], "code": [r[1] for r in rows],
                       "valid_from": pa.array([r[2] for r in rows], pa.int32()),
                       "valid_to": pa.array([r[3] for r in rows], pa.int32())})
-    con.register("_code_lists", codes)
-    try:
-        con.execute("CREATE OR REPLACE TABLE validation.code_lists AS SELECT * FROM _code_lists")
-    finally:
-        con.unregister("_code_lists")
     harmonise = [(name, old, new) for name, code_list in load_code_lists().items()
                  for old, new in code_list.harmonised_to.items()]
     pairs = pa.table({"list": [h[0] for h in harmonise], "code": [h[1] for h in harmonise],
                       "target": [h[2] for h in harmonise]})
+    return codes, pairs
+
+
+def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
+    codes, pairs = _spec_tables()
+    con.execute("CREATE SCHEMA IF NOT EXISTS validation")
+    con.register("_code_lists", codes)
     con.register("_harmonise", pairs)
     try:
-        con.execute("CREATE OR REPLACE TABLE validation.harmonise AS SELECT * FROM _harmonise")
+        con.execute("CREATE OR REPLACE TABLE validation.code_lists AS SELECT * FROM _code_lists;"
+                    "CREATE OR REPLACE TABLE validation.harmonise AS SELECT * FROM _harmonise")
     finally:
+        con.unregister("_code_lists")
         con.unregister("_harmonise")
     # `in_codes(x, 'LIST', year)`: x is a code of LIST valid in collection year `year`.
     con.execute("""
@@ -138,17 +150,21 @@ def _period_exprs(fmt: str, names: set[str]) -> list[str]:
 
 
 def load_tables(con: duckdb.DuckDBPyConnection, source: SourceTables,
-                layout: FormatLayout | None = None, *, materialise: bool = True
-                ) -> dict[str, list[str]]:
+                layout: FormatLayout | None = None, *, materialise: bool = True,
+                only: Collection[str] | None = None) -> dict[str, list[str]]:
     """Create the typed tables of `source` in schema `<format>`; return their columns.
 
-    `materialise=False` makes views over the registered Arrow data instead (cheap to create,
-    typed again on every read: for the tiny example tables only)."""
+    `only` limits typing to the tables something will read (rules, minimisation): the others
+    are never used, so typing them is wasted work. `materialise=False` makes views over the
+    registered Arrow data instead (cheap to create, typed again on every read: for the tiny
+    example tables only)."""
     fmt = source.format
     layout = layout or load_layout(fmt)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(fmt)}")
     columns = {}
     for name, spec in layout.tables.items():
+        if only is not None and name not in only:
+            continue
         table = source.tables.get(name)
         if table is None:
             table = _empty_table(spec, source)
@@ -242,16 +258,41 @@ def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
     else:
         columns = {(t, c) for t, cols in tables.items() for c in cols}
     con.execute(f"SET search_path = '{fmt},main'")
-    ran = []
+    chosen = [r for r in ruleset.rules if wanted is None or r.code in wanted]
     try:
-        for rule in ruleset.rules:
-            if wanted is not None and rule.code not in wanted:
-                continue
-            _run_rule(con, fmt, rule, columns)
-            ran.append(rule.code)
+        # Row-wise rules of one table run as one scan (a query costs milliseconds whatever its
+        # size, and there are dozens per table); rules across rows or tables run one by one.
+        by_table: dict[str, list[Rule]] = {}
+        for rule in chosen:
+            if rule.where is not None:
+                by_table.setdefault(rule.table, []).append(rule)
+            else:
+                _run_rule(con, fmt, rule, columns)
+        for batch in by_table.values():
+            _run_batch(con, fmt, batch, columns)
     finally:
         con.execute("SET search_path = 'main'")
-    return ran
+    return [r.code for r in chosen]
+
+
+def _year_filter(rule: Rule, alias: str) -> list[str]:
+    years = []
+    if rule.valid_from is not None:
+        years.append(f"{alias}.collection_year >= {int(rule.valid_from)}")
+    if rule.valid_to is not None:
+        years.append(f"{alias}.collection_year <= {int(rule.valid_to)}")
+    return years
+
+
+def _child_expr(fmt: str, table: str, columns: set[tuple[str, str]]) -> str:
+    child = CHILD_COLUMN.get(fmt)
+    return f"t.{q(child)}" if child and (table, child) in columns else "NULL"
+
+
+def _rule_error(fmt: str, rule: Rule, exc: duckdb.Error) -> InputFileError:
+    # A broken rule is a spec defect: name it, never the data.
+    return InputFileError(f"rule {rule.code} cannot run: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0]}", file=f"{fmt}.yaml", rule=rule.code)
 
 
 def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule,
@@ -261,27 +302,56 @@ def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule,
         flagged = f"SELECT _row FROM {table} WHERE ({rule.where})"
     else:
         flagged = f"SELECT DISTINCT _row FROM ({rule.query}) AS _q"
-    years = []
-    if rule.valid_from is not None:
-        years.append(f"t.collection_year >= {int(rule.valid_from)}")
-    if rule.valid_to is not None:
-        years.append(f"t.collection_year <= {int(rule.valid_to)}")
+    years = _year_filter(rule, "t")
     year_filter = f"AND {' AND '.join(years)}" if years else ""
-    child = CHILD_COLUMN.get(fmt)
-    child_expr = f"t.{q(child)}" if child and (rule.table, child) in columns else "NULL"
     sql = f"""
         INSERT INTO {ISSUES}
-        SELECT ?, ?, t._row, t.source_file, t.source_line, {child_expr}, ?, ?, ?, ?
+        SELECT ?, ?, t._row, t.source_file, t.source_line, {_child_expr(fmt, rule.table, columns)},
+               ?, ?, ?, ?
         FROM {table} AS t
         WHERE t._row IN ({flagged}) {year_filter}"""
     try:
         con.execute(sql, [fmt, rule.table, rule.code, rule.severity, rule.message,
                           ",".join(rule.fields)])
     except duckdb.Error as exc:
-        # A broken rule is a spec defect: name it, never the data.
-        raise InputFileError(f"rule {rule.code} cannot run: {type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0]}", file=f"{fmt}.yaml",
-                             rule=rule.code) from None
+        raise _rule_error(fmt, rule, exc) from None
+
+
+def _run_batch(con: duckdb.DuckDBPyConnection, fmt: str, rules: list[Rule],
+               columns: set[tuple[str, str]]) -> None:
+    """Several row-wise rules of one table in one scan: each row yields the indexes of the
+    rules it breaks, joined to the rules' codes and messages."""
+    if len(rules) == 1:
+        _run_rule(con, fmt, rules[0], columns)
+        return
+    table = rules[0].table
+    hits = []
+    for i, rule in enumerate(rules):
+        condition = " AND ".join([f"({rule.where})", *_year_filter(rule, "t")])
+        hits.append(f"CASE WHEN {condition} THEN {i} END")
+    meta = pa.table({"idx": list(range(len(rules))), "code": [r.code for r in rules],
+                     "severity": [r.severity for r in rules],
+                     "message": [r.message for r in rules],
+                     "fields": [",".join(r.fields) for r in rules]})
+    con.register("_rule_meta", meta)
+    sql = f"""
+        INSERT INTO {ISSUES}
+        SELECT ?, ?, t._row, t.source_file, t.source_line, {_child_expr(fmt, table, columns)},
+               m.code, m.severity, m.message, m.fields
+        FROM (SELECT t.*, list_filter([{', '.join(hits)}], _hit -> _hit IS NOT NULL)
+                            AS _rule_hits
+              FROM {q(table)} AS t) AS t,
+             unnest(t._rule_hits) AS _hits(_rule_idx)
+        JOIN _rule_meta m ON m.idx = _hits._rule_idx"""
+    try:
+        con.execute(sql, [fmt, table])
+    except duckdb.Error:
+        # The batch inserted nothing: run the rules one by one to name the broken one.
+        for rule in rules:
+            _run_rule(con, fmt, rule, columns)
+        raise
+    finally:
+        con.unregister("_rule_meta")
 
 
 def issues_table(con: duckdb.DuckDBPyConnection) -> pa.Table:
@@ -290,13 +360,25 @@ def issues_table(con: duckdb.DuckDBPyConnection) -> pa.Table:
                        "row_id").arrow().read_all()
 
 
+def rule_tables(ruleset: RuleSet) -> set[str]:
+    """Every table some rule of `ruleset` reads."""
+    return {t for r in ruleset.rules for t in (r.table, *r.tables)}
+
+
 def validate_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[SourceTables],
-                     rulesets: dict[str, RuleSet]) -> ValidationResult:
-    """Load every source into `con`, run its format's rules, and return the findings."""
+                     rulesets: dict[str, RuleSet],
+                     needed: Mapping[str, Collection[str]] | None = None) -> ValidationResult:
+    """Load every source into `con`, run its format's rules, and return the findings.
+    `needed`: per format, tables to load besides those the rules read (all when None)."""
     rules_run: dict[str, list[str]] = {}
     rows: dict[str, int] = {}
     for source in sources:
-        columns = load_tables(con, source)
+        only = None
+        if needed is not None:
+            only = set(needed.get(source.format, ()))
+            if source.format in rulesets:
+                only |= rule_tables(rulesets[source.format])
+        columns = load_tables(con, source, only=only)
         rows[source.format] = source.row_count
         if source.format in rulesets:
             rules_run[source.format] = run_rules(con, rulesets[source.format], tables=columns)
