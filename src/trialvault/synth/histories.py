@@ -90,6 +90,8 @@ class _Builder:
         self._rid = chunk_key << 24
         self._cp: list[Any] | None = None
         self._host_row: list[Any] = []
+        self._next_ls = "C2"
+        self._last_close = NA
 
     def rid(self) -> int:
         self._rid += 1
@@ -202,6 +204,7 @@ class _Builder:
         bday18 = add_months(dob, 216)
         limit = min(fe, bday18)
         teen = age_months(dob, index) >= 144
+        self._last_close = NA
         nprev = self._prior_history(child_id, dob, index)
         host = index
         if reref:
@@ -226,7 +229,7 @@ class _Builder:
         if not s.bern(0.3):
             return 0
         start = index - s.integer(200, 1500)
-        end = start + s.integer(20, 400)
+        end = start + s.integer(60, 400)
         if start <= dob + 30 or end >= p.data_start:
             return 0
         rid = self.rid()
@@ -334,6 +337,7 @@ class _Builder:
                           s.pick(codes.PRIMARY_NEED), close, reason, False, icpc_at_referral]
         if not care:
             self.out.add("referrals", tuple(self._host_row))
+            self._last_close = close
         return entry
 
     def _write_cp(self) -> None:
@@ -351,6 +355,7 @@ class _Builder:
         row = self._host_row
         row[5] = max(row[5], care_end + self.s.integer(0, 30))
         row[6] = "RC7"
+        self._last_close = row[5]
         self.out.add("referrals", tuple(row))
 
     # --- care ------------------------------------------------------------------------------
@@ -363,7 +368,19 @@ class _Builder:
         ls = s.pick(codes.LS_TEEN if teen else codes.LS_YOUNG)
         if not teen and ls == "J1":
             ls = "V2"
-        if ls == "C1" and s.bern(0.6):
+        # Legal status changes inside the period: police protection (L1) ends within 72 hours
+        # and an EPO (L2) within 21 days (903 rules 361, 362); an interim order often becomes
+        # a full care order months later.
+        self._next_ls = "C2"
+        if ls in ("L1", "L2"):
+            window = range(entry + 1, entry + (4 if ls == "L1" else 22))
+            free = [d for d in window if d < limit - 1 and d not in move_days]
+            if free:
+                legal_day = free[s.integer(0, len(free) - 1)]
+                self._next_ls = "C1" if ls == "L2" or s.bern(0.5) else "V2"
+            else:
+                ls = "V2"
+        elif ls == "C1" and s.bern(0.6):
             d = entry + s.integer(120, 300)
             if d < limit - 1 and d not in move_days:
                 legal_day = d
@@ -432,11 +449,13 @@ class _Builder:
         for day, kind, residential in plan:
             rne = "S" if kind == "S" else "L" if kind == "L" else s.pick(codes.MOVE_RNE)
             if kind == "L":
-                ls = "C2"
+                ls = "C1" if self._next_ls == "V2" and place == "P1" else self._next_ls
             elif rne in ("T", "U") and ls == "V2":
                 ls = "C1"
             if kind != "L":
                 place = self._place(dob, day, bool(residential), ls)
+                if place == "P1" and ls == "V2":
+                    place = "U6"  # placed with parents needs an order (903 rule 378)
                 provider = s.pick(codes.PROVIDER[place])
                 urn = f"{s.integer(1000000, 9999999)}" if place in codes.URN_PLACES else ""
                 pl_post = home if place == "P1" else self.postcode()
@@ -468,14 +487,22 @@ class _Builder:
         adopted = placed + s.integer(120, 400)
         self._episodes(child_id, dob, entry, ls, starts, resid, legal_day, [], order,
                        add_months(dob, 216), uasc, final_rec="X1")
-        home = self.postcode()
-        urn = ""
-        self.out.add("episodes", (self.rid(), child_id, order, "L", "E1", "N1", "U6", "PR1",
-                                  placed, "X1", "CARPL", home, self.postcode(), urn))
-        self.out.add("episodes", (self.rid(), child_id, placed, "P", "E1", "N1",
-                                  "A5" if s.bern(0.3) else "A6", "PR1", adopted,
-                                  "E11" if s.bern(0.8) else "E12", "", home, self.postcode(),
-                                  urn))
+        last = list(self.out.rows["episodes"][-1])
+        rec = "E11" if s.bern(0.8) else "E12"
+        if s.bern(0.3):
+            # Placed for adoption with the current foster carers at the placement order:
+            # legal status and placement change together, same carers (RNE U, 903 rule 217).
+            last[10] = "CARPL"
+            self.out.rows["episodes"][-1] = tuple(last)
+            placed = order
+            self.out.add("episodes", (self.rid(), child_id, order, "U", "E1", last[5], "A5", "PR1",
+                                      adopted, rec, "", last[11], last[12], ""))
+        else:
+            self.out.add("episodes", (self.rid(), child_id, order, "L", "E1", last[5], last[6],
+                                      last[7], placed, "X1", "CARPL", last[11], last[12],
+                                      last[13]))
+            self.out.add("episodes", (self.rid(), child_id, placed, "P", "E1", last[5], "A6",
+                                      "PR1", adopted, rec, "", last[11], self.postcode(), ""))
         self.out.add("adoptions", (child_id, order, placed - s.integer(0, 30), adopted))
         self._missing(child_id, entry, adopted, min(fe, adopted), fe, miss, False)
         self._reviews(child_id, dob, entry, adopted)
@@ -508,15 +535,21 @@ class _Builder:
     def _later_referrals(self, child_id: str, dob: int, fe: int, bday18: int,
                          care: bool) -> None:
         s = self.s
-        day = fe + s.integer(0, 400)
+        # After the follow-up and after the last referral closed (CIN episodes never overlap:
+        # CIN rule 8820).
+        day = max(fe, self._last_close + 1) + s.integer(0, 400)
         n = s.poisson(0.5)
         for _ in range(n):
             if day >= min(bday18, self.p.data_end + 365) or care:
                 return
             close = day + s.integer(10, 200)
-            rid = self._referral(child_id, dob, day, close, nfa=s.bern(0.15),
-                                 closure_reason="RC7" if s.bern(0.5) else None)
-            if s.bern(0.3):
+            nfa = s.bern(0.15)
+            with_plan = not nfa and s.bern(0.3)
+            if with_plan:
+                close = max(close, day + 90)
+            rid = self._referral(child_id, dob, day, close, nfa=nfa,
+                                 closure_reason="RC7" if with_plan else None)
+            if with_plan:
                 start = day + s.integer(20, 40)
                 self.out.add("cin_plans", (self.rid(), rid, child_id, start, close))
             day = close + s.integer(30, 700)

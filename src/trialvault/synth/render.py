@@ -21,7 +21,7 @@ from trialvault import __version__
 from trialvault.spec import load_layout
 from trialvault.synth import codes
 from trialvault.synth.faults import FaultLog, plant_cin, plant_csv
-from trialvault.synth.params import SynthParams, age_months_vec, day_of
+from trialvault.synth.params import SynthParams, add_months, age_months_vec, day_of
 from trialvault.synth.world import care_leavers, header_years, spans, year_cutoff
 
 _BASE = day_of(dt.date(1950, 1, 1))
@@ -193,10 +193,14 @@ class LAWriter:
         if last and self.p.error_rate > 0 and len(header):
             header = self._drop_from_header(header, set(e["child_id"]), episode_lines, year, rng)
         self._emit("header", year, header, "ssda903", rng, "CHILD", header["CHILD"].to_numpy())
-        u = h[h["uasc"].astype(bool)]
+        # UASC status ceases at 18 (DUC); only children still UASC in the year are listed
+        # (903 rule 104: DUC not before the collection start).
+        is_uasc = h["uasc"].to_numpy(bool) & (h["dob"].to_numpy(np.int64) + 6574 >= ys)
+        u = h[is_uasc]
+        duc = np.array([add_months(int(d), 216) for d in u["dob"]], dtype=np.int64)
         self._emit("uasc", year, pd.DataFrame({
-            "CHILD": u["child_id"].to_numpy(), "SEX": sex[h["uasc"].to_numpy(bool)],
-            "DOB": fmt(u["dob"], DMY), "DUC": fmt(u["dob"] + 6574, DMY)}),
+            "CHILD": u["child_id"].to_numpy(), "SEX": sex[is_uasc],
+            "DOB": fmt(u["dob"], DMY), "DUC": fmt(duc, DMY)}),
             "ssda903", rng, "CHILD")
         dob_of = kids.set_index("child_id")["dob"]
         rv = f["reviews"]

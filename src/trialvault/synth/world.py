@@ -366,7 +366,13 @@ def _children(p: SynthParams, la: int, f: dict[str, pd.DataFrame], ref: pd.DataF
     cin_last = ref.groupby("child_id")["last"].max()
     hdr = header_years(p, f)
     hdr_last = hdr.groupby("child_id")["year"].max()
-    uasc_903 = hdr["child_id"].unique()
+    # UASC as the 903 UASC table shows it: listed in a year whose start is before the 18th
+    # birthday (the render's rule for that table).
+    dob_all = f["children"].set_index("child_id")["dob"]
+    year_start = np.array([day_of(dt.date(int(y) - 1, 4, 1)) for y in hdr["year"]],
+                          dtype=np.int64)
+    under18 = dob_all.loc[hdr["child_id"]].to_numpy(np.int64) + 6574 >= year_start
+    uasc_903 = hdr["child_id"].to_numpy()[under18]
     both = pd.concat([cin_last.rename("cin"), hdr_last.rename("hdr")], axis=1)
     latest = both.max(axis=1).astype(np.int64)
     from_cin = both["cin"].fillna(-1).to_numpy() >= latest.to_numpy()
