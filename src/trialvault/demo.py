@@ -24,6 +24,7 @@ from trialvault.cli_common import StudyOption, console, guarded
 from trialvault.errors import PolicyRefusal
 from trialvault.study import StudyFile, load_study
 from trialvault.study.documents import render
+from trialvault.vault.keyslots import KdfParams
 
 # Who does what in the demo: one user per role, as the two-person rule needs.
 DEMO_USERS = {"dana": "data-manager", "ana": "analyst", "oli": "output-checker", "dpo": "dpo"}
@@ -87,8 +88,12 @@ def _children_for_requests(study: StudyFile, vault: Path, user: str, password: s
 
 
 def run_demo(study: StudyFile, folder: Path, *, scale: float = 0.5, seed: int = DEMO_SEED,
-             say: Callable[[str], None] = lambda _: None) -> DemoRun:
-    """Run the pipeline's stages in order into `folder` (which must not exist yet)."""
+             say: Callable[[str], None] = lambda _: None,
+             kdf_params: KdfParams | None = None) -> DemoRun:
+    """Run the pipeline's stages in order into `folder` (which must not exist yet).
+
+    `kdf_params` is for tests only (a cheaper Argon2id); the command uses the default.
+    """
     from trialvault.disclose.release import request_release, review_release, write_release
     from trialvault.evaluate.run import evaluate_vault
     from trialvault.prepare.pipeline import prepare_la
@@ -118,10 +123,12 @@ def run_demo(study: StudyFile, folder: Path, *, scale: float = 0.5, seed: int = 
 
     passwords = {user: secrets.token_urlsafe(12) for user in DEMO_USERS}
     vault = folder / "vault"
-    recipient = init_vault(vault, "dana", passwords["dana"], study_id=study.study.id)
+    recipient = init_vault(vault, "dana", passwords["dana"], study_id=study.study.id,
+                           kdf_params=kdf_params)
     for user, role in DEMO_USERS.items():
         if user != "dana":
-            add_user(vault, "dana", passwords["dana"], user, passwords[user], role)
+            add_user(vault, "dana", passwords["dana"], user, passwords[user], role,
+                     kdf_params=kdf_params)
     credentials = folder / "demo-credentials.txt"
     credentials.write_text(
         "SYNTHETIC DEMO VAULT ONLY - never keep passwords in a file for a real vault.\n"

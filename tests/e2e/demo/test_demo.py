@@ -1,0 +1,61 @@
+"""The main job: `trialvault demo` walks every stage and ends with an approved release."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from trialvault.cli import app
+from trialvault.demo import run_demo
+from trialvault.study import StudyFile
+from trialvault.vault import audit
+from trialvault.vault.keyslots import FAST_TEST_KDF
+from trialvault.vault.session import open_vault
+
+
+def test_demo_runs_every_stage_and_releases_only_checked_files(tmp_path: Path,
+                                                               nwd_study: StudyFile) -> None:
+    run = run_demo(nwd_study, tmp_path / "demo", scale=0.05, kdf_params=FAST_TEST_KDF)
+    assert [s.split(":")[0].split(" ")[0] for s in run.steps] == [
+        "documents", "synth", "vault", "prepare", "prepare", "prepare", "prepare", "prepare",
+        "ingest", "rights", "evaluate", "release"]
+    report = run.artefacts["report.html"]
+    assert report.is_file() and "<img" in report.read_text(encoding="utf-8")
+
+    release = report.parent
+    manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    listed = {f["path"] if isinstance(f, dict) else f for f in manifest["files"]}
+    on_disk = {p.relative_to(release).as_posix() for p in release.rglob("*")
+               if p.is_file() and p.name != "manifest.json"}
+    assert on_disk == listed
+    for entry in manifest["files"]:
+        path = release / entry["path"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+
+    # No child code of the synthetic returns appears anywhere in the release.
+    truth = json.loads(run.artefacts["truth.json"].read_text(encoding="utf-8"))
+    codes = {str(f["child"]) for f in truth["faults"] if f.get("child")}
+    assert codes
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace")
+                     for p in release.rglob("*") if p.is_file())
+    leaked = [c for c in codes if re.search(rf"\b{re.escape(c)}\b", text)]
+    assert not leaked
+
+    credentials = dict(line.split("\t")[::2] for line in
+                       run.artefacts["demo-credentials.txt"].read_text().splitlines()[1:])
+    with open_vault(run.folder / "vault", "dpo", credentials["dpo"], command="test",
+                    args={}, write=False) as vault:
+        commands = {e.command for e in audit.read_entries(vault.con)}
+        assert audit.verify(vault.con, run.folder / "vault").ok
+    assert {"ingest", "rights execute", "evaluate", "release request", "release review",
+            "release write"} <= commands
+
+
+def test_demo_refuses_an_existing_folder(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 6 and "already exists" in result.output
