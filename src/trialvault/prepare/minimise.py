@@ -164,9 +164,9 @@ def _selects(neet_codes: Iterable[str]) -> dict[str, str]:
                    a.SESSIONS_UNAUTHORISED AS sessions_unauthorised_absence,
                    a.FSM_ELIGIBLE AS fsm_eligible, a.PUPIL_PREMIUM AS pupil_premium,
                    age_months(COALESCE(a.DOB, p.dob), CASE t.target
-                       WHEN 'autumn' THEN make_date(CAST(substr(a.ACADEMIC_YEAR, 1, 4) AS INT), 9, 1)
-                       WHEN 'spring' THEN make_date(CAST(substr(a.ACADEMIC_YEAR, 1, 4) AS INT) + 1, 1, 1)
-                       WHEN 'summer' THEN make_date(CAST(substr(a.ACADEMIC_YEAR, 1, 4) AS INT) + 1, 4, 1)
+                       WHEN 'autumn' THEN make_date(TRY_CAST(substr(a.ACADEMIC_YEAR, 1, 4) AS INT), 9, 1)
+                       WHEN 'spring' THEN make_date(TRY_CAST(substr(a.ACADEMIC_YEAR, 1, 4) AS INT) + 1, 1, 1)
+                       WHEN 'summer' THEN make_date(TRY_CAST(substr(a.ACADEMIC_YEAR, 1, 4) AS INT) + 1, 4, 1)
                    END) AS age_months,
                    a.source_file, a.source_line
             FROM {PREP}.attendance_linked a

@@ -124,7 +124,7 @@ def _typed_expr(column: str, kind: str, date_format: str) -> list[str]:
                 f"THEN TRY_STRPTIME({text}, '{date_format}')::DATE END")
     elif kind == "integer":
         expr = (f"CASE WHEN regexp_full_match({text}, '-?[0-9]{{1,9}}') "
-                f"THEN CAST({text} AS INTEGER) END")
+                f"THEN TRY_CAST({text} AS INTEGER) END")
     elif kind == "boolean":
         expr = (f"CASE lower({text}) WHEN '1' THEN TRUE WHEN 'true' THEN TRUE "
                 "WHEN '0' THEN FALSE WHEN 'false' THEN FALSE END")
@@ -289,10 +289,16 @@ def _child_expr(fmt: str, table: str, columns: set[tuple[str, str]]) -> str:
     return f"t.{q(child)}" if child and (table, child) in columns else "NULL"
 
 
+# DuckDB errors raised before any row is read (a mistake in the rule's SQL) name only the SQL;
+# any other error (a conversion, say) may quote a value, so only its kind is reported.
+_SQL_ERRORS = (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException)
+
+
 def _rule_error(fmt: str, rule: Rule, exc: duckdb.Error) -> InputFileError:
     # A broken rule is a spec defect: name it, never the data.
-    return InputFileError(f"rule {rule.code} cannot run: {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0]}", file=f"{fmt}.yaml", rule=rule.code)
+    detail = f": {str(exc).splitlines()[0]}" if isinstance(exc, _SQL_ERRORS) else ""
+    return InputFileError(f"rule {rule.code} cannot run ({type(exc).__name__}{detail})",
+                          file=f"{fmt}.yaml", rule=rule.code)
 
 
 def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule,
