@@ -13,6 +13,8 @@ write="spark"`) translates functions, casts and quoting; on top of it this modul
   largest/smallest y, NULL x kept) to Spark's `MAX_BY` / `MIN_BY`, which keep a NULL x too
   (DuckDB's own `max_by` skips NULL x, so it is not portable);
 - rewrites `regexp_full_match(s, p)` to `s RLIKE '^(?:p)$'` (Spark's RLIKE searches);
+- rewrites `list_sum(list)` (DuckDB; NULL elements ignored) to Spark's
+  `AGGREGATE(list, 0, (acc, x) -> acc + COALESCE(x, 0))`;
 - maps schema-qualified names `schema.table` to one identifier `schema__table`, because Spark's
   temporary views have no schema; unqualified names can be given a default schema (the DuckDB
   `search_path` a rule runs under).
@@ -74,10 +76,11 @@ def rewrite_for_spark(tree: exp.Expr, *, macros: Mapping[str, Macro],
     """The AST rewrites of the module doc, applied in a safe order."""
     if macros:
         tree = _inline_macros(tree, macros)
-    tree = tree.transform(_any_to_in)
-    tree = tree.transform(_month_interval)
-    tree = tree.transform(_full_match)
-    tree = tree.transform(_arg_null)
+    tree = tree.transform(_any_to_in, copy=False)
+    tree = tree.transform(_month_interval, copy=False)
+    tree = tree.transform(_full_match, copy=False)
+    tree = tree.transform(_arg_null, copy=False)
+    tree = tree.transform(_list_sum, copy=False)
     return _flatten_tables(tree, default_schema)
 
 
@@ -180,6 +183,23 @@ def _arg_null(node: exp.Expr) -> exp.Expr:
             spark_name = "MAX_BY" if name == "arg_max_null" else "MIN_BY"
             return exp.Anonymous(this=spark_name,
                                  expressions=[e.copy() for e in node.expressions])
+    return node
+
+
+_LIST_SUM = "AGGREGATE(__tv_list__, CAST(0 AS BIGINT), (acc, x) -> acc + COALESCE(x, 0))"
+
+
+def _list_sum(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "list_sum":
+        arg = node.expressions[0].copy()
+        template = sqlglot.parse_one(_LIST_SUM, read="spark")
+
+        def put(inner: exp.Expr) -> exp.Expr:
+            if isinstance(inner, exp.Column) and inner.name == "__tv_list__":
+                return arg
+            return inner
+
+        return exp.Paren(this=template.transform(put))
     return node
 
 

@@ -210,8 +210,8 @@ def example_cases(ruleset: RuleSet, rule: Rule) -> list[tuple[CaseKey, dict[str,
     return out
 
 
-def flag_examples(engine: Engine, ruleset: RuleSet,
-                  rules: Iterable[Rule] | None = None) -> dict[CaseKey, set[int]]:
+def flag_examples(engine: Engine, ruleset: RuleSet, rules: Iterable[Rule] | None = None,
+                  *, batch: int = 12) -> dict[CaseKey, set[int]]:
     """The `_row` ids each example case's rule flags on `engine` (one query per rule).
 
     All cases are typed together (typing is row by row) with a `_case` column, and `_row` is
@@ -241,23 +241,39 @@ def flag_examples(engine: Engine, ruleset: RuleSet,
     loaded = {name: _renumber_within_case(table) for name, table in typed.tables.items()}
     load_typed(engine, TypedTables(loaded, typed.code_lists, typed.macros, typed.rows_checked))
     result: dict[CaseKey, set[int]] = {}
+    keys: dict[int, CaseKey] = {}
+    selects: dict[str, str] = {}
+    for rule in chosen:
+        has_child = CHILD_COLUMN.get(fmt, "") in loaded[f"{fmt}.{rule.table}"].schema.names
+        base = issue_sql(fmt, rule, child_column=has_child)
+        selects[rule.code] = " UNION ALL ".join(
+            f"SELECT {n} AS case_no, row_id FROM ("
+            f"{narrow_to_case(base, fmt, set(layout.tables), n)}) AS _c{n}"
+            for n, _ in cases_of[rule.code])
+        for n, key in cases_of[rule.code]:
+            keys[n] = key
+            result[key] = set()
     try:
-        for rule in chosen:
-            has_child = CHILD_COLUMN.get(fmt, "") in loaded[f"{fmt}.{rule.table}"].schema.names
-            base = issue_sql(fmt, rule, child_column=has_child)
-            selects = [f"SELECT {n} AS case_no, row_id FROM ("
-                       f"{narrow_to_case(base, fmt, set(layout.tables), n)}) AS _c{n}"
-                       for n, _ in cases_of[rule.code]]
-            found = _run(engine, rule, fmt, " UNION ALL ".join(selects))
-            keys = dict(cases_of[rule.code])
-            for _, key in cases_of[rule.code]:
-                result[key] = set()
+        # A few rules per query: on Spark each query costs a job's overhead, not its rows.
+        for start in range(0, len(chosen), batch):
+            group = chosen[start:start + batch]
+            try:
+                found = engine.query(" UNION ALL ".join(selects[r.code] for r in group),
+                                     schema=fmt)
+            except EngineError:
+                # Find the rule that cannot run, so the error names it.
+                found = _concat_found([_run(engine, r, fmt, selects[r.code]) for r in group])
             for case_no, row_id in zip(found["case_no"].to_pylist(),
                                        found["row_id"].to_pylist(), strict=True):
                 result[keys[int(case_no)]].add(int(row_id))
     finally:
         engine.drop_tables([*loaded, CODE_LISTS])
     return result
+
+
+def _concat_found(parts: list[pa.Table]) -> pa.Table:
+    schema = pa.schema([("case_no", pa.int64()), ("row_id", pa.int64())])
+    return pa.concat_tables([p.select(["case_no", "row_id"]).cast(schema) for p in parts])
 
 
 def _renumber_within_case(table: pa.Table) -> pa.Table:
