@@ -260,14 +260,11 @@ def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
     con.execute(f"SET search_path = '{fmt},main'")
     chosen = [r for r in ruleset.rules if wanted is None or r.code in wanted]
     try:
-        # Row-wise rules of one table run as one scan (a query costs milliseconds whatever its
-        # size, and there are dozens per table); rules across rows or tables run one by one.
+        # All rules of one table run as one statement (a statement costs milliseconds whatever
+        # its size, and there are dozens of rules per table); the row-wise ones in one scan.
         by_table: dict[str, list[Rule]] = {}
         for rule in chosen:
-            if rule.where is not None:
-                by_table.setdefault(rule.table, []).append(rule)
-            else:
-                _run_rule(con, fmt, rule, columns)
+            by_table.setdefault(rule.table, []).append(rule)
         for batch in by_table.values():
             _run_batch(con, fmt, batch, columns)
     finally:
@@ -325,34 +322,45 @@ def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule,
 
 def _run_batch(con: duckdb.DuckDBPyConnection, fmt: str, rules: list[Rule],
                columns: set[tuple[str, str]]) -> None:
-    """Several row-wise rules of one table in one scan: each row yields the indexes of the
-    rules it breaks, joined to the rules' codes and messages."""
+    """The rules of one table in one statement: the row-wise ones in one scan (each row yields
+    the indexes of the rules it breaks), the others as subqueries, all joined to the rules'
+    codes and messages."""
     if len(rules) == 1:
         _run_rule(con, fmt, rules[0], columns)
         return
     table = rules[0].table
-    hits = []
-    for i, rule in enumerate(rules):
-        condition = " AND ".join([f"({rule.where})", *_year_filter(rule, "t")])
-        hits.append(f"CASE WHEN {condition} THEN {i} END")
+    parts = []
+    hits = [f"CASE WHEN ({rule.where}) THEN {i} END"
+            for i, rule in enumerate(rules) if rule.where is not None]
+    if hits:
+        parts.append(f"""
+            SELECT w._row, _hits._rule_idx AS idx
+            FROM (SELECT t._row, list_filter([{', '.join(hits)}], _hit -> _hit IS NOT NULL)
+                                 AS _rule_hits
+                  FROM {q(table)} AS t) AS w,
+                 unnest(w._rule_hits) AS _hits(_rule_idx)""")
+    parts += [f"SELECT DISTINCT _q._row, {i} AS idx FROM ({rule.query}) AS _q"
+              for i, rule in enumerate(rules) if rule.query is not None]
     meta = pa.table({"idx": list(range(len(rules))), "code": [r.code for r in rules],
                      "severity": [r.severity for r in rules],
                      "message": [r.message for r in rules],
-                     "fields": [",".join(r.fields) for r in rules]})
+                     "fields": [",".join(r.fields) for r in rules],
+                     "valid_from": pa.array([r.valid_from for r in rules], pa.int32()),
+                     "valid_to": pa.array([r.valid_to for r in rules], pa.int32())})
     con.register("_rule_meta", meta)
     sql = f"""
         INSERT INTO {ISSUES}
         SELECT ?, ?, t._row, t.source_file, t.source_line, {_child_expr(fmt, table, columns)},
                m.code, m.severity, m.message, m.fields
-        FROM (SELECT t.*, list_filter([{', '.join(hits)}], _hit -> _hit IS NOT NULL)
-                            AS _rule_hits
-              FROM {q(table)} AS t) AS t,
-             unnest(t._rule_hits) AS _hits(_rule_idx)
-        JOIN _rule_meta m ON m.idx = _hits._rule_idx"""
+        FROM ({' UNION ALL '.join(parts)}) AS f
+        JOIN {q(table)} AS t ON t._row = f._row
+        JOIN _rule_meta AS m ON m.idx = f.idx
+        WHERE (m.valid_from IS NULL OR t.collection_year >= m.valid_from)
+          AND (m.valid_to IS NULL OR t.collection_year <= m.valid_to)"""
     try:
         con.execute(sql, [fmt, table])
     except duckdb.Error:
-        # The batch inserted nothing: run the rules one by one to name the broken one.
+        # The statement inserted nothing: run the rules one by one to name the broken one.
         for rule in rules:
             _run_rule(con, fmt, rule, columns)
         raise
