@@ -104,10 +104,10 @@ def build_analysis_on_engine(engine: Engine, study: StudyFile, *,
     try:
         missing = _source_views(engine, created)
         _check_clusters(engine, study)
-        engine.materialise("tv_cohort", definitions.sql_text("cohort"))
+        engine.materialise("tv_cohort", definitions.sql_text("cohort", study))
         created.append("tv_cohort")
         cohort = engine.query("SELECT * FROM tv_cohort").to_pandas()
-        outcomes = engine.query(definitions.sql_text("outcomes")).to_pandas()
+        outcomes = engine.query(definitions.sql_text("outcomes", study)).to_pandas()
     except EngineError as exc:
         raise TrialvaultError(f"cohort/outcome SQL failed on {engine.name}: {exc}") from None
     finally:

@@ -289,3 +289,52 @@ def spark_read_options(keys: Mapping[str, bytes], export_id: str) -> dict[str, s
             "parquet.encryption.kms.client.class": SPARK_KMS_CLASS,
             "parquet.encryption.key.list": key_list(keys),
             "parquet.encryption.key.access.token": export_id}
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    export_id: str
+    rows: dict[str, int]
+    dropped_erased: int
+
+
+IMPORT_SCHEMA = "imported"
+
+
+def import_into_vault(session: VaultSession, export_dir: Path) -> ImportReport:
+    """Load an export of this vault into schema `imported` (replacing it), leaving out children
+    erased since (their tombstones). Never touches `harmonised` (fed by ingest only)."""
+    from trialvault.vault.ingest import child_hash
+
+    session.require_role(*EXPORT_ROLES)
+    keys = export_keys_from_vault(session, export_dir)
+    tables = read_export(export_dir, keys)
+    con = session.con
+    tombs = {(int(la), str(h)) for la, h in con.execute(
+        "SELECT la_code, child_hash FROM meta.tombstones").fetchall()}
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {IMPORT_SCHEMA}")
+    rows: dict[str, int] = {}
+    dropped = 0
+    for name, table in tables.items():
+        if tombs and table.num_rows:
+            pairs = {(int(la), str(c)) for la, c in zip(table["la_code"].to_pylist(),
+                                                         table["child_id"].to_pylist(),
+                                                         strict=True)}
+            erased = {p for p in pairs if (p[0], child_hash(con, *p)) in tombs}
+            if erased:
+                keep = [(int(la), str(c)) not in erased for la, c in
+                        zip(table["la_code"].to_pylist(), table["child_id"].to_pylist(),
+                            strict=True)]
+                dropped += keep.count(False)
+                table = table.filter(pa.array(keep))
+        view = f"_tv_import_{name}"
+        con.register(view, table)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {IMPORT_SCHEMA}.{name} AS SELECT * FROM {view}")
+        finally:
+            con.unregister(view)
+        rows[name] = table.num_rows
+    manifest = read_manifest(export_dir)
+    session.record(rows_touched={f"{IMPORT_SCHEMA}.{n}": r for n, r in rows.items()},
+                   detail={"export_id": manifest["export_id"], "dropped_erased": dropped})
+    return ImportReport(str(manifest["export_id"]), rows, dropped)
