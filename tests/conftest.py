@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +46,20 @@ def shared_external() -> Path:
     if not SHARED_EXTERNAL.is_dir():
         pytest.skip(f"public fake data not present at {SHARED_EXTERNAL} (newcomer clone)")
     return SHARED_EXTERNAL
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, nwd_study: StudyFile) -> Any:
+    """One small demo run (every stage, fast Argon2id) shared by the e2e tests."""
+    from trialvault.demo import run_demo
+    from trialvault.vault.keyslots import FAST_TEST_KDF
+
+    folder = tmp_path_factory.mktemp("demo") / "run"
+    return run_demo(nwd_study, folder, scale=0.05, kdf_params=FAST_TEST_KDF)
+
+
+@pytest.fixture(scope="session")
+def demo_credentials(demo_run: Any) -> dict[str, str]:
+    text = demo_run.artefacts["demo-credentials.txt"].read_text(encoding="utf-8")
+    return {user: password for user, _role, password in
+            (line.split("\t") for line in text.splitlines()[1:])}

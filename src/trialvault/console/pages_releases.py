@@ -58,8 +58,9 @@ def add_release_pages(console: Console) -> None:
         return RedirectResponse(f"/releases/{release_id}?done={decision}", status_code=303)
 
     console.page("/releases", "Releases", RELEASE_ROLES, index)
-    console.page("/releases/new", "Request", {"analyst", "data-manager"}, new,
-                 methods=("POST",), nav=False)
+    # Who may request or review is the library's rule (REQUEST_ROLES, REVIEW_ROLES and the
+    # two-person check); the console lets it refuse, so the refusal reads the same as the CLI's.
+    console.page("/releases/new", "Request", RELEASE_ROLES, new, methods=("POST",), nav=False)
     console.page("/releases/{release_id}", "Release", RELEASE_ROLES, show, nav=False)
-    console.page("/releases/{release_id}/review", "Review", {"output-checker", "data-manager"},
-                 review, methods=("POST",), nav=False)
+    console.page("/releases/{release_id}/review", "Review", RELEASE_ROLES, review,
+                 methods=("POST",), nav=False)

@@ -10,16 +10,14 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from trialvault.cli import app
-from trialvault.demo import run_demo
-from trialvault.study import StudyFile
+from trialvault.demo import DemoRun
 from trialvault.vault import audit
-from trialvault.vault.keyslots import FAST_TEST_KDF
 from trialvault.vault.session import open_vault
 
 
-def test_demo_runs_every_stage_and_releases_only_checked_files(tmp_path: Path,
-                                                               nwd_study: StudyFile) -> None:
-    run = run_demo(nwd_study, tmp_path / "demo", scale=0.05, kdf_params=FAST_TEST_KDF)
+def test_demo_runs_every_stage_and_releases_only_checked_files(
+        demo_run: DemoRun, demo_credentials: dict[str, str]) -> None:
+    run = demo_run
     assert [s.split(":")[0].split(" ")[0] for s in run.steps] == [
         "documents", "synth", "vault", "prepare", "prepare", "prepare", "prepare", "prepare",
         "ingest", "rights", "evaluate", "release"]
@@ -45,9 +43,7 @@ def test_demo_runs_every_stage_and_releases_only_checked_files(tmp_path: Path,
     leaked = [c for c in codes if re.search(rf"\b{re.escape(c)}\b", text)]
     assert not leaked
 
-    credentials = dict(line.split("\t")[::2] for line in
-                       run.artefacts["demo-credentials.txt"].read_text().splitlines()[1:])
-    with open_vault(run.folder / "vault", "dpo", credentials["dpo"], command="test",
+    with open_vault(run.folder / "vault", "dpo", demo_credentials["dpo"], command="test",
                     args={}, write=False) as vault:
         commands = {e.command for e in audit.read_entries(vault.con)}
         assert audit.verify(vault.con, run.folder / "vault").ok

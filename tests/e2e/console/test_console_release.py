@@ -1,0 +1,60 @@
+"""Releases in the browser: the requester cannot approve their own release; a second user can."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from trialvault.console import ConsoleSettings, build_console
+from trialvault.study import load_study
+
+from .conftest import REPO, ServerThread, free_port  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.browser
+
+
+def sign_in(page: Any, url: str, user: str, password: str) -> None:
+    page.goto(f"{url}/login")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
+def test_two_person_rule_in_the_browser(browser: Any, demo_run: Any,
+                                        demo_credentials: dict[str, str], shot: Any) -> None:
+    study_path = REPO / "studies" / "no-wrong-door.toml"
+    settings = ConsoleSettings(vault_dir=demo_run.folder / "vault",
+                               study=load_study(study_path), study_path=study_path)
+    port = free_port()
+    with ServerThread(build_console(settings).app(), port):
+        url = f"http://127.0.0.1:{port}"
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        sign_in(page, url, "ana", demo_credentials["ana"])
+        page.get_by_role("link", name="Releases").click()
+        page.get_by_label("Note for the output checkers").fill("Second release for review")
+        page.get_by_role("button", name="Request release").click()
+        page.wait_for_load_state()
+        release_url = page.url
+        assert "pending" in page.content()
+        shot(page, "release-pending")
+        # The requester tries to approve their own release: refused (two-person rule).
+        page.get_by_label("Comment (why)").fill("I checked it myself")
+        page.get_by_role("button", name="Record review").click()
+        page.wait_for_load_state()
+        assert "two-person rule" in page.content()
+        shot(page, "release-self-review-refused")
+        page.get_by_role("button", name="Sign out").click()
+
+        sign_in(page, url, "oli", demo_credentials["oli"])
+        page.goto(release_url)
+        page.get_by_label("Comment (why)").fill("Every table checked against the report.")
+        page.get_by_role("button", name="Record review").click()
+        page.wait_for_load_state()
+        content = page.content()
+        assert "status <strong>approved</strong>" in content and "oli" in content
+        shot(page, "release-approved")
+        page.get_by_role("link", name="Releases").click()
+        shot(page, "releases")
+        page.close()
