@@ -159,9 +159,9 @@ def _run(engine: Engine, rule: Rule, fmt: str, sql: str) -> pa.Table:
 
 def sort_issues(issues: pa.Table) -> pa.Table:
     """The order of `prepare.validate.issues_table` (nulls last, like DuckDB)."""
-    keys = [(c, "ascending") for c in ("format", "file", "line", "rule", "table_name",
-                                       "row_id")]
-    return issues.sort_by(keys, null_placement="at_end")
+    keys = [(c, "ascending", "at_end") for c in ("format", "file", "line", "rule", "table_name",
+                                                 "row_id")]
+    return issues.sort_by(keys)
 
 
 def _issue_rows(fmt: str, rule: Rule, found: pa.Table) -> pa.Table:
