@@ -42,10 +42,11 @@ def _register_stages() -> None:
     from trialvault.study import commands as study_commands
     from trialvault.synth import commands as synth_commands
     from trialvault.vault import commands as vault_commands
+    from trialvault.vault import export_commands
 
     for module in (demo, study_commands, synth_commands, prepare_commands, vault_commands,
                    rights_commands, retention_commands, evaluate_commands, disclose_commands,
-                   console_commands):
+                   export_commands, console_commands):
         module.register(app)
 
 
