@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from trialvault.cli_common import StudyOption, console, guarded
-from trialvault.errors import InputFileError
+from trialvault.errors import InputFileError, PolicyRefusal
 from trialvault.prepare.pipeline import PrepareResult, prepare_la
-from trialvault.study import load_study
+from trialvault.study import StudyFile, load_study
 
 
 def register(app: typer.Typer) -> None:
@@ -57,6 +57,12 @@ def prepare_command(
     ssda903_year: Annotated[int | None, typer.Option(
         "--ssda903-year", help="Collection year (ending 31 March) of a single SSDA903 return "
         "not in a year folder. Default: from the latest episode start.")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="Where the validation rules run: duckdb (default) or spark "
+        "(with --validate-only).")] = "duckdb",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark master URL (local[2], spark://…, sc://…); "
+        "default local[2].")] = None,
 ) -> None:
     """Validate, link, minimise and seal one LA's returns into a package for the evaluator.
 
@@ -74,6 +80,13 @@ def prepare_command(
           --recipient age1... --out 354.tvpkg
     """
     loaded = load_study(study)
+    if engine != "duckdb":
+        _validate_on(engine, spark_master, loaded, la, validate_only=validate_only,
+                     ssda903=ssda903,
+                     cin=cin, education=education, neet=neet,
+                     report_dir=report_dir or Path("validation-report"),
+                     ssda903_year=ssda903_year)
+        return
     if report_dir is None:
         report_dir = (out.parent / f"{out.stem}-validation" if out is not None
                       else Path("validation-report"))
@@ -81,6 +94,30 @@ def prepare_command(
                         recipient=_recipient(recipient), out=out, report_dir=report_dir,
                         validate_only=validate_only, ssda903_year=ssda903_year)
     _print(result)
+
+
+def _validate_on(engine_name: str, spark_master: str | None, study: StudyFile, la: int, *,
+                 validate_only: bool,
+                 ssda903: Path, cin: list[Path], education: Path | None, neet: Path | None,
+                 report_dir: Path, ssda903_year: int | None) -> None:
+    from trialvault.engines import make_engine
+    from trialvault.prepare.on_engine import validate_la_on_engine
+
+    if not validate_only:
+        raise PolicyRefusal(f"--engine {engine_name} runs the validation only: add "
+                            "--validate-only (sealing a package runs on the default engine)")
+    engine = make_engine(engine_name, spark_master=spark_master)
+    try:
+        result = validate_la_on_engine(engine, study, la, ssda903=ssda903, cin=cin, education=education,
+                                       neet=neet, report_dir=report_dir,
+                                       ssda903_year=ssda903_year)
+    finally:
+        engine.close()
+    checked = ", ".join(f"{fmt} {n:,}" for fmt, n in result.rows_checked.items())
+    console.print(f"validated on {engine_name}: {checked} rows; "
+                  f"{result.issue_count:,} issues from "
+                  f"{sum(len(r) for r in result.rules_run.values())} rules")
+    console.print(f"report: {report_dir}", highlight=False)
 
 
 def _print(result: PrepareResult) -> None:

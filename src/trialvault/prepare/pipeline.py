@@ -97,6 +97,22 @@ def _preflight(study: StudyFile, la_code: int, formats: list[str], validate_only
     return check_recipient(recipient)
 
 
+def read_sources(*, ssda903: Path | Sequence[Path], cin: Path | Sequence[Path],
+                 education: Path | None = None, neet: Path | None = None,
+                 ssda903_year: int | None = None, limits: ReadLimits = DEFAULT_LIMITS
+                 ) -> dict[str, SourceTables]:
+    """Read one LA's returns with the hardened readers, keyed by format."""
+    sources: dict[str, SourceTables] = {
+        "ssda903": read_ssda903(_as_list(ssda903), limits=limits, year=ssda903_year),
+        "cin_census": read_cin_census(_as_list(cin), limits=limits),
+    }
+    if education:
+        sources["education"] = read_education([education], limits=limits)
+    if neet:
+        sources["neet"] = read_neet([neet], limits=limits)
+    return sources
+
+
 def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path],
                cin: Path | Sequence[Path], education: Path | None = None,
                neet: Path | None = None, recipient: str | None = None,
@@ -115,14 +131,8 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
         ["neet"] if neet else [])
     recipient_key = _preflight(study, la_code, formats, validate_only, recipient, out)
 
-    sources: dict[str, SourceTables] = {
-        "ssda903": read_ssda903(_as_list(ssda903), limits=limits, year=ssda903_year),
-        "cin_census": read_cin_census(_as_list(cin), limits=limits),
-    }
-    if education:
-        sources["education"] = read_education([education], limits=limits)
-    if neet:
-        sources["neet"] = read_neet([neet], limits=limits)
+    sources = read_sources(ssda903=ssda903, cin=cin, education=education, neet=neet,
+                           ssda903_year=ssda903_year, limits=limits)
     notes = _notes(sources, la_code)
 
     rows_in = sum(s.row_count for s in sources.values())
