@@ -46,6 +46,19 @@ VaultOption = Annotated[
                  default_factory=default_vault, show_default=False),
 ]
 
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="Act as this user. Default: $TRIALVAULT_USER, else the vault's "
+                 "only user or first data-manager.", show_default=False),
+]
+
+
+def acting_user(vault: Path, user: str | None) -> str:
+    """`--user`, else $TRIALVAULT_USER, else the vault's only user or first data-manager."""
+    from trialvault.vault.admin import default_user
+
+    return user or os.environ.get("TRIALVAULT_USER") or default_user(vault)
+
 
 def password_from_env_or_prompt(prompt: str = "Vault password", *, confirm: bool = False,
                                  env: str = "TRIALVAULT_PASSWORD") -> str:

@@ -8,7 +8,6 @@ hidden prompt. A reviewer runs `release review` as themselves, with their own pa
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,27 +15,19 @@ import typer
 
 from trialvault.cli_common import (
     StudyOption,
+    UserOption,
     VaultOption,
+    acting_user,
     console,
     guarded,
     password_from_env_or_prompt,
 )
 from trialvault.errors import PolicyRefusal
 
-UserOption = Annotated[
-    str | None,
-    typer.Option("--user", help="Act as this user. Default: $TRIALVAULT_USER, else the vault's "
-                 "only user or first data-manager.", show_default=False),
-]
-
 release_app = typer.Typer(help="Request, review and write out disclosure-checked releases "
                                "(two-person rule).", no_args_is_help=True)
 
 
-def _user(vault: Path, user: str | None) -> str:
-    from trialvault.vault import default_user
-
-    return user or os.environ.get("TRIALVAULT_USER") or default_user(vault)
 
 
 @release_app.command("request")
@@ -56,7 +47,7 @@ def request_cmd(
     """
     from trialvault.disclose.release import request_release, show_release
 
-    who = _user(vault, user)
+    who = acting_user(vault, user)
     password = password_from_env_or_prompt()
     release_id = request_release(vault, who, password, study, run_id=run, note=note)
     _, checked = show_release(vault, who, password, release_id)
@@ -87,7 +78,7 @@ def review_cmd(
               if on]
     if len(chosen) != 1:
         raise PolicyRefusal("choose exactly one of --approve, --return, --reject")
-    record = review_release(vault, _user(vault, user), password_from_env_or_prompt(),
+    record = review_release(vault, acting_user(vault, user), password_from_env_or_prompt(),
                             release_id, chosen[0], comment)  # type: ignore[arg-type]
     console.print(f"release {release_id}: {chosen[0]} recorded; status [bold]{record.status}[/]")
 
@@ -101,7 +92,7 @@ def list_cmd(vault: VaultOption, user: UserOption = None) -> None:
     """
     from trialvault.disclose.release import release_list
 
-    records = release_list(vault, _user(vault, user), password_from_env_or_prompt())
+    records = release_list(vault, acting_user(vault, user), password_from_env_or_prompt())
     if not records:
         console.print("no releases yet")
     # One line per release (no table: ids and dates must survive narrow terminals and grep).
@@ -126,7 +117,7 @@ def show_cmd(
     from trialvault.disclose.checking import render_markdown
     from trialvault.disclose.release import show_release
 
-    record, checked = show_release(vault, _user(vault, user), password_from_env_or_prompt(),
+    record, checked = show_release(vault, acting_user(vault, user), password_from_env_or_prompt(),
                                    release_id)
     if fmt == "json":
         text = json.dumps({"release": record.meta(), **checked.to_json()}, indent=2)
@@ -153,7 +144,7 @@ def write_cmd(
     """
     from trialvault.disclose.release import write_release
 
-    report = write_release(vault, _user(vault, user), password_from_env_or_prompt(), release_id,
+    report = write_release(vault, acting_user(vault, user), password_from_env_or_prompt(), release_id,
                            out)
     console.print(f"[bold green]release written[/]: {out} (report: {report})")
 

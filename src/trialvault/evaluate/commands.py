@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
 from trialvault.cli_common import (
     StudyOption,
+    UserOption,
     VaultOption,
+    acting_user,
     console,
     guarded,
     password_from_env_or_prompt,
 )
 
-UserOption = Annotated[
-    str | None,
-    typer.Option("--user", help="Act as this user. Default: $TRIALVAULT_USER, else the vault's "
-                 "only user or first data-manager.", show_default=False),
-]
 SeedOption = Annotated[
     int | None,
     typer.Option("--seed", help="Seed of the wild bootstrap's weights. Default: the study "
@@ -43,9 +39,8 @@ def evaluate(study: StudyOption, vault: VaultOption, user: UserOption = None,
     """
     from trialvault.evaluate.run import evaluate_vault
     from trialvault.evaluate.summary import render_summary
-    from trialvault.vault import default_user
 
-    who = user or os.environ.get("TRIALVAULT_USER") or default_user(vault)
+    who = acting_user(vault, user)
     results = evaluate_vault(vault, who, password_from_env_or_prompt(), study, seed=seed)
     console.print(render_summary(results), markup=False, highlight=False, soft_wrap=True)
 

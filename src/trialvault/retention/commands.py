@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ from rich.table import Table
 from trialvault.cli_common import (
     StudyOption,
     VaultOption,
+    acting_user,
     console,
     guarded,
     password_from_env_or_prompt,
@@ -22,7 +22,6 @@ from trialvault.errors import PolicyRefusal
 from trialvault.retention.purge import purge as purge_vault
 from trialvault.retention.schedule import retention_status
 from trialvault.study import load_study
-from trialvault.vault.admin import default_user
 
 retention_app = typer.Typer(help="Retention: when the data must be destroyed, and the purge.",
                             no_args_is_help=True)
@@ -103,7 +102,7 @@ def purge(
         typed = typer.prompt(f"This destroys the vault {vault} permanently. Type '{phrase}'")
         if typed.strip() != phrase:
             raise PolicyRefusal("confirmation did not match: nothing was destroyed")
-    name = user or os.environ.get("TRIALVAULT_USER") or default_user(vault)
+    name = acting_user(vault, user)
     result = purge_vault(vault, name, password_from_env_or_prompt(), s,
                          today=dt.date.today(), certificate_dir=certificate_dir,
                          early_reason=reason if early else None, packages=packages, keys=keys)

@@ -9,7 +9,6 @@ data-manager roles; they are never written to a log or the audit chain.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +17,9 @@ from rich.table import Table
 
 from trialvault.cli_common import (
     StudyOption,
+    UserOption,
     VaultOption,
+    acting_user,
     console,
     guarded,
     password_from_env_or_prompt,
@@ -27,16 +28,10 @@ from trialvault.rights import service
 from trialvault.rights.deadlines import compute_deadline
 from trialvault.rights.register import CHANNELS, REQUEST_TYPES
 from trialvault.study import load_study
-from trialvault.vault.admin import default_user
 
 rights_app = typer.Typer(help="Data-subject requests: register, deadlines, actions, letters.",
                          no_args_is_help=True)
 
-UserOption = Annotated[
-    str | None,
-    typer.Option("--user", help="Act as this user. Default: $TRIALVAULT_USER, else the vault's "
-                 "only user or first data-manager.", show_default=False),
-]
 IdArg = Annotated[int, typer.Argument(help="Request id (from `rights list`)")]
 RevealOption = Annotated[bool, typer.Option("--reveal", help="Show child codes (dpo and "
                                             "data-manager only).")]
@@ -45,7 +40,7 @@ ReasonOption = Annotated[str, typer.Option("--reason", help="Why (a sentence; re
 
 
 def _login(vault: Path, user: str | None) -> service.Vault:
-    name = user or os.environ.get("TRIALVAULT_USER") or default_user(vault)
+    name = acting_user(vault, user)
     return service.Vault(vault, name, password_from_env_or_prompt())
 
 

@@ -17,7 +17,9 @@ from rich.table import Table
 
 from trialvault.cli_common import (
     StudyOption,
+    UserOption,
     VaultOption,
+    acting_user,
     console,
     err_console,
     guarded,
@@ -32,15 +34,8 @@ from trialvault.vault.status import vault_status
 
 NEW_PASSWORD_ENV = "TRIALVAULT_NEW_PASSWORD"
 
-UserOption = Annotated[
-    str | None,
-    typer.Option("--user", help="Act as this user. Default: $TRIALVAULT_USER, else the vault's "
-                 "only user or first data-manager.", show_default=False),
-]
 
 
-def _user(vault: Path, user: str | None) -> str:
-    return user or os.environ.get("TRIALVAULT_USER") or admin.default_user(vault)
 
 
 def _password() -> str:
@@ -74,7 +69,7 @@ def pubkey(vault: VaultOption, user: UserOption = None) -> None:
 
     Example: trialvault pubkey --vault vault
     """
-    typer.echo(admin.evaluator_recipient(vault, _user(vault, user), _password()))
+    typer.echo(admin.evaluator_recipient(vault, acting_user(vault, user), _password()))
 
 
 @guarded
@@ -87,7 +82,7 @@ def ingest(
 
     Example: trialvault ingest out/354.tvpkg out/807.tvpkg --vault vault
     """
-    report = ingest_packages(vault, _user(vault, user), _password(), packages,
+    report = ingest_packages(vault, acting_user(vault, user), _password(), packages,
                              study=load_study(study))
     for p in report.packages:
         if p.status == "ingested":
@@ -113,7 +108,7 @@ def status(vault: VaultOption, user: UserOption = None) -> None:
 
     Example: trialvault status --vault vault
     """
-    s = vault_status(vault, _user(vault, user), _password())
+    s = vault_status(vault, acting_user(vault, user), _password())
     console.print(f"vault {s.vault_dir} (id {s.vault_id}, study {s.study_id}), data key "
                   f"{s.data_key_fingerprint}", soft_wrap=True)
     table = Table("LA", "package", "extract", "current", "rows (manifest)", "validation")
@@ -146,7 +141,7 @@ def rekey(vault: VaultOption, user: UserOption = None) -> None:
 
     Example: trialvault rekey --vault vault
     """
-    r = admin.rekey(vault, _user(vault, user), _password())
+    r = admin.rekey(vault, acting_user(vault, user), _password())
     console.print(f"[green]re-keyed[/] {r.old_fingerprint} → {r.new_fingerprint}; {r.slots} "
                   f"slots re-wrapped; {r.bytes_before:,} → {r.bytes_after:,} bytes")
 
@@ -157,7 +152,7 @@ def passwd(vault: VaultOption, user: UserOption = None) -> None:
 
     Example: TRIALVAULT_PASSWORD=old TRIALVAULT_NEW_PASSWORD=new trialvault passwd --user bob
     """
-    name = _user(vault, user)
+    name = acting_user(vault, user)
     old = _password()
     admin.change_password(vault, name, old, _new_password("New password"))
     console.print(f"[green]password changed[/] for {name}")
@@ -191,7 +186,7 @@ def users_add(
 
     Example: trialvault users add bob --role analyst --vault vault
     """
-    acting = _user(vault, user)
+    acting = acting_user(vault, user)
     password = _password()
     slot = admin.add_user(vault, acting, password, name, _new_password(f"Password for {name}"),
                           role)
@@ -210,7 +205,7 @@ def users_remove(
 
     Example: trialvault users remove bob --vault vault
     """
-    admin.remove_user(vault, _user(vault, user), _password(), name, rekey_after=do_rekey)
+    admin.remove_user(vault, acting_user(vault, user), _password(), name, rekey_after=do_rekey)
     console.print(f"[green]removed[/] {name}" + (" and re-keyed" if do_rekey else ""))
 
 
@@ -227,7 +222,7 @@ def audit_show(vault: VaultOption, user: UserOption = None,
     Example: trialvault audit show --last 20 --vault vault
     """
     table = Table("#", "time (UTC)", "user", "command", "args", "rows", "result")
-    for e in admin.audit_entries(vault, _user(vault, user), _password(), last=last):
+    for e in admin.audit_entries(vault, acting_user(vault, user), _password(), last=last):
         table.add_row(str(e.seq), e.at[:19], e.user, e.command, _short(e.args),
                       str(sum(e.rows_touched.values())),
                       e.result if not e.error else f"{e.result}: {e.error}")
@@ -246,7 +241,7 @@ def audit_verify(vault: VaultOption, user: UserOption = None) -> None:
 
     Example: trialvault audit verify --vault vault
     """
-    result = admin.verify_audit(vault, _user(vault, user), _password())
+    result = admin.verify_audit(vault, acting_user(vault, user), _password())
     if not result.ok:
         for problem in result.problems:
             err_console.print(f"  - {problem}", markup=False)

@@ -8,18 +8,16 @@ from typing import Annotated
 
 import typer
 
-from trialvault.cli_common import VaultOption, console, guarded, password_from_env_or_prompt
+from trialvault.cli_common import (
+    UserOption,
+    VaultOption,
+    acting_user,
+    console,
+    guarded,
+    password_from_env_or_prompt,
+)
 from trialvault.errors import InputFileError
 
-
-def _user(vault: Path, user: str | None) -> str:
-    from trialvault.vault import default_user
-
-    return user or os.environ.get("TRIALVAULT_USER") or default_user(vault)
-
-
-UserOption = Annotated[str | None, typer.Option("--user", help="Key-slot user (default: "
-                                                "$TRIALVAULT_USER, else the only user).")]
 FormatOption = Annotated[str, typer.Option("--format", help="Export format (only: parquet).")]
 
 
@@ -52,7 +50,7 @@ def register(app: typer.Typer) -> None:
         from trialvault.vault.export import export_parquet, spark_read_options, vault_master_keys
 
         _check_format(fmt)
-        name = _user(vault, user)
+        name = acting_user(vault, user)
         password = password_from_env_or_prompt()
         with open_vault(vault, name, password, command="export",
                         args={"format": fmt, "out": out.name}, write=False) as session:
@@ -84,7 +82,7 @@ def register(app: typer.Typer) -> None:
         from trialvault.vault.export import import_into_vault
 
         _check_format(fmt)
-        name = _user(vault, user)
+        name = acting_user(vault, user)
         password = password_from_env_or_prompt()
         with open_vault(vault, name, password, command="import",
                         args={"format": fmt, "in": source.name}) as session:
