@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,22 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
         eng = SparkEngine(request.getfixturevalue("spark"))
     yield eng
     eng.close()
+
+
+# --- one headless Chromium (Debian's) for every browser test: Playwright's sync API allows one
+# running instance per thread, so the report and console tests must share it. ---
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("no chromium binary: apt-get install chromium")
+    api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) missing")
+    with api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

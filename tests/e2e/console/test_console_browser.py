@@ -20,6 +20,8 @@ from trialvault.vault.keyslots import FAST_TEST_KDF
 from .conftest import REPO, ServerThread, free_port  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.browser
+# Server actions (a release check, an evaluation) can take long on a loaded 2-core CI box.
+SLOW_SERVER_MS = 180_000
 CHILD = "BRWSR-CHILD-0042"
 USERS = {"dana": ("pw-dana-manager", "data-manager"), "omar": ("pw-omar-dpo", "dpo"),
          "ana": ("pw-ana-analyst", "analyst")}
@@ -51,6 +53,7 @@ def sign_in(page: Any, url: str, user: str) -> None:
 def test_dpo_files_and_completes_a_rights_request(browser: Any, console_url: str, shot: Any
                                                   ) -> None:
     page = browser.new_page(viewport={"width": 1366, "height": 800})
+    page.set_default_timeout(SLOW_SERVER_MS)
     sign_in(page, console_url, "omar")
     assert page.url.endswith("/holdings")
     shot(page, "holdings")
@@ -86,6 +89,7 @@ def test_dpo_files_and_completes_a_rights_request(browser: Any, console_url: str
 
 def test_analyst_sees_no_rights_desk(browser: Any, console_url: str) -> None:
     page = browser.new_page()
+    page.set_default_timeout(SLOW_SERVER_MS)
     sign_in(page, console_url, "ana")
     nav = page.get_by_role("navigation").inner_text()
     assert "Rights" not in nav and "Holdings" in nav

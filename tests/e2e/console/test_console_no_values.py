@@ -15,6 +15,8 @@ from trialvault.vault.session import open_vault
 from .conftest import REPO, ServerThread, free_port  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.browser
+# Server actions (a release check, an evaluation) can take long on a loaded 2-core CI box.
+SLOW_SERVER_MS = 180_000
 
 
 def test_no_child_code_in_any_page_or_log(browser: Any, demo_run: Any,
@@ -37,6 +39,7 @@ def test_no_child_code_in_any_page_or_log(browser: Any, demo_run: Any,
         url = f"http://127.0.0.1:{port}"
         for user in ("dana", "dpo", "ana", "oli"):
             page = browser.new_page()
+            page.set_default_timeout(SLOW_SERVER_MS)
             page.goto(f"{url}/login")
             page.get_by_label("User name").fill(user)
             page.get_by_label("Password").fill(demo_credentials[user])
@@ -51,6 +54,7 @@ def test_no_child_code_in_any_page_or_log(browser: Any, demo_run: Any,
                                            ).all()[:3]:
                     target = str(detail.get_attribute("href"))
                     sub = browser.new_page()
+                    sub.set_default_timeout(SLOW_SERVER_MS)
                     sub.context.add_cookies(page.context.cookies())
                     sub.goto(url + target)
                     pages[f"{user} {target}"] = sub.content()

@@ -12,6 +12,8 @@ from trialvault.study import load_study
 from .conftest import REPO, ServerThread, free_port  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.browser
+# Server actions (a release check, an evaluation) can take long on a loaded 2-core CI box.
+SLOW_SERVER_MS = 180_000
 
 
 def sign_in(page: Any, url: str, user: str, password: str) -> None:
@@ -31,6 +33,7 @@ def test_two_person_rule_in_the_browser(browser: Any, demo_run: Any,
     with ServerThread(build_console(settings).app(), port):
         url = f"http://127.0.0.1:{port}"
         page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(SLOW_SERVER_MS)
         sign_in(page, url, "ana", demo_credentials["ana"])
         page.get_by_role("link", name="Releases").click()
         page.get_by_label("Note for the output checkers").fill("Second release for review")

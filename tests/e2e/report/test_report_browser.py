@@ -5,8 +5,6 @@ Screenshots go to test-artifacts/report/ (git-ignored) for a person to look at.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +20,11 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "test-artifacts" / "report"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 META = {"release_id": "REL-EXAMPLE", "run_id": "example-run", "requested_by": "ana",
         "requested_at": "2026-11-25 10:00:00", "status": "approved", "note": "",
         "reviews": [{"reviewer": "olu", "role": "output-checker", "decision": "approve",
                      "comment": "checked", "reviewed_at": "2026-11-25 11:00:00"}]}
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.skip("no chromium binary: apt-get install chromium")
-    api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) missing")
-    with api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
