@@ -25,7 +25,13 @@ SeedOption = Annotated[
 
 @guarded
 def evaluate(study: StudyOption, vault: VaultOption, user: UserOption = None,
-             seed: SeedOption = None) -> None:
+             seed: SeedOption = None,
+             engine: Annotated[str, typer.Option(
+                 "--engine", help="Where the cohort and outcome SQL runs: duckdb (default) or "
+                 "spark; the models run here either way.")] = "duckdb",
+             spark_master: Annotated[str | None, typer.Option(
+                 "--spark-master", help="Spark master URL (local[2], spark://…, sc://…); "
+                 "default local[2].")] = None) -> None:
     """Evaluate the study inside the vault: cohort and outcomes (SQL), Hussey & Hughes models
     (odds ratio, risk difference), randomisation inference over every allowed assignment of LAs
     to steps, wild cluster bootstrap (Webb weights), Callaway–Sant'Anna sensitivity analysis.
@@ -41,7 +47,17 @@ def evaluate(study: StudyOption, vault: VaultOption, user: UserOption = None,
     from trialvault.evaluate.summary import render_summary
 
     who = acting_user(vault, user)
-    results = evaluate_vault(vault, who, password_from_env_or_prompt(), study, seed=seed)
+    runner = None
+    if engine != "duckdb":
+        from trialvault.engines import make_engine
+
+        runner = make_engine(engine, spark_master=spark_master)
+    try:
+        results = evaluate_vault(vault, who, password_from_env_or_prompt(), study, seed=seed,
+                                 engine=runner)
+    finally:
+        if runner is not None:
+            runner.close()
     console.print(render_summary(results), markup=False, highlight=False, soft_wrap=True)
 
 

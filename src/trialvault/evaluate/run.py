@@ -17,9 +17,15 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from trialvault.engines import Engine
 from trialvault.errors import TrialvaultError
 from trialvault.evaluate.bootstrap import wild_cluster_bootstrap
-from trialvault.evaluate.cohort import OUTCOME_IDS, build_analysis_table
+from trialvault.evaluate.cohort import (
+    OUTCOME_IDS,
+    CohortBuild,
+    build_analysis_table,
+    excluded_child_keys,
+)
 from trialvault.evaluate.design import Design, build_design
 from trialvault.evaluate.did import cs_for_cohort
 from trialvault.evaluate.randomisation import randomisation_test
@@ -39,26 +45,44 @@ EVALUATOR_ROLES = ("analyst", "data-manager")
 
 
 def run_evaluation(con: duckdb.DuckDBPyConnection, study: StudyFile, *,
-                   seed: int | None = None, did_outcomes: str = "all") -> EvaluationResults:
+                   seed: int | None = None, did_outcomes: str = "all",
+                   engine: Engine | None = None) -> EvaluationResults:
     """Evaluate every outcome of `study` on `harmonised.*` in `con`.
 
     `seed` defaults to the study's `analysis.seed`; it drives the wild bootstrap's weights
     only (randomisation inference enumerates, csdid's analytic SEs draw nothing).
     `did_outcomes`: "all" or "primary" — which outcomes get the Callaway–Sant'Anna analysis.
+    `engine`: derive the cohort and outcomes on another engine (e.g. Spark) from the same SQL;
+    the harmonised tables and the rights exclusions are read from `con`. Models run here.
     """
     # One BLAS thread: the matrices are tall and thin (threads gain little), sums come out
     # bit-identical whatever the machine, and a busy machine cannot stall OpenBLAS spin-waits.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _run(con, study, seed, did_outcomes)
+        return _run(con, study, seed, did_outcomes, engine)
+
+
+def _build(con: duckdb.DuckDBPyConnection, study: StudyFile, engine: Engine | None
+           ) -> CohortBuild:
+    if engine is None:
+        return build_analysis_table(con, study)
+    from trialvault.engines.evaluation import (
+        build_analysis_on_engine,
+        excluded_table,
+        load_harmonised_from_vault,
+    )
+
+    load_harmonised_from_vault(engine, con)
+    return build_analysis_on_engine(engine, study,
+                                    excluded=excluded_table(excluded_child_keys(con)))
 
 
 def _run(con: duckdb.DuckDBPyConnection, study: StudyFile, seed: int | None,
-         did_outcomes: str) -> EvaluationResults:
+         did_outcomes: str, engine: Engine | None = None) -> EvaluationResults:
     a = study.analysis
     seed = a.seed if seed is None else seed
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    built = build_analysis_table(con, study)
+    built = _build(con, study, engine)
     timings["cohort_sql"] = time.perf_counter() - clock
     data = built.analysis
     if data.empty:
@@ -192,7 +216,7 @@ def _concat(table: str, parts: list[pd.DataFrame], *, shift: bool = False) -> pd
 
 
 def evaluate_vault(vault_dir: Path, user: str, password: str, study: Path | StudyFile, *,
-                   seed: int | None = None) -> EvaluationResults:
+                   seed: int | None = None, engine: Engine | None = None) -> EvaluationResults:
     """Open the vault, evaluate, store the results (schema `results`), return them.
 
     The provenance records the vault's audit head as it was before this command's own entry,
@@ -202,11 +226,12 @@ def evaluate_vault(vault_dir: Path, user: str, password: str, study: Path | Stud
 
     study_path = study if isinstance(study, Path) else None
     model = load_study(study) if isinstance(study, Path) else study
-    args = {"study": model.study.id, "seed": seed if seed is not None else model.analysis.seed}
+    args = {"study": model.study.id, "seed": seed if seed is not None else model.analysis.seed,
+            "engine": engine.name if engine is not None else "duckdb"}
     with open_vault(vault_dir, user, password, command=EVALUATE_COMMAND, args=args,
                     write=True) as session:
         session.require_role(*EVALUATOR_ROLES)
-        results = run_evaluation(session.con, model, seed=seed)
+        results = run_evaluation(session.con, model, seed=seed, engine=engine)
         provenance = collect_provenance(session.con, model, seed=results.seed,
                                         study_path=study_path)
         run_id = write_results(session.con, results, provenance)

@@ -110,3 +110,22 @@ def test_a_failed_write_leaves_no_partial_run(
     with pytest.raises(KeyError):
         write_results(con, broken, own_transaction=True)
     assert con.execute("SELECT count(*) FROM results.runs").fetchone() == before
+
+
+def test_cohort_on_the_engine_layer_gives_the_same_estimates(
+        nwd_study: StudyFile, evaluated: tuple[duckdb.DuckDBPyConnection, EvaluationResults]
+        ) -> None:
+    """`evaluate --engine`: the same SQL through the portable layer, the same answer."""
+    from trialvault.engines import DuckDBEngine
+
+    con, default = evaluated
+    engine = DuckDBEngine()
+    try:
+        via_engine = run_evaluation(con, nwd_study, engine=engine, did_outcomes="primary")
+    finally:
+        engine.close()
+    assert via_engine.cohort_size == default.cohort_size
+    cols = ["outcome", "model", "estimate", "ci_low", "ci_high"]
+    left = default.estimates[cols].sort_values(["outcome", "model"]).reset_index(drop=True)
+    right = via_engine.estimates[cols].sort_values(["outcome", "model"]).reset_index(drop=True)
+    assert left.round(10).equals(right.round(10))
