@@ -24,6 +24,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 from trialvault.errors import InputFileError
+from trialvault.files import write_atomic
 
 LA_COLUMNS = ("file", "year", "line", "child", "rule", "severity", "message", "format", "table",
               "fields")
@@ -76,21 +77,10 @@ def write_la_report(rows: Sequence[tuple[Any, ...]], folder: Path) -> list[Path]
     writer.writerow(LA_COLUMNS)
     writer.writerows([["" if v is None else v for v in row] for row in rows])
     csv_path = folder / f"{REPORT_STEM}.csv"
-    _atomic(csv_path, buffer.getvalue().encode("utf-8-sig"))  # BOM: Excel opens it as UTF-8
+    write_atomic(csv_path, buffer.getvalue().encode("utf-8-sig"))  # BOM: Excel opens it as UTF-8
     xlsx_path = folder / f"{REPORT_STEM}.xlsx"
     _atomic_xlsx(xlsx_path, rows)
     return [csv_path, xlsx_path]
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _text_cell(sheet: Any, value: str) -> WriteOnlyCell:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
-import tempfile
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -22,6 +20,7 @@ import pyrage
 import xlsxwriter
 from pyrage import x25519
 
+from trialvault import files
 from trialvault.errors import InputFileError
 from trialvault.rights.actions import AccessBundle
 from trialvault.rights.register import RightsRequest
@@ -128,18 +127,7 @@ def seal_access_response(req: RightsRequest, recipient: str, *, workbook: bytes,
 def write_atomic(out_dir: Path, name: str, data: bytes) -> Path:
     """Write `data` to out_dir/name via a temporary file and a rename (all or nothing)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / name
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return files.write_atomic(out_dir / name, data)
 
 
 def open_access_response(path: Path, identity: str) -> dict[str, bytes]:

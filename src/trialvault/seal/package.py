@@ -17,9 +17,7 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from pyrage import x25519
 
 from trialvault import __version__
 from trialvault.errors import InputFileError, IntegrityError
+from trialvault.files import write_atomic
 
 PACKAGE_FORMAT = "trialvault-package/1"
 PACKAGE_SUFFIX = ".tvpkg"
@@ -188,16 +187,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputFileError("output folder does not exist", file=str(folder))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -171,7 +171,7 @@ def test_failure_during_write_leaves_old_file(tmp_path: Path, keypair: tuple[str
     def boom(src: str, dst: Path) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("trialvault.seal.package.os.replace", boom)
+    monkeypatch.setattr("trialvault.files.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
         write_package(path, [keypair[1]], MANIFEST, _tables(), b"")
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["p.tvpkg"]
