@@ -29,7 +29,7 @@ from trialvault.errors import IntegrityError, TrialvaultError
 from trialvault.study import load_study
 from trialvault.vault import admin
 from trialvault.vault.ingest import ingest_packages
-from trialvault.vault.keyslots import ROLES
+from trialvault.trust import ROLES
 from trialvault.vault.status import vault_status
 
 NEW_PASSWORD_ENV = "TRIALVAULT_NEW_PASSWORD"
@@ -64,12 +64,13 @@ def init(vault: VaultOption, study: StudyOption, user: UserOption = None) -> Non
 
 
 @guarded
-def pubkey(vault: VaultOption, user: UserOption = None) -> None:
+def pubkey(vault: VaultOption) -> None:
     """Print the evaluator's public age recipient (give it to LAs for `prepare --recipient`).
+    Needs no password: it is public, and checked against a data manager's signature.
 
     Example: trialvault pubkey --vault vault
     """
-    typer.echo(admin.evaluator_recipient(vault, acting_user(vault, user), _password()))
+    typer.echo(admin.evaluator_recipient(vault))
 
 
 @guarded
@@ -109,8 +110,12 @@ def status(vault: VaultOption, user: UserOption = None) -> None:
     Example: trialvault status --vault vault
     """
     s = vault_status(vault, acting_user(vault, user), _password())
-    console.print(f"vault {s.vault_dir} (id {s.vault_id}, study {s.study_id}), data key "
-                  f"{s.data_key_fingerprint}", soft_wrap=True)
+    console.print(f"vault {s.vault_dir} (id {s.vault_id}, study {s.study_id})", soft_wrap=True)
+    console.print("domain keys you hold: " + ", ".join(f"{d} {fp}" for d, fp in
+                                                       s.key_fingerprints.items()),
+                  soft_wrap=True)
+    for note in s.notes:
+        err_console.print(f"note: {note}", markup=False)
     table = Table("LA", "package", "extract", "current", "rows (manifest)", "validation")
     for la in s.holdings:
         for p in la.packages:
@@ -125,7 +130,8 @@ def status(vault: VaultOption, user: UserOption = None) -> None:
                      *[str(la.harmonised_rows.get(t, 0)) for t in names])
     console.print(rows)
     console.print("users: " + ", ".join(f"{u.user} ({u.role})" for u in s.users))
-    console.print(f"erased children (tombstones): {s.tombstones}")
+    if s.tombstones is not None:
+        console.print(f"erased children (tombstones): {s.tombstones}")
     console.print("on disk: " + ", ".join(f"{n} {b:,} B" for n, b in s.bytes_on_disk.items()))
     console.print(f"audit: {s.audit_entries} entries, head {s.audit_head}", soft_wrap=True)
 
@@ -137,13 +143,16 @@ def _summary(summary: dict[str, object]) -> str:
 
 @guarded
 def rekey(vault: VaultOption, user: UserOption = None) -> None:
-    """Copy the database under a fresh data key, re-wrap every key slot, retire the old key.
+    """Copy every domain you hold under fresh keys, seal them to every (verified) key slot,
+    retire the old keys. Refused if any slot was not made by an audited `users add`.
 
     Example: trialvault rekey --vault vault
     """
     r = admin.rekey(vault, acting_user(vault, user), _password())
-    console.print(f"[green]re-keyed[/] {r.old_fingerprint} → {r.new_fingerprint}; {r.slots} "
-                  f"slots re-wrapped; {r.bytes_before:,} → {r.bytes_after:,} bytes")
+    changes = ", ".join(f"{d} {r.old_fingerprints[d]} → {r.new_fingerprints[d]}"
+                        for d in r.domains)
+    console.print(f"[green]re-keyed[/] {changes}; {r.slots} slots; {r.bytes_before:,} → "
+                  f"{r.bytes_after:,} bytes", soft_wrap=True)
 
 
 @guarded
@@ -168,10 +177,16 @@ def users_list(vault: VaultOption) -> None:
 
     Example: trialvault users list --vault vault
     """
-    table = Table("user", "role", "created", "slot")
+    problems = admin.check_slots(vault)
+    table = Table("user", "person", "role", "domains", "created", "slot", "certificate")
     for s in admin.list_users(vault):
-        table.add_row(s.user, s.role, s.created_at, s.slot_id[:8])
+        bad = next((why for who, why in problems.items() if who.startswith(f"{s.user} (")), None)
+        table.add_row(s.user, s.person, s.role, ", ".join(s.domains), s.created_at,
+                      s.slot_id[:8], "[red]INVALID: " + "; ".join(bad) + "[/]" if bad else "ok")
     console.print(table)
+    if problems:
+        raise IntegrityError(f"{len(problems)} key slot(s) do not verify; remove them with "
+                             "`trialvault users remove NAME`")
 
 
 @users_app.command("add")
@@ -180,6 +195,9 @@ def users_add(
     name: Annotated[str, typer.Argument(help="The new user's name")],
     role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}")],
     vault: VaultOption, user: UserOption = None,
+    person: Annotated[str | None, typer.Option(
+        "--person", help="Who holds the slot (e.g. a staff e-mail); one person, one slot. "
+        "Default: the user name")] = None,
 ) -> None:
     """Give a new user a key slot (needs a data-manager; new password from
     $TRIALVAULT_NEW_PASSWORD or a prompt).
@@ -189,7 +207,7 @@ def users_add(
     acting = acting_user(vault, user)
     password = _password()
     slot = admin.add_user(vault, acting, password, name, _new_password(f"Password for {name}"),
-                          role)
+                          role, person=person)
     console.print(f"[green]added[/] {slot.user} ({slot.role})")
 
 
@@ -221,9 +239,9 @@ def audit_show(vault: VaultOption, user: UserOption = None,
 
     Example: trialvault audit show --last 20 --vault vault
     """
-    table = Table("#", "time (UTC)", "user", "command", "args", "rows", "result")
+    table = Table("#", "time (UTC)", "user", "command", "phase", "args", "rows", "result")
     for e in admin.audit_entries(vault, acting_user(vault, user), _password(), last=last):
-        table.add_row(str(e.seq), e.at[:19], e.user, e.command, _short(e.args),
+        table.add_row(str(e.seq), e.at[:19], e.user, e.command, e.phase, _short(e.args),
                       str(sum(e.rows_touched.values())),
                       e.result if not e.error else f"{e.result}: {e.error}")
     console.print(table)
@@ -236,19 +254,62 @@ def _short(args: dict[str, object]) -> str:
 
 @audit_app.command("verify")
 @guarded
-def audit_verify(vault: VaultOption, user: UserOption = None) -> None:
-    """Recompute the hash chain and compare it with audit.chain; exit 5 on any break.
+def audit_verify(
+    vault: VaultOption, user: UserOption = None,
+    witness: Annotated[list[Path] | None, typer.Option(
+        "--witness", help="A witness file (`audit witness`) or LA ingest receipt; repeatable")
+    ] = None,
+) -> None:
+    """Recompute the hash chain and every signature, compare with audit.chain and with
+    witnesses kept elsewhere; exit 5 on any break, naming the entry and what is wrong.
 
-    Example: trialvault audit verify --vault vault
+    Example: trialvault audit verify --witness ~/dpo/witness-2026-11.json --vault vault
     """
-    result = admin.verify_audit(vault, acting_user(vault, user), _password())
+    result = admin.verify_audit(vault, acting_user(vault, user), _password(),
+                                witnesses=witness or [])
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", markup=False)
     if not result.ok:
         for problem in result.problems:
             err_console.print(f"  - {problem}", markup=False)
         raise IntegrityError(f"audit chain does not verify: {len(result.problems)} problem(s) "
                              f"in {result.entries} entries")
-    console.print(f"[green]ok[/] {result.entries} entries, head {result.head}; audit.chain "
-                  f"agrees ({result.chain_lines} lines)", soft_wrap=True)
+    console.print(f"[green]ok[/] {result.entries} entries, signatures and links verify, head "
+                  f"{result.head}; audit.chain agrees ({result.chain_lines} lines); "
+                  f"{result.witnesses} witness(es) agree", soft_wrap=True)
+
+
+@audit_app.command("witness")
+@guarded
+def audit_witness(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the signed chain head")],
+    vault: VaultOption, user: UserOption = None,
+) -> None:
+    """Write a signed chain head to keep OUTSIDE the vault (the DPO's or an LA's copy);
+    `audit verify --witness FILE` later detects any cut or rewrite before it.
+
+    Example: trialvault audit witness --out ~/dpo/witness.json --vault vault
+    """
+    w = admin.write_witness(vault, acting_user(vault, user), _password(), out)
+    console.print(f"[green]witness[/] entry {w['seq']} {w['hash']} signed by {w['user']} → {out}",
+                  soft_wrap=True)
+
+
+@guarded
+def migrate(vault: VaultOption, user: UserOption = None) -> None:
+    """Upgrade a vault made by trialvault 0.1.0 to trust domains (run once, by a data
+    manager; every user keeps their password).
+
+    Example: trialvault migrate --vault vault --user alice
+    """
+    from trialvault.vault.migrate import migrate_vault
+
+    name = user or os.environ.get("TRIALVAULT_USER")
+    if not name:
+        raise TrialvaultError("name the data manager: --user NAME (or set TRIALVAULT_USER)")
+    r = migrate_vault(vault, name, _password())
+    console.print(f"[green]migrated[/] {r.tables} tables ({r.rows:,} rows), {r.legacy_entries} "
+                  f"audit entries kept, {r.users} users")
 
 
 def register(app: typer.Typer) -> None:
@@ -259,5 +320,6 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
     app.command("rekey")(rekey)
     app.command("passwd")(passwd)
+    app.command("migrate")(migrate)
     app.add_typer(users_app, name="users")
     app.add_typer(audit_app, name="audit")

@@ -14,7 +14,7 @@ Data keys are wrapped under those master keys in the footer's key material (doub
 the parquet-java/Arrow key-tools format), so the files are self-describing for any reader with
 the master keys.
 
-The master keys are derived from the vault: HKDF-SHA256 over the vault's data key, salted with
+The master keys are derived from the vault: HKDF-SHA256 over the child domain's key, salted with
 the export id, one per key id. So only the vault (or someone given the keys for that one
 export) can read an export, and a vault re-key (after an erasure) makes earlier exports
 unreadable from the vault — crypto-shredding them too.
@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -53,6 +54,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from trialvault import __version__
 from trialvault.errors import InputFileError, IntegrityError, TrialvaultError
+from trialvault.trust import canonical
 from trialvault.vault.schema import KEY_COLUMNS, TABLES, stored_columns
 from trialvault.vault.session import VaultSession
 
@@ -69,6 +71,8 @@ CRYPTO_FACTORY = "org.apache.parquet.crypto.keytools.PropertiesDrivenCryptoFacto
 # parquet-java's test InMemoryKMS, which Spark does not ship).
 SPARK_KMS_CLASS = "uk.trialvault.parquet.InMemoryKms"
 _HKDF_INFO = b"trialvault parquet export v1 master key "
+_MAC_INFO = b"trialvault parquet export v1 manifest mac"
+ALLOWED_TABLES = (*TABLES, FLAGS)
 _NONCE = 12
 FLAG_SCHEMA = pa.schema([("la_code", pa.int32()), ("child_id", pa.string()),
                          ("restricted", pa.bool_()), ("objected", pa.bool_())])
@@ -83,12 +87,18 @@ def derive_master_keys(data_key: bytes, export_id: str) -> dict[str, bytes]:
 
 
 def vault_master_keys(session: VaultSession, export_id: str) -> dict[str, bytes]:
-    """Master keys of `export_id` for the open vault.
+    """Master keys of `export_id` for the open vault (derived from the child domain's key:
+    the same HKDF as `derive_master_keys`, computed inside the session)."""
+    return {key_id: session.derive_key("child", _HKDF_INFO + key_id.encode(),
+                                       export_id.encode()) for key_id in KEY_IDS}
 
-    Uses the session's data key: the vault exposes no derivation function yet (asked for one,
-    e.g. `session.derive_key(purpose, salt)`, so this module need not read a private field).
-    """
-    return derive_master_keys(session._data_key, export_id)
+
+def _manifest_mac(session: VaultSession, manifest: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 over the manifest (without its MAC) under a key derived for this export:
+    a manifest not written by this vault — names, counts, hashes — is refused before use."""
+    key = session.derive_key("child", _MAC_INFO, str(manifest.get("export_id")).encode())
+    body = {k: v for k, v in manifest.items() if k != "mac"}
+    return hmac.new(key, canonical(body), hashlib.sha256).hexdigest()
 
 
 def key_list(keys: Mapping[str, bytes]) -> str:
@@ -179,16 +189,17 @@ def export_parquet(session: VaultSession, out_dir: Path) -> ExportReport:
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "export_id": export_id,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "trialvault_version": __version__, "data_key_fingerprint":
-                session.data_key_fingerprint,
+            "trialvault_version": __version__, "key_fingerprint":
+                session.key_fingerprints["child"],
             "encryption": {"algorithm": ALGORITHM, "footer": "encrypted", "footer_key": FOOTER_KEY,
                            "column_keys": {KEYS_KEY: list(KEY_COLUMNS), DATA_KEY: "all others"},
-                           "key_derivation": "HKDF-SHA256(vault data key, salt=export_id, "
+                           "key_derivation": "HKDF-SHA256(child domain key, salt=export_id, "
                                              "info='trialvault parquet export v1 master key "
                                              "<key id>')",
                            "kms_wrapping": "parquet-java InMemoryKMS compatible"},
             "tables": files,
         }
+        manifest["mac"] = _manifest_mac(session, manifest)
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():
             out_dir.rmdir()
@@ -242,7 +253,17 @@ def read_manifest(export_dir: Path) -> dict[str, Any]:
                              file=str(path)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputFileError(f"not a {FORMAT} manifest", file=str(path))
-    for name, entry in manifest.get("tables", {}).items():
+    tables = manifest.get("tables")
+    if not isinstance(tables, dict):
+        raise InputFileError("manifest has no table list", file=str(path))
+    for name, entry in tables.items():
+        # Names come from outside: only the harmonised model's tables, each in its own file.
+        if name not in ALLOWED_TABLES or not isinstance(entry, dict) \
+                or entry.get("file") != f"{name}.parquet" \
+                or not isinstance(entry.get("rows"), int) or not isinstance(entry.get("sha256"), str):
+            raise InputFileError(f"manifest lists table {str(name)[:40]!r}, which is not a table "
+                                 "of the harmonised model (or its entry is malformed)",
+                                 file=str(path), rule="table")
         file = Path(export_dir) / str(entry["file"])
         if not file.is_file() or _sha256(file) != entry["sha256"]:
             raise IntegrityError(f"{file.name}: missing or changed since export (table {name})")
@@ -275,9 +296,12 @@ def read_export(export_dir: Path, keys: Mapping[str, bytes],
 def export_keys_from_vault(session: VaultSession, export_dir: Path) -> dict[str, bytes]:
     """The master keys of an export made by this vault (checked against its manifest)."""
     manifest = read_manifest(export_dir)
-    if manifest.get("data_key_fingerprint") != session.data_key_fingerprint:
-        raise IntegrityError("this export was not made under the vault's current data key "
-                             "(another vault, or the vault was re-keyed since)")
+    if manifest.get("key_fingerprint") != session.key_fingerprints.get("child"):
+        raise IntegrityError("this export was not made under the vault's current child-data "
+                             "key (another vault, or the vault was re-keyed since)")
+    if not hmac.compare_digest(str(manifest.get("mac", "")), _manifest_mac(session, manifest)):
+        raise IntegrityError(f"{MANIFEST}: its MAC does not verify (edited, or not made by "
+                             "this vault)")
     return vault_master_keys(session, str(manifest["export_id"]))
 
 
@@ -311,7 +335,7 @@ def import_into_vault(session: VaultSession, export_dir: Path) -> ImportReport:
     tables = read_export(export_dir, keys)
     con = session.con
     tombs = {(int(la), str(h)) for la, h in con.execute(
-        "SELECT la_code, child_hash FROM meta.tombstones").fetchall()}
+        "SELECT la_code, child_hash FROM rights.tombstones").fetchall()}
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {IMPORT_SCHEMA}")
     rows: dict[str, int] = {}
     dropped = 0
@@ -330,7 +354,8 @@ def import_into_vault(session: VaultSession, export_dir: Path) -> ImportReport:
         view = f"_tv_import_{name}"
         con.register(view, table)
         try:
-            con.execute(f"CREATE OR REPLACE TABLE {IMPORT_SCHEMA}.{name} AS SELECT * FROM {view}")
+            con.execute(f"CREATE OR REPLACE TABLE {IMPORT_SCHEMA}.{quote_ident(name)} AS "
+                        f"SELECT * FROM {quote_ident(view)}")
         finally:
             con.unregister(view)
         rows[name] = table.num_rows

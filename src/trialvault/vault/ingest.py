@@ -6,9 +6,10 @@ rolls all of it back. A package already in the vault is skipped (reported). Per 
 view comes from the package with the latest extract date (ties: the later ingest), so a newer
 extract supersedes an older one while `raw` keeps both.
 
-Erased children stay erased: `meta.tombstones` holds HMAC-SHA256(tombstone key, "la:child")
-for each erased child, never the code itself. The tombstone key is a random secret inside the
-encrypted database (not derived from the data key, which a re-key replaces). Ingest drops a
+Erased children stay erased: `rights.tombstones` (register domain) holds
+HMAC-SHA256(tombstone key, "la:child") for each erased child, never the code itself. The
+tombstone key is a random secret in the register domain (not derived from a domain key, which a
+re-key replaces); an analyst's slot holds neither. Ingest drops a
 tombstoned child's rows before they reach `raw`; `rebuild_harmonised` excludes them as well.
 
 Errors name the package file, table, column and source line, never a value.
@@ -32,7 +33,7 @@ import pyarrow.compute as pc
 from trialvault.errors import InputFileError
 from trialvault.seal import PackageContents, read_package
 from trialvault.study import StudyFile
-from trialvault.vault.admin import EVALUATOR_IDENTITY, TOMBSTONE_KEY, read_secret
+from trialvault.vault.admin import evaluator_identity, tombstone_key
 from trialvault.vault.schema import (
     KEY_COLUMNS,
     PREPARE_LINEAGE,
@@ -104,8 +105,8 @@ def ingest_packages(vault_dir: Path, user: str, password: str, packages: list[Pa
 def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: StudyFile,
                 user: str) -> IngestReport:
     """The work of `ingest_packages` on an open connection, inside the caller's transaction."""
-    identity = read_secret(con, EVALUATOR_IDENTITY)
-    vault_study = con.execute("SELECT study_id FROM meta.vault_info").fetchone()
+    identity = evaluator_identity(con)
+    vault_study = con.execute("SELECT study_id FROM audit.vault_info").fetchone()
     if vault_study and vault_study[0] and vault_study[0] != study.study.id:
         raise InputFileError(f"this vault holds study {vault_study[0]!r}, not "
                              f"{study.study.id!r}", file="--study")
@@ -113,7 +114,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: 
     before = current_packages(con)
     batch = int(con.execute("SELECT coalesce(max(ingest_batch), 0) + 1 FROM "
                             "meta.ingest_batches").fetchone()[0])  # type: ignore[index]
-    tomb_key = bytes.fromhex(read_secret(con, TOMBSTONE_KEY))
+    tomb_key = tombstone_key(con)
     outcomes: list[PackageOutcome] = []
     seen: set[str] = set()
     for path in packages:
@@ -202,7 +203,7 @@ def _check_columns(name: str, table: str, data: pa.Table, study: StudyFile) -> l
 
 def _tombstoned_children(con: duckdb.DuckDBPyConnection, la_code: int,
                          tables: dict[str, pa.Table], key: bytes) -> set[str]:
-    tombs = {r[0] for r in con.execute("SELECT child_hash FROM meta.tombstones WHERE la_code = ?",
+    tombs = {r[0] for r in con.execute("SELECT child_hash FROM rights.tombstones WHERE la_code = ?",
                                        [la_code]).fetchall()}
     if not tombs:
         return set()
@@ -303,10 +304,10 @@ def rebuild_harmonised(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def _erased_in_raw(con: duckdb.DuckDBPyConnection, current: list[str]) -> set[tuple[int, str]]:
     tombs = {(int(la), h) for la, h in con.execute(
-        "SELECT la_code, child_hash FROM meta.tombstones").fetchall()}
+        "SELECT la_code, child_hash FROM rights.tombstones").fetchall()}
     if not tombs or not current:
         return set()
-    key = bytes.fromhex(read_secret(con, TOMBSTONE_KEY))
+    key = tombstone_key(con)
     pairs: set[tuple[int, str]] = set()
     for table in TABLES:
         pairs.update((int(la), str(c)) for la, c in con.execute(
@@ -322,26 +323,26 @@ def _hmac(key: bytes, la_code: int, child_id: str) -> str:
 
 
 def child_hash(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str) -> str:
-    """The keyed hash that stands for a child in `meta.tombstones` (no code stored)."""
-    return _hmac(bytes.fromhex(read_secret(con, TOMBSTONE_KEY)), la_code, child_id)
+    """The keyed hash that stands for a child in `rights.tombstones` (no code stored)."""
+    return _hmac(tombstone_key(con), la_code, child_id)
 
 
 def add_tombstones(con: duckdb.DuckDBPyConnection,
                    children: Iterable[tuple[int, str]]) -> int:
     """Mark (la_code, child_id) pairs erased, so no later ingest loads them; returns how many
     were new. The caller deletes their rows and calls `rebuild_harmonised`."""
-    key = bytes.fromhex(read_secret(con, TOMBSTONE_KEY))
+    key = tombstone_key(con)
     existing = {(int(la), h) for la, h in con.execute(
-        "SELECT la_code, child_hash FROM meta.tombstones").fetchall()}
+        "SELECT la_code, child_hash FROM rights.tombstones").fetchall()}
     new = {(int(la), _hmac(key, la, cid)) for la, cid in children} - existing
     if new:
-        con.executemany("INSERT INTO meta.tombstones VALUES (?, ?, ?)",
+        con.executemany("INSERT INTO rights.tombstones VALUES (?, ?, ?)",
                         [[la, h, _now()] for la, h in sorted(new)])
     return len(new)
 
 
 def is_tombstoned(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str) -> bool:
-    row = con.execute("SELECT 1 FROM meta.tombstones WHERE la_code = ? AND child_hash = ?",
+    row = con.execute("SELECT 1 FROM rights.tombstones WHERE la_code = ? AND child_hash = ?",
                       [la_code, child_hash(con, la_code, child_id)]).fetchone()
     return row is not None
 

@@ -1,11 +1,16 @@
-"""What the vault database holds: the harmonised tables (docs/architecture.md) and bookkeeping.
+"""What the vault's databases hold: the harmonised tables (docs/architecture.md) and bookkeeping.
 
-Schemas:
-- `raw`         every package's tables as received (+ package_id, ingest_batch); history kept.
-- `harmonised`  the current view: per LA, the rows of its latest extract, minus erased children.
-- `meta`        packages, ingest batches, audit log, secrets (evaluator identity, tombstone key),
-                tombstones of erased children.
-Other stages add their own tables (`rights_flags`, `results`) in their own schemas or `main`.
+Catalogs (one per file; which trust domain each belongs to: `trialvault.trust.domains`):
+- `vault` (child domain, the default catalog):
+  `raw`         every package's tables as received (+ package_id, ingest_batch); history kept;
+  `harmonised`  the current view: per LA, the rows of its latest extract, minus erased children;
+  `meta`        packages (with their validation lines), ingest batches, rights flags,
+                release children.
+- `rights` (register domain): the rights register, tombstones, the tombstone key, the registry
+  of key-slot certificates.
+- `secrets` (secrets domain): the evaluator's age identity, trusted LA signing keys.
+- `results`, `releases` (outputs domain): aggregates only.
+- `audit` (audit domain): the signed audit log and `vault_info`.
 """
 
 from __future__ import annotations
@@ -86,27 +91,49 @@ def _create(schema: str, table: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({cols})"
 
 
-META_DDL = [
-    "CREATE SCHEMA IF NOT EXISTS meta",
-    "CREATE SCHEMA IF NOT EXISTS raw",
-    "CREATE SCHEMA IF NOT EXISTS harmonised",
-    """CREATE TABLE IF NOT EXISTS meta.vault_info (
-        vault_id VARCHAR NOT NULL, study_id VARCHAR, created_at VARCHAR NOT NULL,
-        trialvault_version VARCHAR NOT NULL)""",
-    # Secrets that must survive a re-key: the evaluator's age identity, the tombstone HMAC key.
-    "CREATE TABLE IF NOT EXISTS meta.secrets (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS meta.ingest_batches (
-        ingest_batch INTEGER PRIMARY KEY, started_at VARCHAR NOT NULL, user_name VARCHAR NOT NULL,
-        packages INTEGER NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS meta.packages (
-        package_id VARCHAR PRIMARY KEY, la_code INTEGER NOT NULL, extract_date DATE NOT NULL,
-        study_id VARCHAR NOT NULL, spec_version VARCHAR, created_at VARCHAR,
-        file_name VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL,
-        ingest_batch INTEGER NOT NULL, ingested_at VARCHAR NOT NULL,
-        manifest VARCHAR NOT NULL, validation_csv BLOB NOT NULL,
-        tombstoned_rows INTEGER NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS meta.tombstones (
-        la_code INTEGER NOT NULL, child_hash VARCHAR NOT NULL, created_at VARCHAR NOT NULL,
-        PRIMARY KEY (la_code, child_hash))""",
-    *[_create(schema, table) for schema in ("raw", "harmonised") for table in TABLES],
-]
+# DDL per catalog, run when a vault (or a migrated one) is created. Stages create their own
+# tables lazily in the catalogs of their domain but never create schemas: a schema named like a
+# catalog (`rights`, `results`, ...) in the default catalog would make every reference ambiguous.
+CATALOG_DDL: dict[str, list[str]] = {
+    "vault": [
+        "CREATE SCHEMA IF NOT EXISTS meta",
+        "CREATE SCHEMA IF NOT EXISTS raw",
+        "CREATE SCHEMA IF NOT EXISTS harmonised",
+        """CREATE TABLE IF NOT EXISTS meta.ingest_batches (
+            ingest_batch INTEGER PRIMARY KEY, started_at VARCHAR NOT NULL,
+            user_name VARCHAR NOT NULL, packages INTEGER NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS meta.packages (
+            package_id VARCHAR PRIMARY KEY, la_code INTEGER NOT NULL, extract_date DATE NOT NULL,
+            study_id VARCHAR NOT NULL, spec_version VARCHAR, created_at VARCHAR,
+            file_name VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL,
+            ingest_batch INTEGER NOT NULL, ingested_at VARCHAR NOT NULL,
+            manifest VARCHAR NOT NULL, validation_csv BLOB NOT NULL,
+            tombstoned_rows INTEGER NOT NULL)""",
+        *[_create(schema, table) for schema in ("raw", "harmonised") for table in TABLES],
+    ],
+    "rights": [
+        # Erased children, as HMAC(tombstone key, "la:child"); the key is in rights.secrets.
+        """CREATE TABLE IF NOT EXISTS rights.tombstones (
+            la_code INTEGER NOT NULL, child_hash VARCHAR NOT NULL, created_at VARCHAR NOT NULL,
+            PRIMARY KEY (la_code, child_hash))""",
+        "CREATE TABLE IF NOT EXISTS rights.secrets (name VARCHAR PRIMARY KEY, "
+        "value VARCHAR NOT NULL)",
+        # Every key-slot certificate an audited `users add` (or init/migrate) created: a re-key
+        # wraps keys only for slots listed here (a planted slot in keyslots.json is refused).
+        """CREATE TABLE IF NOT EXISTS rights.slot_registry (
+            cert_hash VARCHAR PRIMARY KEY, slot_id VARCHAR NOT NULL, user_name VARCHAR NOT NULL,
+            role VARCHAR NOT NULL, added_at VARCHAR NOT NULL, added_by VARCHAR NOT NULL,
+            audit_seq BIGINT NOT NULL, retired_at VARCHAR)""",
+    ],
+    "secrets": [
+        "CREATE TABLE IF NOT EXISTS secrets.secrets (name VARCHAR PRIMARY KEY, "
+        "value VARCHAR NOT NULL)",
+    ],
+    "results": [],
+    "releases": [],
+    "audit": [
+        """CREATE TABLE IF NOT EXISTS audit.vault_info (
+            vault_id VARCHAR NOT NULL, study_id VARCHAR, created_at VARCHAR NOT NULL,
+            trialvault_version VARCHAR NOT NULL, format VARCHAR NOT NULL)""",
+    ],
+}

@@ -9,7 +9,7 @@ from typing import Any
 
 from trialvault.vault import audit
 from trialvault.vault.ingest import describe_current
-from trialvault.vault.keyslots import Slot
+from trialvault.trust import Slot
 from trialvault.vault.schema import TABLES
 from trialvault.vault.session import open_vault
 
@@ -44,13 +44,14 @@ class VaultStatus:
     vault_dir: Path
     vault_id: str
     study_id: str | None
-    data_key_fingerprint: str
+    key_fingerprints: dict[str, str]
     users: list[Slot]
     holdings: list[LaHolding]
     bytes_on_disk: dict[str, int]
     audit_entries: int
     audit_head: str
-    tombstones: int = 0
+    tombstones: int | None = None
+    domains: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -59,23 +60,32 @@ def vault_status(vault_dir: Path, user: str, password: str) -> VaultStatus:
     with open_vault(vault_dir, user, password, command="status", args={}, write=False) as s:
         con = s.con
         vault_id, study_id = con.execute(  # type: ignore[misc]
-            "SELECT vault_id, study_id FROM meta.vault_info").fetchone()
-        packages = describe_current(con)
+            "SELECT vault_id, study_id FROM audit.vault_info").fetchone()
+        packages: list[dict[str, Any]] = []
         per_la: dict[int, dict[str, int]] = {}
         children: dict[int, int] = {}
-        for table in TABLES:
-            for la, n in con.execute(f"SELECT la_code, count(*) FROM harmonised.{table} "
-                                     "GROUP BY la_code").fetchall():
-                per_la.setdefault(int(la), {})[table] = int(n)
-        union = " UNION ".join(f"SELECT la_code, child_id FROM harmonised.{t}" for t in TABLES)
-        for la, n in con.execute(f"SELECT la_code, count(*) FROM ({union}) GROUP BY la_code"
-                                 ).fetchall():
-            children[int(la)] = int(n)
+        notes: list[str] = []
+        if s.holds("child"):
+            packages = describe_current(con)
+            for table in TABLES:
+                for la, n in con.execute(f"SELECT la_code, count(*) FROM harmonised.{table} "
+                                         "GROUP BY la_code").fetchall():
+                    per_la.setdefault(int(la), {})[table] = int(n)
+            union = " UNION ".join(f"SELECT la_code, child_id FROM harmonised.{t}"
+                                   for t in TABLES)
+            for la, n in con.execute(f"SELECT la_code, count(*) FROM ({union}) GROUP BY "
+                                     "la_code").fetchall():
+                children[int(la)] = int(n)
+        else:
+            notes.append(f"{s.role} holds no key to child-level data: holdings not shown")
         seq, head = audit.head(con)
-        tombstones = int(con.execute("SELECT count(*) FROM meta.tombstones"  # type: ignore[index]
-                                     ).fetchone()[0])
-        users = s._keyfile.slots
-        fingerprint = s.data_key_fingerprint
+        tombstones = None
+        if s.holds("register"):
+            tombstones = int(con.execute(  # type: ignore[index]
+                "SELECT count(*) FROM rights.tombstones").fetchone()[0])
+        users = s._keyring.slots
+        fingerprints = dict(s.key_fingerprints)
+        domains = sorted(s.domains)
     holdings: dict[int, list[PackageHolding]] = {}
     for p in packages:
         m = p["manifest"]
@@ -88,7 +98,7 @@ def vault_status(vault_dir: Path, user: str, password: str) -> VaultStatus:
             validation_summary=m.get("validation_summary") or {}))
     return VaultStatus(
         vault_dir=vault_dir, vault_id=str(vault_id), study_id=study_id,
-        data_key_fingerprint=fingerprint, users=users,
+        key_fingerprints=fingerprints, users=users, domains=domains, notes=notes,
         holdings=[LaHolding(la, pk, per_la.get(la, {}), children.get(la, 0))
                   for la, pk in sorted(holdings.items())],
         bytes_on_disk={f.name: f.stat().st_size for f in sorted(vault_dir.iterdir())

@@ -1,4 +1,5 @@
-"""The storage engine: one DuckDB file encrypted with DuckDB's own AES-256-GCM.
+"""The storage engine: DuckDB files encrypted with DuckDB's own AES-256-GCM, one or more per
+trust domain (see `trialvault.trust.domains`), attached together in one in-memory session.
 
 DuckDB ≥ 1.4.1 writes encrypted files only with the OpenSSL crypto of its `httpfs` extension.
 It would download that at run time; instead the `duckdb-ext-httpfs` wheel ships the build for
@@ -8,7 +9,8 @@ Auto-loading and auto-installing extensions are off, and `force_mbedtls_unsafe` 
 Every connection:
 - keeps DuckDB's temp files (spills of large sorts, joins, temp tables) in the vault's own
   `tmp/` folder, encrypted (`temp_file_encryption`), so nothing leaves the vault folder in the clear;
-- attaches the database as catalog `vault` and makes it the default;
+- attaches each held domain's files under their catalog names (`vault` = child domain, the
+  default; `rights`, `secrets`, `results`, `releases`, `audit`), each under its domain's key;
 - in a session (`sandbox=True`) then forbids file access from SQL (`enable_external_access`) and
   locks the configuration, so no query can COPY rows to a plaintext file or re-enable that.
 
@@ -20,14 +22,16 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
 
 from trialvault.errors import IntegrityError, TrialvaultError
+from trialvault.trust import catalog_file, catalogs_for
 
-CATALOG = "vault"
-DB_NAME = "vault.duckdb"
+CATALOG = "vault"  # the child domain's catalog, the default one in a session
+LEGACY_DB_NAME = "vault.duckdb"  # 0.1.0's single database (read once by `migrate`)
 TEMP_DIR_NAME = "tmp"
 # A ceiling, not a reservation: ingest and evaluation need far less; DuckDB spills beyond it.
 DEFAULT_MEMORY_LIMIT = "4GB"
@@ -53,10 +57,16 @@ def extension_path() -> Path:
     raise TrialvaultError(f"{_EXTENSION_DIST} has no httpfs build for DuckDB {wanted}")
 
 
-def connect(db_path: Path, key: bytes | None, *, temp_dir: Path, sandbox: bool = True,
+def connect(vault_dir: Path, keys: Mapping[str, bytes | None], *, sandbox: bool = True,
             read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT,
-            threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with `db_path` attached as the default catalog `vault`."""
+            threads: int | None = None, create: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the catalogs of the domains in `keys` attached.
+
+    `keys` maps domain → key (None: a plaintext file, benchmarks only). The child domain's
+    catalog `vault` is the default when held (else the first attached). A missing file is an
+    integrity error unless `create` (init, re-key, migration build new files).
+    """
+    temp_dir = vault_dir / TEMP_DIR_NAME
     con = duckdb.connect(":memory:", config={
         "autoload_known_extensions": False,
         "autoinstall_known_extensions": False,
@@ -68,11 +78,37 @@ def connect(db_path: Path, key: bytes | None, *, temp_dir: Path, sandbox: bool =
     })
     try:
         con.load_extension(str(extension_path()))
-        attach(con, db_path, key, CATALOG, read_only=read_only)
-        con.execute(f"USE {CATALOG}")
+        attached = []
+        for catalog, domain in catalogs_for(set(keys)):
+            path = vault_dir / catalog_file(catalog)
+            if not create and not path.exists():
+                raise IntegrityError(f"{path}: a file of the {domain} domain is missing")
+            attach(con, path, keys[domain], catalog, read_only=read_only)
+            attached.append(catalog)
+        if attached:
+            con.execute(f"USE {CATALOG if CATALOG in attached else attached[0]}")
         if sandbox:
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def connect_file(db_path: Path, key: bytes | None, *, temp_dir: Path, alias: str = CATALOG,
+                 memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None
+                 ) -> duckdb.DuckDBPyConnection:
+    """One database file alone (benchmarks, migration): attached as `alias`, made default."""
+    con = duckdb.connect(":memory:", config={
+        "autoload_known_extensions": False, "autoinstall_known_extensions": False,
+        "allow_community_extensions": False, "temp_directory": str(temp_dir),
+        "temp_file_encryption": True, "memory_limit": memory_limit,
+        "threads": threads or os.cpu_count() or 1})
+    try:
+        con.load_extension(str(extension_path()))
+        attach(con, db_path, key, alias)
+        con.execute(f"USE {alias}")
     except BaseException:
         con.close()
         raise
