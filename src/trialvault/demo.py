@@ -24,7 +24,7 @@ from trialvault.cli_common import StudyOption, console, guarded
 from trialvault.errors import PolicyRefusal
 from trialvault.study import StudyFile, load_study
 from trialvault.study.documents import render
-from trialvault.vault.keyslots import KdfParams
+from trialvault.trust import KdfParams
 
 # Who does what in the demo: one user per role, as the two-person rule needs.
 DEMO_USERS = {"dana": "data-manager", "ana": "analyst", "oli": "output-checker", "dpo": "dpo"}

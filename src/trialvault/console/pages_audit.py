@@ -56,7 +56,8 @@ def add_audit_pages(console: Console) -> None:
     async def verify(request: Request, session: ConsoleSession) -> Response:
         with open_vault(settings.vault_dir, session.user, session.password,
                         command="console audit verify", args={}, write=False) as vault:
-            result = audit.verify(vault.con, settings.vault_dir)
+            result = audit.verify(vault.con, settings.vault_dir, vault_id=vault.vault_id,
+                                  running=vault.begin_entry.seq if vault.begin_entry else None)
             vault.record(detail={"entries": result.entries, "ok": result.ok})
         return await show(request, session, verification=result)
 

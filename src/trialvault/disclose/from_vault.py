@@ -61,9 +61,8 @@ def period_of(day: dt.date, months: int) -> Period:
 def latest_run(con: duckdb.DuckDBPyConnection, study: StudyFile,
                run_id: str | None = None) -> tuple[str, str, int, dict[str, Any]]:
     """(run_id, created_at, cohort_size, provenance) of the chosen or latest run."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
-                         "'results' AND table_name = 'runs' AND table_catalog = "
-                         "current_database()").fetchone()
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'runs' AND "
+                         "(database_name = 'results' OR schema_name = 'results')").fetchone()
     if not exists or not exists[0]:
         raise PolicyRefusal("the vault holds no evaluation results: run `trialvault evaluate`")
     sql = ("SELECT run_id, CAST(created_at AS VARCHAR), cohort_size, provenance FROM results.runs "

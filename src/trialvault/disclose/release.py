@@ -3,7 +3,8 @@ write out. Everything is kept in the vault's `releases` schema and every step is
 
 - `request` (role analyst): reads one evaluation run, runs every disclosure rule, stores the
   checked outputs with their checking report, and records which children the release counted
-  (`releases.release_children`: la_code, child_id; encrypted in the vault, never released).
+  (`meta.release_children`: la_code, child_id — in the child domain, which output checkers
+  hold no key to; never released).
 - `review` (role output-checker): a different user, unlocking their *own* key slot, decides.
   The requester can never review their own release (`PolicyRefusal`). A release is approved
   when `disclosure.reviewers_required` people have signed it: the requester plus
@@ -48,8 +49,11 @@ WRITE_ROLES = ("analyst", "output-checker", "data-manager")
 Decision = Literal["approve", "return", "reject"]
 DECISIONS: dict[str, str] = {"approve": "approved", "return": "returned", "reject": "rejected"}
 
+CHILDREN_TABLE = "meta.release_children"  # child domain: analysts, DPOs and data managers
+CHILDREN_DDL = f"""CREATE TABLE IF NOT EXISTS {CHILDREN_TABLE} (
+    release_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, la_code INTEGER NOT NULL,
+    child_id VARCHAR NOT NULL)"""
 _DDL = [
-    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.requests (
         release_id VARCHAR PRIMARY KEY, run_id VARCHAR NOT NULL, study_id VARCHAR NOT NULL,
         requested_by VARCHAR NOT NULL, requested_at TIMESTAMP NOT NULL,
@@ -59,9 +63,6 @@ _DDL = [
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.reviews (
         release_id VARCHAR NOT NULL, reviewer VARCHAR NOT NULL, role VARCHAR NOT NULL,
         decision VARCHAR NOT NULL, comment VARCHAR NOT NULL, reviewed_at TIMESTAMP NOT NULL)""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.release_children (
-        release_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, la_code INTEGER NOT NULL,
-        child_id VARCHAR NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.writes (
         release_id VARCHAR NOT NULL, written_by VARCHAR NOT NULL, written_at TIMESTAMP NOT NULL,
         folder VARCHAR NOT NULL, manifest_sha256 VARCHAR NOT NULL)""",
@@ -94,6 +95,11 @@ class ReleaseRecord:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    # In a vault `releases` is a catalog (outputs domain); a plain connection gets a schema.
+    row = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?",
+                      [SCHEMA]).fetchone()
+    if not row or not row[0]:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     for statement in _DDL:
         con.execute(statement)
 
@@ -107,15 +113,17 @@ def _sha256(data: bytes) -> str:
 
 
 def _has_schema(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-                      "AND table_name = 'requests' AND table_catalog = current_database()",
-                      [SCHEMA]).fetchone()
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE (database_name = ? OR "
+                      "schema_name = ?) AND table_name = 'requests'", [SCHEMA, SCHEMA]).fetchone()
     return bool(row and row[0])
 
 
-def request(con: duckdb.DuckDBPyConnection, user: str, study: StudyFile, *,
-            run_id: str | None = None, note: str = "") -> tuple[ReleaseRecord, CheckedRelease]:
-    """Check one evaluation run's outputs and store the request (see module doc)."""
+def request(con: duckdb.DuckDBPyConnection, children: duckdb.DuckDBPyConnection, user: str,
+            study: StudyFile, *, run_id: str | None = None, note: str = ""
+            ) -> tuple[ReleaseRecord, CheckedRelease]:
+    """Check one evaluation run's outputs and store the request (see module doc). `con`
+    writes the outputs domain; `children` (another transaction: DuckDB writes one file per
+    transaction) records in the child domain which children the release counted."""
     read = read_results(con, study, run_id)
     checked = check_results(read.results, study)
     if all(o.withheld for o in checked.outputs):
@@ -129,12 +137,13 @@ def request(con: duckdb.DuckDBPyConnection, user: str, study: StudyFile, *,
         study.model_dump_json(), payload, _sha256(payload.encode("utf-8"))])
     kids = pd.DataFrame(read.children, columns=["la_code", "child_id"]).assign(
         release_id=release_id, run_id=read.run_id)
-    con.register("tv_release_kids", kids)
+    children.execute(CHILDREN_DDL)
+    children.register("tv_release_kids", kids)
     try:
-        con.execute(f"INSERT INTO {SCHEMA}.release_children SELECT release_id, run_id, la_code, "
-                    "child_id FROM tv_release_kids")
+        children.execute(f"INSERT INTO {CHILDREN_TABLE} SELECT release_id, run_id, la_code, "
+                         "child_id FROM tv_release_kids")
     finally:
-        con.unregister("tv_release_kids")
+        children.unregister("tv_release_kids")
     record = ReleaseRecord(release_id, read.run_id, study.study.id, user, str(at), "pending",
                            checked.status, note)
     return record, checked
@@ -208,10 +217,12 @@ def review(con: duckdb.DuckDBPyConnection, user: str, role: str, release_id: str
 
 def children_in_release(con: duckdb.DuckDBPyConnection, release_id: str) -> list[tuple[int, str]]:
     """(la_code, child_id) of every child the release counted (for erasure requests)."""
-    if not _has_schema(con):
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' AND "
+                      "table_name = 'release_children'").fetchone()
+    if not row or not row[0]:
         return []
     return [(int(la), str(c)) for la, c in con.execute(
-        f"SELECT la_code, child_id FROM {SCHEMA}.release_children WHERE release_id = ? "
+        f"SELECT la_code, child_id FROM {CHILDREN_TABLE} WHERE release_id = ? "
         "ORDER BY la_code, child_id", [release_id]).fetchall()]
 
 
@@ -277,9 +288,10 @@ def request_release(vault_dir: Path, user: str, password: str, study: StudyFile 
     with open_vault(vault_dir, user, password, command="release request",
                     args={"study": model.study.id, "run_id": run_id}) as s:
         s.require_role(*REQUEST_ROLES)
-        record, checked = request(s.con, s.user, model, run_id=run_id, note=note)
-        n_kids = len(children_in_release(s.con, record.release_id))
-        s.record(rows_touched={f"{SCHEMA}.requests": 1, f"{SCHEMA}.release_children": n_kids},
+        kids = s.writer("vault")
+        record, checked = request(s.con, kids, s.user, model, run_id=run_id, note=note)
+        n_kids = len(children_in_release(kids, record.release_id))
+        s.record(rows_touched={f"{SCHEMA}.requests": 1, CHILDREN_TABLE: n_kids},
                  detail={"release_id": record.release_id, "run_id": record.run_id,
                          "check_status": checked.status, "outputs": len(checked.outputs)})
     return record.release_id

@@ -124,8 +124,8 @@ def collect_provenance(con: duckdb.DuckDBPyConnection, study: StudyFile, *, seed
     from trialvault.vault.audit import head
 
     is_vault = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
-        "current_database() AND table_schema = 'meta' AND table_name = 'audit_log'").fetchone()
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'audit' AND "
+        "table_name = 'entries'").fetchone()
     audit: dict[str, Any] = {"audit_head_seq": None, "audit_head_hash": None}
     if is_vault and is_vault[0]:
         seq, digest = head(con)
@@ -156,7 +156,11 @@ def write_results(con: duckdb.DuckDBPyConnection, results: EvaluationResults,
     if own_tx:
         con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {RESULTS_SCHEMA}")
+        # In a vault `results` is a catalog of its own (outputs domain); a plain connection
+        # (tests, benchmarks) gets a schema of that name instead.
+        if not con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?",
+                           [RESULTS_SCHEMA]).fetchone()[0]:  # type: ignore[index]
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {RESULTS_SCHEMA}")
         con.execute(RUNS_DDL)
         con.execute(f"INSERT INTO {RESULTS_SCHEMA}.runs VALUES (?, ?, ?, ?, ?, ?, ?)", [
             run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None), results.study_id,

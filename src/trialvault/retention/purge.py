@@ -6,9 +6,9 @@ Order of work (each step only after the one before succeeded):
 2. Open the vault once as a data-manager or dpo: this proves the caller may destroy it,
    gathers counts (never values) for the certificate, and writes the final audit entry.
 3. Under the vault lock, hash every file to be destroyed (SHA-256, for the certificate).
-4. Crypto-shred: `keyslots.json` — the only place the data key exists, wrapped per user — is
-   overwritten with random bytes, flushed and deleted. From this moment the database and any
-   copy or backup of it is unreadable: the data key is gone. Key files given by the caller
+4. Crypto-shred: `keyslots.json` — the only place the domain keys exist, sealed per user — is
+   overwritten with random bytes, flushed and deleted. From this moment the databases and any
+   copy or backup of them are unreadable: every domain key is gone. Key files given by the caller
    (e.g. age identities) are shredded the same way.
 5. Delete the vault folder, the packages and keys named by the caller.
 6. Write the destruction certificate (JSON + Markdown) outside everything destroyed. It holds
@@ -33,9 +33,10 @@ from typing import Any
 from trialvault import __version__
 from trialvault.errors import PolicyRefusal
 from trialvault.retention.schedule import FileItem, inventory
+from trialvault.sql import quote_qualified
 from trialvault.study.model import StudyFile
+from trialvault.trust import KEYRING_NAME as KEYSLOTS_NAME
 from trialvault.vault import audit
-from trialvault.vault.keyslots import KEYSLOTS_NAME
 from trialvault.vault.session import open_vault, vault_lock
 
 PURGE_ROLES = ("data-manager", "dpo")
@@ -110,7 +111,7 @@ def purge(vault_dir: Path, user: str, password: str, study: StudyFile, *, today:
         s.require_role(*PURGE_ROLES)
         facts = _facts(s.con)
         actor = {"user": s.user, "role": s.role, "slot_id": s.slot_id}
-        fingerprint = s.data_key_fingerprint
+        fingerprint = dict(s.key_fingerprints)
         s.record(detail={"files": len(items), "bytes": sum(i.bytes for i in items)})
     with vault_lock(vault_dir):
         chain = audit.read_chain(vault_dir)
@@ -130,15 +131,20 @@ def purge(vault_dir: Path, user: str, password: str, study: StudyFile, *, today:
 
 def _facts(con: Any) -> dict[str, Any]:
     """Counts and identifiers of the vault (no child codes, no values)."""
-    info = con.execute("SELECT vault_id, study_id, created_at FROM meta.vault_info").fetchone()
+    info = con.execute("SELECT vault_id, study_id, created_at FROM audit.vault_info").fetchone()
     tables = con.execute(
-        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = "
-        "current_database() ORDER BY 1, 2").fetchall()
-    counts = {f"{s}.{t}": int(con.execute(f"SELECT count(*) FROM {s}.{t}").fetchone()[0])
-              for s, t in tables if s != "meta" or t in ("packages", "tombstones")}
+        "SELECT database_name, schema_name, table_name FROM duckdb_tables() WHERE NOT "
+        "internal AND database_name NOT IN ('temp', 'system', 'memory') AND NOT "
+        "(database_name IN ('secrets', 'audit') OR table_name = 'secrets') "
+        "ORDER BY 1, 2, 3").fetchall()
+    counts = {(f"{s}.{t}" if d == "vault" else f"{d}.{t}"):
+              int(con.execute(f"SELECT count(*) FROM {quote_qualified(f'{d}.{s}.{t}')}"
+                              ).fetchone()[0]) for d, s, t in tables}
+    held = {r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
     packages = [{"package_id": p, "la_code": la, "extract_date": str(d)} for p, la, d in
                 con.execute("SELECT package_id, la_code, extract_date FROM meta.packages "
-                            "ORDER BY la_code, extract_date").fetchall()]
+                            "ORDER BY la_code, extract_date").fetchall()] if "vault" in held \
+        else []
     return {"vault_id": info[0] if info else None, "study_id": info[1] if info else None,
             "vault_created_at": info[2] if info else None, "row_counts": counts,
             "packages_ingested": packages}
@@ -177,7 +183,7 @@ def _remove_empty(folder: Path) -> None:
 
 
 def _certificate(study: StudyFile, vault_dir: Path, actor: dict[str, str],
-                 facts: dict[str, Any], fingerprint: str, chain: list[str],
+                 facts: dict[str, Any], fingerprint: dict[str, str], chain: list[str],
                  hashed: list[tuple[FileItem, str]], reason: str | None,
                  failures: list[str], today: dt.date) -> dict[str, Any]:
     r = study.retention
@@ -192,11 +198,11 @@ def _certificate(study: StudyFile, vault_dir: Path, actor: dict[str, str],
                            "due": r.deletion_due.isoformat(), "purged_on": today.isoformat(),
                            "early": reason is not None, "early_reason": reason},
         "method": (f"{r.deletion_method} Key slots (keyslots.json, the only store of the "
-                   "wrapped data key) overwritten with random bytes, flushed and deleted; key "
+                   "sealed domain keys) overwritten with random bytes, flushed and deleted; key "
                    "files likewise; all other files deleted."),
         "vault": {"folder": vault_dir.name, "vault_id": facts["vault_id"],
                   "created_at": facts["vault_created_at"],
-                  "data_key_fingerprint": fingerprint},
+                  "key_fingerprints": fingerprint},
         "audit": {"entries": len(chain), "head": chain[-1] if chain else None},
         "row_counts_destroyed": facts["row_counts"],
         "packages_ingested": facts["packages_ingested"],
@@ -230,8 +236,8 @@ def render_certificate(cert: dict[str, Any]) -> str:
         f"purged on {r['purged_on']}"
         + (f" — EARLY, reason: {r['early_reason']}" if r["early"] else ""),
         f"- **Method:** {cert['method']}",
-        f"- **Vault:** {v['folder']} (id {v['vault_id']}, created {v['created_at']}), data key "
-        f"fingerprint {v['data_key_fingerprint']}",
+        f"- **Vault:** {v['folder']} (id {v['vault_id']}, created {v['created_at']}), domain "
+        "keys " + ", ".join(f"{d} {fp}" for d, fp in v['key_fingerprints'].items()),
         f"- **Audit chain:** {a['entries']} entries, head `{a['head']}`",
         f"- **Complete:** {'yes' if cert['complete'] else 'NO — ' + '; '.join(cert['failures'])}",
         "",

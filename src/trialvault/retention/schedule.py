@@ -14,7 +14,8 @@ from pathlib import Path
 
 from trialvault.errors import InputFileError
 from trialvault.study.model import StudyFile
-from trialvault.vault.keyslots import KEYSLOTS_NAME, Keyfile
+from trialvault.trust import KEYRING_NAME as KEYSLOTS_NAME
+from trialvault.trust import Keyring
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def retention_status(study: StudyFile, vault_dir: Path, *, today: dt.date,
                      ) -> RetentionStatus:
     """The rule, the due date, days left and the inventory of what a purge destroys."""
     r = study.retention
-    slots: list[tuple[str, str]] = [(s.user, str(s.role)) for s in Keyfile.load(vault_dir).slots]
+    slots: list[tuple[str, str]] = [(s.user, str(s.role)) for s in Keyring.load(vault_dir).slots]
     return RetentionStatus(
         study_id=study.study.id, rule=r.rationale, deletion_label=r.deletion_label,
         window=r.deletion_window, due=r.deletion_due, today=today, method=r.deletion_method,

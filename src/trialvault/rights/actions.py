@@ -1,15 +1,16 @@
 """What executing a request does to the data. One of the few modules that handle row values.
 
-Every function here runs on an open vault session's connection, inside that session's single
-transaction (the session commits it together with its audit entry, or rolls both back), so an
-action either happens completely or not at all. Nothing here prints or logs; errors and the
-summaries returned name tables, columns and counts only, never a child code or a value.
+Every function here runs on an open vault session's connections: `con` for the child domain
+(the session's main transaction, committed first) and `reg` for the rights register (the
+session's `writer("rights")`, committed right after). DuckDB lets one transaction write one
+database file, and the register is in another domain (its own key). Nothing here prints or
+logs; errors and the summaries returned name tables, columns and counts only, never a child code or a value.
 
 - access:        every stored row about the child (raw and harmonised, with lineage), the
                  packages it came from, the purposes, and the outputs that used it.
 - rectification: the corrected value in raw and harmonised rows, the old value kept in
                  `rights.rectifications` with who, why and when; harmonised rebuilt.
-- restriction / objection: an active flag in `rights.rights_flags` (see `flags`).
+- restriction / objection: an active flag in `meta.rights_flags` (child domain; see `flags`).
 - erasure:       the child's rows deleted from every table that has (la_code, child_id), the
                  request register keeps only the keyed hash, a tombstone is written, harmonised
                  is rebuilt; the caller then re-keys the vault (`service.execute`).
@@ -31,8 +32,8 @@ from trialvault.vault import add_tombstones, child_hash, rebuild_harmonised
 KEY_COLUMNS = ("la_code", "child_id")
 LINEAGE_COLUMNS = ("source_file", "source_line", "package_id", "ingest_batch")
 DATA_SCHEMAS = ("raw", "harmonised")
-# Where other stages keep what they made from the data (evaluation runs, releases).
-OUTPUT_SCHEMAS = ("results", "releases", "disclose")
+# Child-domain tables that list which children an output used (`release_id`/`run_id` columns).
+OUTPUT_SCHEMAS = ("meta",)
 
 RECTIFICATIONS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {RIGHTS_SCHEMA}.rectifications (
@@ -95,11 +96,11 @@ def child_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...] | None
     """Every base table of the vault catalog with la_code and child_id columns."""
     rows = con.execute(
         "SELECT schema_name, table_name, list(column_name ORDER BY column_index) "
-        "FROM duckdb_columns() WHERE database_name = current_database() "
+        "FROM duckdb_columns() WHERE database_name = 'vault' "
         "GROUP BY schema_name, table_name ORDER BY schema_name, table_name").fetchall()
     base = {(s, t) for s, t in con.execute(
         "SELECT schema_name, table_name FROM duckdb_tables() "
-        "WHERE database_name = current_database()").fetchall()}
+        "WHERE database_name = 'vault'").fetchall()}
     found = []
     for schema, table, cols in rows:
         if (schema, table) not in base or not set(KEY_COLUMNS) <= set(cols):
@@ -116,8 +117,6 @@ def rows_about(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
     rights desk's own bookkeeping)."""
     counts = {}
     for t in child_tables(con):
-        if t.schema == RIGHTS_SCHEMA:
-            continue
         n = _count(con, t.qualified, la_code, child_id)
         if n:
             counts[t.qualified] = n
@@ -179,9 +178,6 @@ def outputs_using(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
     for t in child_tables(con, OUTPUT_SCHEMAS):
         id_cols = [c for c in ("release_id", "run_id") if c in t.columns]
         if not id_cols:
-            if _count(con, t.qualified, la_code, child_id):
-                found.append({"output": t.qualified, "kind": "table", "id": None,
-                              "basis": "listed"})
             continue
         col = id_cols[0]
         for (ident,) in con.execute(f"SELECT DISTINCT {col} FROM {t.qualified} WHERE "
@@ -199,7 +195,8 @@ def outputs_using(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
 
 def _runs_while_held(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
                      ) -> list[str]:
-    if not (_table_exists(con, "results", "runs") and _table_exists(con, "meta", "packages")):
+    if not (_table_exists(con, "results", "runs", catalog="results")
+            and _table_exists(con, "meta", "packages")):
         return []
     package_ids: set[str] = set()
     for t in child_tables(con, ("raw",)):
@@ -216,7 +213,7 @@ def _runs_while_held(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
         return []
     flagged = ""
     params: list[Any] = [first[0]]
-    if _table_exists(con, RIGHTS_SCHEMA, "rights_flags"):
+    if _table_exists(con, "meta", "rights_flags"):
         flagged = (f" AND NOT EXISTS (SELECT 1 FROM {FLAGS_TABLE} f WHERE f.la_code = ? AND "
                    "f.child_id = ? AND f.set_at <= r.created_at AND (f.ended_at IS NULL OR "
                    "f.ended_at > r.created_at))")
@@ -231,24 +228,27 @@ def _releases_of(con: duckdb.DuckDBPyConnection, runs: list[str],
     if not runs:
         return []
     tables = con.execute(
-        "SELECT schema_name, table_name FROM duckdb_columns() WHERE database_name = "
-        "current_database() GROUP BY 1, 2 HAVING list_contains(list(column_name), "
-        "'release_id') AND list_contains(list(column_name), 'run_id')").fetchall()
+        "SELECT database_name, schema_name, table_name FROM duckdb_columns() WHERE "
+        "database_name IN ('releases', 'results') GROUP BY 1, 2, 3 HAVING "
+        "list_contains(list(column_name), 'release_id') AND "
+        "list_contains(list(column_name), 'run_id')").fetchall()
     out = []
-    for schema, table in tables:
-        for (rel,) in con.execute(f"SELECT DISTINCT release_id FROM {schema}.{table} WHERE "
+    for catalog, schema, table in tables:
+        qualified = f"{catalog}.{schema}.{table}"
+        for (rel,) in con.execute(f"SELECT DISTINCT release_id FROM {qualified} WHERE "
                                   "list_contains(?, CAST(run_id AS VARCHAR)) ORDER BY 1",
                                   [runs]).fetchall():
             if ("release", str(rel)) not in listed:
                 listed.add(("release", str(rel)))
-                out.append({"output": f"{schema}.{table}", "kind": "release", "id": str(rel),
+                out.append({"output": f"{catalog}.{table}", "kind": "release", "id": str(rel),
                             "basis": "publishes a run that may have counted the child"})
     return out
 
 
 # --- rectification --------------------------------------------------------------------------
 
-def rectify(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, table: str, column: str,
+def rectify(con: duckdb.DuckDBPyConnection, reg: duckdb.DuckDBPyConnection, req: RightsRequest,
+            *, table: str, column: str,
             value: str, reason: str, user: str, source_file: str | None = None,
             source_line: int | None = None) -> ActionResult:
     """Set `column` of the child's rows in raw.<table> and harmonised.<table> to `value`.
@@ -278,7 +278,7 @@ def rectify(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, table: str, c
     if source_line is not None:
         where += " AND source_line = ?"
         params.append(source_line)
-    con.execute(RECTIFICATIONS_DDL)
+    reg.execute(RECTIFICATIONS_DDL)
     result = ActionResult()
     now = _now()
     for t in targets:
@@ -291,7 +291,7 @@ def rectify(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, table: str, c
                     [value, *params])
         if t.schema == "raw":
             for old, n in olds:
-                con.execute(f"INSERT INTO {RIGHTS_SCHEMA}.rectifications VALUES "
+                reg.execute(f"INSERT INTO {RIGHTS_SCHEMA}.rectifications VALUES "
                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [req.request_id, req.la_code, child, table, column, old, value,
                              int(n), source_file, source_line, reason, user, now])
@@ -306,7 +306,7 @@ def rectify(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, table: str, c
 
 def _column_type(con: duckdb.DuckDBPyConnection, t: ChildTable, column: str) -> str:
     row = con.execute("SELECT data_type FROM duckdb_columns() WHERE database_name = "
-                      "current_database() AND schema_name = ? AND table_name = ? AND "
+                      "'vault' AND schema_name = ? AND table_name = ? AND "
                       "column_name = ?", [t.schema, t.name, column]).fetchone()
     if row is None:  # pragma: no cover - the column was just listed
         raise InputFileError(f"column {column!r} vanished from {t.qualified}", rule="column")
@@ -342,7 +342,8 @@ def end_flag(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, status: str,
 
 # --- erasure --------------------------------------------------------------------------------
 
-def erase(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, user: str) -> ActionResult:
+def erase(con: duckdb.DuckDBPyConnection, reg: duckdb.DuckDBPyConnection, req: RightsRequest, *,
+          user: str) -> ActionResult:
     """Delete the child everywhere, tombstone it, rebuild harmonised (re-key is the caller's)."""
     child = child_of(req)
     digest = child_hash(con, req.la_code, child)
@@ -350,20 +351,18 @@ def erase(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, user: str) -> A
     # Outputs are listed before their child lists are deleted: they must be named as affected.
     result.affected_outputs = outputs_using(con, req.la_code, child)
     for t in child_tables(con):
-        if t.qualified == f"{RIGHTS_SCHEMA}.requests":
-            continue
         deleted = con.execute(f"DELETE FROM {t.qualified} WHERE la_code = ? AND child_id = ? "
                               "RETURNING 1", [req.la_code, child]).fetchall()
         if deleted:
             result.rows_touched[t.qualified] = len(deleted)
     # The register keeps the fact of each request about this child, but not the code.
     # Free-text notes go too: whoever typed them may have identified the person.
-    forgotten = con.execute(f"UPDATE {RIGHTS_SCHEMA}.requests SET child_id = NULL, "
+    forgotten = reg.execute(f"UPDATE {RIGHTS_SCHEMA}.requests SET child_id = NULL, "
                             "note = NULL, child_hash = ? WHERE la_code = ? AND child_id = ? "
                             "RETURNING 1",
                             [digest, req.la_code, child]).fetchall()
     result.rows_touched[f"{RIGHTS_SCHEMA}.requests (code removed)"] = len(forgotten)
-    result.rows_touched["meta.tombstones"] = add_tombstones(con, [(req.la_code, child)])
+    result.rows_touched["rights.tombstones"] = add_tombstones(reg, [(req.la_code, child)])
     harmonised = rebuild_harmonised(con)
     result.detail = {"tables": len(result.rows_touched), "harmonised_rows": harmonised,
                      "affected_outputs": len(result.affected_outputs)}
@@ -379,10 +378,11 @@ def child_of(req: RightsRequest) -> str:
     return req.child_id
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = "
-                      "current_database() AND schema_name = ? AND table_name = ?",
-                      [schema, table]).fetchone()
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str, *,
+                  catalog: str = "vault") -> bool:
+    schema = "main" if catalog != "vault" else schema
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND "
+                      "schema_name = ? AND table_name = ?", [catalog, schema, table]).fetchone()
     return bool(row and row[0])
 
 

@@ -308,8 +308,7 @@ def execute(
     for path in rep.files:
         console.print(f"  sealed response: {path}")
     if rep.rekey:
-        console.print(f"  vault re-keyed: {rep.rekey.old_fingerprint} → "
-                      f"{rep.rekey.new_fingerprint}")
+        console.print("  vault re-keyed: " + ", ".join(rep.rekey.domains))
     for o in rep.affected_outputs:
         console.print(f"  [yellow]affected output[/]: {o['output']} {o.get('id') or ''}")
 

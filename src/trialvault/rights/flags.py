@@ -1,10 +1,11 @@
 """Restriction and objection flags, and the one function the evaluation calls to honour them.
 
-Flags live inside the encrypted vault in `rights.rights_flags` (architecture: "rights flags in
-`rights_flags`"). A child flagged *restricted* (UK GDPR Art. 18) or *objecting* (Art. 21) stays
-stored but is left out of every evaluation and output from the moment the flag is set, until the
-restriction is lifted or the objection is overridden on recorded compelling legitimate grounds.
-Erased children need no flag: their rows are gone (see `rights.actions`).
+Flags live in the child domain, `meta.rights_flags` (beside the rows they exclude, so the
+analyst's evaluation can honour them without holding the rights register's key). A child
+flagged *restricted* (UK GDPR Art. 18) or *objecting* (Art. 21) stays stored but is left out of
+every evaluation and output from the moment the flag is set, until the restriction is lifted or
+the objection is overridden on recorded compelling legitimate grounds. Erased children need no
+flag: their rows are gone (see `rights.actions`).
 
 This module never prints or logs a child code; it only builds SQL over the vault connection.
 """
@@ -15,16 +16,16 @@ from typing import Literal
 
 import duckdb
 
-RIGHTS_SCHEMA = "rights"
-FLAGS_TABLE = f"{RIGHTS_SCHEMA}.rights_flags"
+RIGHTS_SCHEMA = "rights"  # the register's catalog (register domain)
+FLAGS_SCHEMA = "meta"     # in the child domain's default catalog
+FLAGS_TABLE = f"{FLAGS_SCHEMA}.rights_flags"
 # A view the evaluation (or anyone with SQL) can read instead of calling the function.
-EXCLUDED_VIEW = f"{RIGHTS_SCHEMA}.excluded_children"
+EXCLUDED_VIEW = f"{FLAGS_SCHEMA}.excluded_children"
 
 FlagKind = Literal["restriction", "objection"]
 FlagStatus = Literal["active", "lifted", "overridden"]
 
 FLAGS_DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {RIGHTS_SCHEMA};
 CREATE TABLE IF NOT EXISTS {FLAGS_TABLE} (
     flag_id       INTEGER PRIMARY KEY,
     la_code       INTEGER NOT NULL,
@@ -56,8 +57,8 @@ def ensure_flags_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def flags_table_exists(con: duckdb.DuckDBPyConnection) -> bool:
     row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = ? AND table_name = 'rights_flags'", [RIGHTS_SCHEMA]).fetchone()
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'vault' "
+        "AND schema_name = ? AND table_name = 'rights_flags'", [FLAGS_SCHEMA]).fetchone()
     return bool(row and row[0])
 
 

@@ -26,7 +26,7 @@ import duckdb
 
 from trialvault.errors import InputFileError, PolicyRefusal, TrialvaultError
 from trialvault.rights.deadlines import Deadline, Pause, PauseKind, compute_deadline
-from trialvault.rights.flags import RIGHTS_SCHEMA, ensure_flags_table
+from trialvault.rights.flags import RIGHTS_SCHEMA
 
 RequestType = Literal["access", "rectification", "erasure", "restriction", "objection"]
 Channel = Literal["email", "post", "phone"]
@@ -57,7 +57,6 @@ EXEMPTION_BASIS: dict[RequestType, str] = {
 MIN_REASON_CHARS = 20  # a reason is a sentence, not "n/a": the ICO expects reasons per case
 
 REGISTER_DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {RIGHTS_SCHEMA};
 CREATE TABLE IF NOT EXISTS {RIGHTS_SCHEMA}.requests (
     request_id INTEGER PRIMARY KEY,
     type VARCHAR NOT NULL,
@@ -145,15 +144,13 @@ class RightsRequest:
 
 
 def ensure_register(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the rights schema and its tables on first use."""
+    """Create the register's tables (in the `rights` catalog) on first use."""
     con.execute(REGISTER_DDL)
-    ensure_flags_table(con)
 
 
 def register_exists(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = "
-                      "current_database() AND schema_name = ? AND table_name = 'requests'",
-                      [RIGHTS_SCHEMA]).fetchone()
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND "
+                      "table_name = 'requests'", [RIGHTS_SCHEMA]).fetchone()
     return bool(row and row[0])
 
 

@@ -146,6 +146,7 @@ def list_requests(v: Vault, *, today: dt.date, open_only: bool = False, reveal: 
                   ) -> list[RequestView]:
     with _session(v, "rights list", {"open_only": open_only, "reveal": reveal},
                   write=False) as s:
+        s.require_domain("register")
         show = _may_reveal(s, reveal)
         views = [_view(r, today, show_child=show)
                  for r in reg.list_requests(s.con, open_only=open_only)]
@@ -157,6 +158,7 @@ def show_request(v: Vault, request_id: int, *, today: dt.date, reveal: bool = Fa
                  ) -> RequestDetail:
     with _session(v, "rights show", {"request_id": request_id, "reveal": reveal},
                   write=False) as s:
+        s.require_domain("register")
         show = _may_reveal(s, reveal)
         req = reg.get_request(s.con, request_id)
         held = actions.rows_about(s.con, req.la_code, req.child_id) if req.child_id else {}
@@ -243,7 +245,7 @@ def override_objection(v: Vault, request_id: int, *, grounds: str, decided_by: s
                                   reason=f"{why} (decided by {who})", user=s.user)
         if not result.rows_touched.get(actions.FLAGS_TABLE):
             raise PolicyRefusal(f"request {request_id} has no active objection to override")
-        reg.add_event(s.con, request_id, s.user, "override", req.state, req.state,
+        reg.add_event(s.writer("rights"), request_id, s.user, "override", req.state, req.state,
                    f"compelling legitimate grounds recorded; decided by {who}")
         s.record(rows_touched=result.rows_touched, detail={"request_id": request_id})
     return request_id
@@ -260,7 +262,7 @@ def lift_restriction(v: Vault, request_id: int, *, reason: str, today: dt.date) 
         result = actions.end_flag(s.con, req, status="lifted", reason=why, user=s.user)
         if not result.rows_touched.get(actions.FLAGS_TABLE):
             raise PolicyRefusal(f"request {request_id} has no active restriction to lift")
-        reg.add_event(s.con, request_id, s.user, "lift", req.state, req.state,
+        reg.add_event(s.writer("rights"), request_id, s.user, "lift", req.state, req.state,
                    "restriction lifted; the person must have been told beforehand")
         s.record(rows_touched=result.rows_touched, detail={"request_id": request_id})
     return request_id
@@ -289,7 +291,9 @@ def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
     sealed: tuple[str, bytes] | None = None
     with _session(v, "rights execute", args) as s:
         _desk(s)
-        req = reg.check_executable(s.con, request_id)
+        # Child-domain work on s.con (committed first); the register on its own writer.
+        register = s.writer("rights")
+        req = reg.check_executable(register, request_id)
         args["type"] = req.type
         report = ExecutionReport(request_id=request_id, type=req.type, state=req.state)
         if req.type == "access":
@@ -301,7 +305,7 @@ def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
             if rectification is None:
                 raise InputFileError("a rectification needs --table, --column, --value and "
                                      "--reason", rule="rectification")
-            result = actions.rectify(s.con, req, table=rectification.table,
+            result = actions.rectify(s.con, register, req, table=rectification.table,
                                      column=rectification.column, value=rectification.value,
                                      reason=rectification.reason, user=s.user,
                                      source_file=rectification.source_file,
@@ -321,9 +325,9 @@ def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
                  ". We will not use it again unless we can show compelling legitimate "
                  "grounds that override your interests, which we would record and tell you."))
         else:
-            result = actions.erase(s.con, req, user=s.user)
+            result = actions.erase(s.con, register, req, user=s.user)
             report.outcome = _erasure_text(result)
-        done = reg.complete(s.con, request_id, outcome=report.outcome, user=s.user,
+        done = reg.complete(register, request_id, outcome=report.outcome, user=s.user,
                             today=today)
         report.state = done.state
         report.rows_touched = result.rows_touched

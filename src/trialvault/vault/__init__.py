@@ -64,7 +64,8 @@ __all__ = [
     "FAST_TEST_KDF", "ROLES", "AuditEntry", "AuditVerification", "IngestReport", "KdfParams",
     "PackageOutcome", "RekeyReport", "Slot", "VaultSession", "VaultStatus", "add_tombstones",
     "add_user", "audit_entries", "change_password", "check_slots", "child_hash",
-    "current_packages", "default_user", "evaluator_identity", "evaluator_recipient", "ingest_packages", "init_vault", "is_tombstoned",
+    "current_packages", "default_user", "evaluator_identity", "evaluator_recipient",
+    "ingest_packages", "init_vault", "is_tombstoned",
     "list_users", "open_vault", "rebuild_harmonised", "rekey", "remove_user", "tombstone_key",
     "vault_status", "verify_audit", "write_witness",
 ]

@@ -194,7 +194,7 @@ def remove_user(vault_dir: Path, user: str, password: str, target: str, *,
         held = _held_by(ring, target)
         if ring.cert_problems(ring.slot_doc(target)):
             # A planted or edited slot: it issued nothing valid; drop it as it is.
-            slot, reissued = ring.drop_unverified(target), []
+            slot, reissued = ring.drop_unverified(target), list[str]()
         else:
             slot, reissued = ring.remove_slot(session._unlocked, target)
         session.con.execute("UPDATE rights.slot_registry SET retired_at = ? WHERE slot_id = ?",
@@ -390,7 +390,8 @@ def verify_audit(vault_dir: Path, user: str, password: str, *,
                     args={"witnesses": [p.name for p in witnesses or []]},
                     write=False) as session:
         result = audit.verify(session.con, vault_dir, vault_id=session.vault_id,
-                              witnesses=loaded)
+                              witnesses=loaded, running=session.begin_entry.seq
+                              if session.begin_entry else None)
         session.record(detail={"ok": result.ok, "problems": len(result.problems),
                                "entries": result.entries, "witnesses": len(loaded)})
         return result

@@ -36,7 +36,8 @@ from typing import Any, cast
 import duckdb
 
 from trialvault.errors import IntegrityError, TrialvaultError
-from trialvault.trust import Signer, canonical, digest, verify
+from trialvault.trust import Signer, canonical, digest
+from trialvault.trust import verify as verify_signature
 
 CHAIN_NAME = "audit.chain"
 GENESIS = "0" * 64
@@ -261,7 +262,8 @@ def load_witness(path: Path) -> dict[str, Any]:
 
 # --- verification -----------------------------------------------------------------------------
 def verify(con: duckdb.DuckDBPyConnection, vault_dir: Path, *, vault_id: str,
-           witnesses: list[tuple[str, dict[str, Any]]] | None = None) -> AuditVerification:
+           witnesses: list[tuple[str, dict[str, Any]]] | None = None,
+           running: int | None = None) -> AuditVerification:
     """Recompute every link and signature, compare with audit.chain and the witnesses.
     Problems name entry numbers and what is wrong, never values."""
     entries = read_entries(con)
@@ -286,12 +288,14 @@ def verify(con: duckdb.DuckDBPyConnection, vault_dir: Path, *, vault_id: str,
             _learn_signers(entry, signers)
         if entry.phase == "begin":
             open_begins[entry.seq] = entry
-        elif entry.phase == "end" and entry.begin_seq is not None:
-            if open_begins.pop(entry.begin_seq, None) is None:
-                problems.append(f"{where}: closes entry {entry.begin_seq}, which is not an open "
-                                "begin entry")
+        elif entry.phase == "end" and entry.begin_seq is not None \
+                and open_begins.pop(entry.begin_seq, None) is None:
+            problems.append(f"{where}: closes entry {entry.begin_seq}, which is not an open "
+                            "begin entry")
         prev = entry.hash
     for begin in open_begins.values():
+        if begin.seq == running:  # the verifying command's own begin entry
+            continue
         warnings.append(f"entry {begin.seq} ({begin.command} by {begin.user}) has no outcome "
                         "entry (the process was killed, or it is the command running now)")
     for position, (entry, line) in enumerate(zip(entries, chain, strict=False), start=1):
@@ -321,7 +325,7 @@ def _check_signature(entry: AuditEntry, where: str, signers: dict[str, tuple[str
         known = (own["sign_pub"], own["role"]) if own else None
     if known is None:
         return [f"{where}: signed by a slot that no earlier entry introduced"]
-    if not entry.signature or not verify(known[0], ENTRY_PURPOSE, {"hash": entry.hash},
+    if not entry.signature or not verify_signature(known[0], ENTRY_PURPOSE, {"hash": entry.hash},
                                          entry.signature):
         return [f"{where}: signature does not verify (forged or re-written)"]
     return []
@@ -351,7 +355,7 @@ def _check_witness(name: str, witness: dict[str, Any], by_seq: dict[int, AuditEn
     if witness.get("vault_id") != vault_id:
         return [f"witness {name}: is for another vault"]
     known = signers.get(str(witness.get("slot_id")))
-    if known is None or known[0] != witness.get("sign_pub") or not verify(
+    if known is None or known[0] != witness.get("sign_pub") or not verify_signature(
             witness["sign_pub"], WITNESS_PURPOSE, body, witness["signature"]):
         return [f"witness {name}: its signature does not verify against a user of this vault"]
     seq = int(witness["seq"])

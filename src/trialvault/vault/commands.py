@@ -27,9 +27,9 @@ from trialvault.cli_common import (
 )
 from trialvault.errors import IntegrityError, TrialvaultError
 from trialvault.study import load_study
+from trialvault.trust import ROLES
 from trialvault.vault import admin
 from trialvault.vault.ingest import ingest_packages
-from trialvault.trust import ROLES
 from trialvault.vault.status import vault_status
 
 NEW_PASSWORD_ENV = "TRIALVAULT_NEW_PASSWORD"

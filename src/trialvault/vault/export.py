@@ -54,6 +54,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from trialvault import __version__
 from trialvault.errors import InputFileError, IntegrityError, TrialvaultError
+from trialvault.sql import quote_ident
 from trialvault.trust import canonical
 from trialvault.vault.schema import KEY_COLUMNS, TABLES, stored_columns
 from trialvault.vault.session import VaultSession

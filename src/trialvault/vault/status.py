@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trialvault.trust import Slot
 from trialvault.vault import audit
 from trialvault.vault.ingest import describe_current
-from trialvault.trust import Slot
 from trialvault.vault.schema import TABLES
 from trialvault.vault.session import open_vault
 
