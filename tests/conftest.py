@@ -55,7 +55,7 @@ def shared_external() -> Path:
 def demo_run(tmp_path_factory: pytest.TempPathFactory, nwd_study: StudyFile) -> Any:
     """One small demo run (every stage, fast Argon2id) shared by the e2e tests."""
     from trialvault.demo import run_demo
-    from trialvault.vault.keyslots import FAST_TEST_KDF
+    from trialvault.trust import FAST_TEST_KDF
 
     folder = tmp_path_factory.mktemp("demo") / "run"
     return run_demo(nwd_study, folder, scale=0.05, kdf_params=FAST_TEST_KDF)

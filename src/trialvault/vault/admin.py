@@ -39,6 +39,7 @@ from trialvault.vault.session import (
     connect,
     new_session,
     open_vault,
+    private_files,
     unlock,
     vault_lock,
 )
@@ -78,8 +79,9 @@ def init_vault(vault_dir: Path, user: str, password: str, *, role: str = "data-m
     vault_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{vault_dir.name}.init-", dir=vault_dir.parent))
     try:
-        recipient = _build(staging, user, password, kdf_params or DEFAULT_KDF, study_id,
-                           person or user)
+        with private_files():
+            recipient = _build(staging, user, password, kdf_params or DEFAULT_KDF, study_id,
+                               person or user)
         if vault_dir.exists():
             vault_dir.rmdir()
         os.replace(staging, vault_dir)

@@ -77,14 +77,30 @@ def pubkey(vault: VaultOption) -> None:
 def ingest(
     packages: Annotated[list[Path], typer.Argument(help="Sealed package files (*.tvpkg)")],
     vault: VaultOption, study: StudyOption, user: UserOption = None,
+    receipts: Annotated[Path | None, typer.Option(
+        "--receipts", help="Folder for the signed receipts to send back to each LA "
+        "(default: beside each package, <package>.receipt.json)")] = None,
 ) -> None:
     """Decrypt, verify and load packages in one transaction (raw + harmonised current view).
     A package already in the vault is skipped; a newer extract supersedes an LA's older one.
+    Each LA gets a signed receipt (package id, audit entry, hash): it anchors the audit log
+    outside the vault (`audit verify --witness RECEIPT`).
 
     Example: trialvault ingest out/354.tvpkg out/807.tvpkg --vault vault
     """
+    from trialvault.files import write_atomic
+    from trialvault.trust import canonical
+
     report = ingest_packages(vault, acting_user(vault, user), _password(), packages,
                              study=load_study(study))
+    by_id = {p.package_id: p for p in report.packages}
+    for package_id, receipt in report.receipts.items():
+        source = next(pk for pk in packages if pk.name == by_id[package_id].file)
+        folder = receipts or source.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{source.name}.receipt.json"
+        write_atomic(target, canonical(receipt) + b"\n")
+        console.print(f"receipt for LA {receipt['la_code']}: {target}", soft_wrap=True)
     for p in report.packages:
         if p.status == "ingested":
             extra = f", {p.tombstoned_rows} rows of {p.tombstoned_children} erased children " \

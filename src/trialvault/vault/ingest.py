@@ -17,6 +17,7 @@ Errors name the package file, table, column and source line, never a value.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -33,6 +34,7 @@ import pyarrow.compute as pc
 from trialvault.errors import InputFileError
 from trialvault.seal import PackageContents, read_package
 from trialvault.study import StudyFile
+from trialvault.vault import audit
 from trialvault.vault.admin import evaluator_identity, tombstone_key
 from trialvault.vault.schema import (
     KEY_COLUMNS,
@@ -73,6 +75,8 @@ class IngestReport:
     current: dict[int, str]          # la_code → package_id of the current extract
     superseded: dict[int, str]       # la_code → package_id no longer current after this ingest
     harmonised_rows: dict[str, int]
+    receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """package_id → the signed receipt for its LA (an anchor of the audit log it keeps)."""
 
     @property
     def ingested(self) -> list[PackageOutcome]:
@@ -99,7 +103,17 @@ def ingest_packages(vault_dir: Path, user: str, password: str, packages: list[Pa
                     "skipped": [p.package_id for p in report.skipped],
                     "tombstoned_rows": sum(p.tombstoned_rows for p in report.packages),
                     "superseded": {str(k): v for k, v in report.superseded.items()}})
+    end = session.end_entry
+    if end is None or not report.ingested:
         return report
+    # Each LA gets a receipt naming this ingest's (signed) end entry: an anchor of the log
+    # outside the vault, which `audit verify --witness RECEIPT` checks.
+    receipts = {o.package_id: audit.make_witness(
+        session.signer, vault_id=session.vault_id, user=session.user, slot_id=session.slot_id,
+        seq=end.seq, digest_=end.hash, fmt=audit.RECEIPT_FORMAT,
+        extra={"package_id": o.package_id, "la_code": o.la_code, "file": o.file,
+               "extract_date": o.extract_date.isoformat()}) for o in report.ingested}
+    return dataclasses.replace(report, receipts=receipts)
 
 
 def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: StudyFile,

@@ -129,9 +129,19 @@ class VaultSession:
 
 
 @contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files created meanwhile (DuckDB's databases, WALs, spills; the key ring) are 0600."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextlib.contextmanager
 def vault_lock(vault_dir: Path, *, wait: float = 0.0) -> Iterator[None]:
-    """Exclusive lock on the vault folder (released when the process dies, even by kill -9).
-    `wait`: seconds to keep trying before refusing."""
+    """Exclusive lock on the vault folder (released when the process dies, even by kill -9),
+    with private file modes while held. `wait`: seconds to keep trying before refusing."""
     if not (vault_dir / "keyslots.json").exists():
         raise TrialvaultError(f"{vault_dir}: not a vault (no keyslots.json; run `trialvault "
                               "init`)")
@@ -150,7 +160,8 @@ def vault_lock(vault_dir: Path, *, wait: float = 0.0) -> Iterator[None]:
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "since": _now()}).encode(), 0)
-        yield
+        with private_files():
+            yield
     finally:
         os.close(fd)
 

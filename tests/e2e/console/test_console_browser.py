@@ -14,8 +14,8 @@ import pytest
 
 from trialvault.console import ConsoleSettings, build_console
 from trialvault.study import load_study
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault.admin import add_user, init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 
 from .conftest import REPO, ServerThread, free_port  # type: ignore[import-not-found]
 
@@ -23,8 +23,9 @@ pytestmark = pytest.mark.browser
 # Server actions (a release check, an evaluation) can take long on a loaded 2-core CI box.
 SLOW_SERVER_MS = 180_000
 CHILD = "BRWSR-CHILD-0042"
-USERS = {"dana": ("pw-dana-manager", "data-manager"), "omar": ("pw-omar-dpo", "dpo"),
-         "ana": ("pw-ana-analyst", "analyst")}
+USERS = {"dana": ("dana manages the vault keys", "data-manager"),
+         "omar": ("omar protects the childrens data", "dpo"),
+         "ana": ("ana analyses the trial data", "analyst")}
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from trialvault.disclose import commands
 from trialvault.errors import AccessDenied, PolicyRefusal
 from trialvault.study import load_study
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault import add_user, init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 
 REPO = Path(__file__).resolve().parents[3]
 NWD = REPO / "studies" / "no-wrong-door.toml"
@@ -66,14 +66,16 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("cli")
     study_path = trimmed_study_file(folder)
     vault = folder / "vault"
-    init_vault(vault, "dm", "pw-dm", kdf_params=FAST_TEST_KDF, study_id="nwd")
-    add_user(vault, "dm", "pw-dm", "ana", "pw-ana", role="analyst", kdf_params=FAST_TEST_KDF)
-    add_user(vault, "dm", "pw-dm", "olu", "pw-olu", role="output-checker",
+    dm_pw = "dm keeps the vault keys safe"
+    init_vault(vault, "dm", dm_pw, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    add_user(vault, "dm", dm_pw, "ana", "ana reads the trial data", role="analyst",
+             kdf_params=FAST_TEST_KDF)
+    add_user(vault, "dm", dm_pw, "olu", "olu checks every output", role="output-checker",
              kdf_params=FAST_TEST_KDF)
     s = _setup()
-    s.PASSWORDS["dm"] = "pw-dm"
+    s.PASSWORDS["dm"] = "dm keeps the vault keys safe"
     s.fill_vault(vault, s.toy_tables(load_study(study_path), seed=3, per_cell=12))
-    evaluate_vault(vault, "ana", "pw-ana", study_path)
+    evaluate_vault(vault, "ana", "ana reads the trial data", study_path)
     return vault, study_path
 
 
@@ -86,37 +88,37 @@ def run(args: list[str], user: str, password: str) -> tuple[int, str]:
 def test_request_review_write(setup: tuple[Path, Path], tmp_path: Path) -> None:
     vault, study = setup
     code, out = run(["release", "request", "--study", str(study), "--vault", str(vault),
-                     "--note", "cli test"], "ana", "pw-ana")
+                     "--note", "cli test"], "ana", "ana reads the trial data")
     assert code == 0, out
     rid = re.search(r"REL-\d{8}-[0-9a-f]{8}", out)
     assert rid, out
     release_id = rid.group(0)
 
     code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
-                     "--comment", "my own"], "ana", "pw-ana")
+                     "--comment", "my own"], "ana", "ana reads the trial data")
     assert code == PolicyRefusal.exit_code and "two-person rule" in out
     code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
-                     "--comment", "x"], "olu", "pw-ana")
+                     "--comment", "x"], "olu", "ana reads the trial data")
     assert code == AccessDenied.exit_code
     code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
-                     "--reject", "--comment", "x"], "olu", "pw-olu")
+                     "--reject", "--comment", "x"], "olu", "olu checks every output")
     assert code == PolicyRefusal.exit_code and "exactly one" in out
     code, out = run(["release", "write", release_id, "--vault", str(vault), "--out",
-                     str(tmp_path / "early")], "ana", "pw-ana")
+                     str(tmp_path / "early")], "ana", "ana reads the trial data")
     assert code == PolicyRefusal.exit_code and not (tmp_path / "early").exists()
 
     code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
-                     "--comment", "tables and figures checked"], "olu", "pw-olu")
+                     "--comment", "tables and figures checked"], "olu", "olu checks every output")
     assert code == 0 and "approved" in out, out
-    code, out = run(["release", "list", "--vault", str(vault)], "olu", "pw-olu")
+    code, out = run(["release", "list", "--vault", str(vault)], "olu", "olu checks every output")
     assert code == 0 and release_id in out and "approved" in out
-    code, out = run(["release", "show", release_id, "--vault", str(vault)], "olu", "pw-olu")
+    code, out = run(["release", "show", release_id, "--vault", str(vault)], "olu", "olu checks every output")
     assert code == 0 and "Checking report" in out and "`cohort`" in out
     target = tmp_path / "release"
     code, out = run(["release", "write", release_id, "--vault", str(vault), "--out",
-                     str(target)], "ana", "pw-ana")
+                     str(target)], "ana", "ana reads the trial data")
     assert code == 0, out
     assert (target / "report.html").exists() and (target / "manifest.json").exists()
     code, out = run(["release", "write", release_id, "--vault", str(vault), "--out",
-                     str(target)], "ana", "pw-ana")
+                     str(target)], "ana", "ana reads the trial data")
     assert code == PolicyRefusal.exit_code and "not empty" in out

@@ -9,8 +9,8 @@ import typer
 from typer.testing import CliRunner
 
 from trialvault.evaluate import commands
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault import init_vault, open_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 
 NWD = Path(__file__).resolve().parents[3] / "studies" / "no-wrong-door.toml"
 
@@ -29,8 +29,8 @@ def _app() -> typer.Typer:
 @pytest.fixture
 def vault(tmp_path: Path) -> Path:
     path = tmp_path / "vault"
-    init_vault(path, "dm", "pw", kdf_params=FAST_TEST_KDF, study_id="nwd")
-    with open_vault(path, "dm", "pw", command="test-fill", args={}) as s:
+    init_vault(path, "dm", "dm keeps the vault keys safe", kdf_params=FAST_TEST_KDF, study_id="nwd")
+    with open_vault(path, "dm", "dm keeps the vault keys safe", command="test-fill", args={}) as s:
         # Two LAs' worth of referrals each quarter: enough for the models to run.
         s.con.execute("""
             INSERT INTO harmonised.referrals (la_code, child_id, referral_date, age_months)
@@ -50,7 +50,8 @@ def vault(tmp_path: Path) -> Path:
 
 def test_evaluate_prints_the_summary(vault: Path) -> None:
     result = CliRunner().invoke(_app(), ["evaluate", "--study", str(NWD), "--vault", str(vault),
-                                         "--user", "dm"], env={"TRIALVAULT_PASSWORD": "pw"})
+                                         "--user", "dm"],
+                                env={"TRIALVAULT_PASSWORD": "dm keeps the vault keys safe"})
     assert result.exit_code == 0, result.output
     assert "entered_care_12m" in result.output and "RI, 120 assignments" in result.output
     assert "354-" not in result.output  # no child code on screen

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from trialvault.cli import app
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault import init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 
 runner = CliRunner()
 
@@ -17,8 +17,8 @@ runner = CliRunner()
 @pytest.fixture()
 def env(tmp_path: Path) -> dict[str, str]:
     vault = tmp_path / "vault"
-    init_vault(vault, "dm", "pw-cli", kdf_params=FAST_TEST_KDF, study_id="nwd")
-    return {"TRIALVAULT_VAULT": str(vault), "TRIALVAULT_PASSWORD": "pw-cli",
+    init_vault(vault, "dm", "the cli test passphrase", kdf_params=FAST_TEST_KDF, study_id="nwd")
+    return {"TRIALVAULT_VAULT": str(vault), "TRIALVAULT_PASSWORD": "the cli test passphrase",
             "TRIALVAULT_USER": "dm", "COLUMNS": "200"}
 
 

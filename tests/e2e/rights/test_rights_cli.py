@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from trialvault.cli import app
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault import init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 
 runner = CliRunner()
 CHILD = "CLI-CHILD-77"
@@ -19,8 +19,8 @@ CHILD = "CLI-CHILD-77"
 @pytest.fixture()
 def env(tmp_path: Path) -> dict[str, str]:
     vault = tmp_path / "vault"
-    init_vault(vault, "dm", "pw-cli", kdf_params=FAST_TEST_KDF, study_id="nwd")
-    return {"TRIALVAULT_VAULT": str(vault), "TRIALVAULT_PASSWORD": "pw-cli",
+    init_vault(vault, "dm", "the cli test passphrase", kdf_params=FAST_TEST_KDF, study_id="nwd")
+    return {"TRIALVAULT_VAULT": str(vault), "TRIALVAULT_PASSWORD": "the cli test passphrase",
             "TRIALVAULT_USER": "dm", "COLUMNS": "200"}
 
 

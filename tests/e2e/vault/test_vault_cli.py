@@ -12,10 +12,10 @@ import typer
 from typer.testing import CliRunner
 
 from trialvault.seal import write_package
+from trialvault.trust import Keyring
 from trialvault.vault import FAST_TEST_KDF, commands, init_vault
-from trialvault.vault.keyslots import Keyfile
 from trialvault.vault.schema import package_columns
-from trialvault.vault.store import DB_NAME, connect
+from trialvault.vault.store import connect_file
 
 PW = "pw-of-the-data-manager"
 
@@ -52,7 +52,8 @@ def test_vault_commands(app: typer.Typer, tmp_path: Path, nwd_study_path: Path) 
     runner = CliRunner()
     vault = tmp_path / "vault"
     env = {"TRIALVAULT_VAULT": str(vault), "TRIALVAULT_PASSWORD": PW,
-           "TRIALVAULT_STUDY": str(nwd_study_path), "TRIALVAULT_USER": ""}
+           "TRIALVAULT_STUDY": str(nwd_study_path), "TRIALVAULT_USER": "dm"}
+    ana_pw, new_pw = "ana reads the trial data", "a brand new passphrase here"
 
     def run(*args: str, code: int = 0, **extra: str) -> str:
         result = runner.invoke(app, list(args), env={**env, **extra})
@@ -62,7 +63,7 @@ def test_vault_commands(app: typer.Typer, tmp_path: Path, nwd_study_path: Path) 
     # The vault is made with the cheap test KDF; `init` itself is checked in its own test.
     recipient = init_vault(vault, "dm", PW, kdf_params=FAST_TEST_KDF, study_id="nwd")
     assert run("pubkey").strip() == recipient
-    run("users", "add", "ana", "--role", "analyst", TRIALVAULT_NEW_PASSWORD="ana-pw")
+    run("users", "add", "ana", "--role", "analyst", TRIALVAULT_NEW_PASSWORD=ana_pw)
     assert "ana" in run("users", "list") and "analyst" in run("users", "list")
     run("users", "add", "x", "--role", "boss", code=4, TRIALVAULT_NEW_PASSWORD="x")
 
@@ -78,31 +79,31 @@ def test_vault_commands(app: typer.Typer, tmp_path: Path, nwd_study_path: Path) 
     assert out.count("ingested") == 2 and "ZQXJ" not in out
     assert "skipped" in run("ingest", pkgs[0])
     assert "needs role data-manager" in run("ingest", pkgs[0], "--user", "ana", code=4,
-                                            TRIALVAULT_PASSWORD="ana-pw")
+                                            TRIALVAULT_PASSWORD=ana_pw)
     status = run("status")
     assert "354" in status and "807" in status and "dm (data-manager)" in status
     assert "ZQXJ" not in status
     run("status", code=4, TRIALVAULT_PASSWORD="wrong")
-    run("status", "--user", "ana", TRIALVAULT_PASSWORD="ana-pw")
-    run("passwd", "--user", "ana", TRIALVAULT_PASSWORD="ana-pw", TRIALVAULT_NEW_PASSWORD="new")
-    run("status", "--user", "ana", TRIALVAULT_PASSWORD="new")
-    run("rekey", "--user", "ana", code=4, TRIALVAULT_PASSWORD="new")
+    run("status", "--user", "ana", TRIALVAULT_PASSWORD=ana_pw)
+    run("passwd", "--user", "ana", TRIALVAULT_PASSWORD=ana_pw, TRIALVAULT_NEW_PASSWORD=new_pw)
+    run("status", "--user", "ana", TRIALVAULT_PASSWORD=new_pw)
+    run("rekey", "--user", "ana", code=4, TRIALVAULT_PASSWORD=new_pw)
     assert "re-keyed" in run("rekey")
     run("users", "remove", "ana", "--no-rekey")
-    run("status", "--user", "ana", code=4, TRIALVAULT_PASSWORD="new")
+    run("status", "--user", "ana", code=4, TRIALVAULT_PASSWORD=new_pw)
     shown = run("audit", "show", "--last", "50")
     assert "ingest" in shown and "rekey" in shown and PW not in shown
     assert "ok" in run("audit", "verify")
 
     # Tamper with one entry inside the database (an insider holding the key)...
-    key, _ = Keyfile.load(vault).unlock("dm", PW)
-    con = connect(vault / DB_NAME, key, temp_dir=vault / "tmp", sandbox=False)
-    con.execute("UPDATE meta.audit_log SET user_name = 'ana' WHERE seq = 5")
+    key = Keyring.load(vault).unlock("dm", PW).domain_keys["audit"]
+    con = connect_file(vault / "audit.duckdb", key, temp_dir=vault / "tmp", alias="audit")
+    con.execute("UPDATE audit.entries SET user_name = 'ana' WHERE seq = 5")
     con.close()
     out = run("audit", "verify", code=5)
-    assert "entry 5: content does not match its hash" in out
-    con = connect(vault / DB_NAME, key, temp_dir=vault / "tmp", sandbox=False)
-    con.execute("UPDATE meta.audit_log SET user_name = 'dm' WHERE seq = 5")
+    assert "entry 5 (" in out and "content does not match its hash" in out
+    con = connect_file(vault / "audit.duckdb", key, temp_dir=vault / "tmp", alias="audit")
+    con.execute("UPDATE audit.entries SET user_name = 'dm' WHERE seq = 5")
     con.close()
     assert "ok" in run("audit", "verify")
     # ...and with audit.chain.

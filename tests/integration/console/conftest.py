@@ -12,12 +12,13 @@ from starlette.testclient import TestClient
 from trialvault.console import ConsoleSettings, build_console
 from trialvault.console.app import Console
 from trialvault.study import load_study
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault.admin import add_user, init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 
 REPO = Path(__file__).resolve().parents[3]
-PASSWORDS = {"dana": "manager-pass-1", "omar": "dpo-pass-2", "ana": "analyst-pass-3",
-             "oli": "checker-pass-4", "cara": "checker-pass-5"}
+PASSWORDS = {"dana": "dana manages the vault keys", "omar": "omar protects the childrens data",
+             "ana": "ana analyses the trial data",
+             "oli": "oli checks every output", "cara": "cara checks every output"}
 ROLES = {"dana": "data-manager", "omar": "dpo", "ana": "analyst", "oli": "output-checker",
          "cara": "output-checker"}
 LOCAL = ("127.0.0.1", 50123)

@@ -8,22 +8,23 @@ from starlette.testclient import TestClient
 
 from trialvault.console import ConsoleSettings, build_console
 from trialvault.study import load_study
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault.admin import add_user, init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def test_retention_countdown_and_early_purge(tmp_path: Path, csrf_of) -> None:  # type: ignore[no-untyped-def]
     vault = tmp_path / "vault"
-    init_vault(vault, "dana", "pw-dana-1", kdf_params=FAST_TEST_KDF)
-    add_user(vault, "dana", "pw-dana-1", "omar", "pw-omar-2", "dpo", kdf_params=FAST_TEST_KDF)
+    init_vault(vault, "dana", "dana manages the vault keys", kdf_params=FAST_TEST_KDF)
+    add_user(vault, "dana", "dana manages the vault keys", "omar",
+             "omar protects the childrens data", "dpo", kdf_params=FAST_TEST_KDF)
     study_path = REPO / "studies" / "no-wrong-door.toml"
     settings = ConsoleSettings(vault_dir=vault, study=load_study(study_path),
                                study_path=study_path, certificate_dir=tmp_path / "certs")
     app = build_console(settings, secret="s").app()
     with TestClient(app, client=("127.0.0.1", 5000), follow_redirects=False) as client:
-        client.post("/login", data={"user": "omar", "password": "pw-omar-2"})
+        client.post("/login", data={"user": "omar", "password": "omar protects the childrens data"})
         page = client.get("/retention")
         assert page.status_code == 200
         assert "2033-09-01" in page.text and "days left" in page.text

@@ -10,8 +10,8 @@ from types import ModuleType
 
 import pytest
 
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault import add_user, init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 
 
 def load_setup() -> ModuleType:

@@ -17,7 +17,9 @@ from trialvault.study import StudyFile, load_study
 from trialvault.vault import open_vault
 
 NWD = Path(__file__).resolve().parents[3] / "studies" / "no-wrong-door.toml"
-PASSWORDS = {"dm": "pw-dm", "ana": "pw-ana", "ana2": "pw-ana2", "oc": "pw-oc", "oc2": "pw-oc2"}
+PASSWORDS = {"dm": "dm keeps the vault keys safe", "ana": "ana reads the trial data",
+             "ana2": "ana2 reads the trial data too", "oc": "oc checks every output",
+             "oc2": "oc2 checks every output too"}
 ROLES = {"ana": "analyst", "ana2": "analyst", "oc": "output-checker", "oc2": "output-checker"}
 
 

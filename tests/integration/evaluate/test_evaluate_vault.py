@@ -14,15 +14,17 @@ from trialvault.errors import AccessDenied
 from trialvault.evaluate.run import evaluate_vault
 from trialvault.rights.flags import FLAGS_TABLE, ensure_flags_table
 from trialvault.study import load_study
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault import add_user, audit_entries, init_vault, open_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
+
+DM_PW = "dm keeps the vault keys safe"
 
 NWD = Path(__file__).resolve().parents[3] / "studies" / "no-wrong-door.toml"
 
 
 def fill_vault(vault: Path, tables: dict[str, pd.DataFrame]) -> None:
     """Test set-up: put harmonised rows straight into the vault (ingest has its own tests)."""
-    with open_vault(vault, "dm", "pw", command="test-fill", args={}) as s:
+    with open_vault(vault, "dm", DM_PW, command="test-fill", args={}) as s:
         for table, frame in tables.items():
             s.con.register("incoming", frame)
             cols = ", ".join(frame.columns)
@@ -34,11 +36,12 @@ def fill_vault(vault: Path, tables: dict[str, pd.DataFrame]) -> None:
 def vault(tmp_path_factory: pytest.TempPathFactory,
           toy_tables_factory: Callable[..., dict[str, pd.DataFrame]]) -> Path:
     path = tmp_path_factory.mktemp("eval") / "vault"
-    init_vault(path, "dm", "pw", kdf_params=FAST_TEST_KDF, study_id="nwd")
-    add_user(path, "dm", "pw", "ana", "pw2", role="analyst", kdf_params=FAST_TEST_KDF)
-    add_user(path, "dm", "pw", "oc", "pw3", role="output-checker", kdf_params=FAST_TEST_KDF)
+    init_vault(path, "dm", DM_PW, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    add_user(path, "dm", DM_PW, "ana", "ana reads the trial data", role="analyst", kdf_params=FAST_TEST_KDF)
+    add_user(path, "dm", DM_PW, "oc", "oc checks every output", role="output-checker",
+             kdf_params=FAST_TEST_KDF)
     fill_vault(path, toy_tables_factory(load_study(NWD), 3, per_cell=8, effect=0.1))
-    with open_vault(path, "dm", "pw", command="test-flag", args={}) as s:
+    with open_vault(path, "dm", DM_PW, command="test-flag", args={}) as s:
         ensure_flags_table(s.con)
         first = s.con.execute("SELECT la_code, child_id FROM harmonised.referrals "
                               "ORDER BY la_code, child_id LIMIT 2").fetchall()
@@ -49,13 +52,13 @@ def vault(tmp_path_factory: pytest.TempPathFactory,
 
 
 def test_results_and_provenance_are_stored_in_the_vault(vault: Path) -> None:
-    res = evaluate_vault(vault, "ana", "pw2", NWD)
+    res = evaluate_vault(vault, "ana", "ana reads the trial data", NWD)
     assert res.excluded_children == 2
     assert res.cohort_size == 5 * 24 * 8 - 2
     prov = res.provenance
     assert prov["study_file"] == "no-wrong-door.toml" and len(prov["study_sha256"]) == 64
     assert prov["audit_head_seq"] >= 1 and prov["seed"] == 20200918
-    with open_vault(vault, "ana", "pw2", command="test-read", args={}, write=False) as s:
+    with open_vault(vault, "ana", "ana reads the trial data", command="test-read", args={}, write=False) as s:
         runs = s.con.execute("SELECT run_id, seed, cohort_size, excluded_children, provenance "
                              "FROM results.runs").fetchall()
         n_est = s.con.execute("SELECT count(*) FROM results.estimates WHERE run_id = ?",
@@ -64,7 +67,7 @@ def test_results_and_provenance_are_stored_in_the_vault(vault: Path) -> None:
         (prov["run_id"], 20200918, res.cohort_size, 2)]
     assert json.loads(runs[0][4])["audit_head_hash"] == prov["audit_head_hash"]
     assert n_est == (len(res.estimates),)
-    entry = [e for e in audit_entries(vault, "dm", "pw") if e.command == "evaluate"][-1]
+    entry = [e for e in audit_entries(vault, "dm", DM_PW) if e.command == "evaluate"][-1]
     assert entry.result == "ok"
     assert entry.detail["run_id"] == prov["run_id"]
     # The audit entry carries counts, never a child code.
@@ -73,4 +76,4 @@ def test_results_and_provenance_are_stored_in_the_vault(vault: Path) -> None:
 
 def test_an_output_checker_may_not_evaluate(vault: Path) -> None:
     with pytest.raises(AccessDenied, match="analyst or data-manager"):
-        evaluate_vault(vault, "oc", "pw3", NWD)
+        evaluate_vault(vault, "oc", "oc checks every output", NWD)

@@ -15,9 +15,9 @@ from trialvault.errors import AccessDenied, IntegrityError, PolicyRefusal
 from trialvault.retention import purge, retention_status
 from trialvault.seal import generate_identity, write_package
 from trialvault.study.model import StudyFile
+from trialvault.trust import FAST_TEST_KDF, Keyring
 from trialvault.vault import store
 from trialvault.vault.admin import add_user, init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF, Keyfile
 from trialvault.vault.session import open_vault
 
 USER, PASSWORD = "dm", "retention test password"
@@ -53,7 +53,7 @@ def test_status_lists_rule_due_date_and_files(setup: dict[str, Path],
     assert st.days_left == 31 and not st.is_due
     assert st.deletion_label == "Autumn 2033"
     names = {f.path.name for f in st.files}
-    assert {"vault.duckdb", "keyslots.json", "audit.chain", "la354.tvpkg", "la354.key"} <= names
+    assert {"child.duckdb", "keyslots.json", "audit.chain", "la354.tvpkg", "la354.key"} <= names
     assert {f.kind for f in st.files} == {"vault", "package", "key"}
     assert st.key_slots == [(USER, "data-manager")]
 
@@ -81,8 +81,8 @@ def test_purge_shreds_deletes_and_certifies(setup: dict[str, Path],
                                             nwd_study: StudyFile) -> None:
     vault, root = setup["vault"], setup["root"]
     copy = root / "backup.duckdb"
-    shutil.copy(vault / store.DB_NAME, copy)
-    key_before, _ = Keyfile.load(vault).unlock(USER, PASSWORD)
+    shutil.copy(vault / "child.duckdb", copy)
+    key_before = Keyring.load(vault).unlock(USER, PASSWORD).domain_keys["child"]
     pkg_hash = hashlib.sha256((setup["packages"] / "la354.tvpkg").read_bytes()).hexdigest()
     key_hash = hashlib.sha256(setup["key"].read_bytes()).hexdigest()
 
@@ -101,14 +101,14 @@ def test_purge_shreds_deletes_and_certifies(setup: dict[str, Path],
     # Hashes are of the files as they were just before destruction.
     assert files["la354.tvpkg"]["sha256"] == pkg_hash
     assert files["la354.key"]["sha256"] == key_hash
-    assert files["vault/vault.duckdb"]["bytes"] > 0
+    assert files["vault/child.duckdb"]["bytes"] > 0
     assert cert["audit"]["entries"] >= 3 and len(cert["audit"]["head"]) == 64
     # No personal data in the certificate.
     for path in (result.certificate_json, result.certificate_md):
         assert CHILD not in path.read_text()
-    # A backup of the database is useless: the key slots are gone, and only the old data key
+    # A backup of the database is useless: the key slots are gone, and only the old child key
     # (never stored outside keyslots.json) would open it.
     with pytest.raises(IntegrityError):
-        store.connect(copy, b"\x00" * 32, temp_dir=root / "t").close()
-    con = store.connect(copy, key_before, temp_dir=root / "t2")  # what shredding destroyed
+        store.connect_file(copy, b"\x00" * 32, temp_dir=root / "t").close()
+    con = store.connect_file(copy, key_before, temp_dir=root / "t2")  # what shredding destroyed
     con.close()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from trialvault.rights.service import Vault
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault.admin import init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 from trialvault.vault.schema import stored_columns
 from trialvault.vault.session import open_vault
 

@@ -17,9 +17,9 @@ from trialvault.rights import service as desk
 from trialvault.rights.export import open_access_response
 from trialvault.seal import generate_identity
 from trialvault.study.model import StudyFile
+from trialvault.trust import FAST_TEST_KDF, Keyring
 from trialvault.vault import audit, store
 from trialvault.vault.admin import add_user
-from trialvault.vault.keyslots import FAST_TEST_KDF, Keyfile
 from trialvault.vault.session import open_vault
 
 from .conftest import CHILDREN, LA, OTHER_LA
@@ -62,9 +62,9 @@ def test_register_list_show_and_masking(vault: desk.Vault, nwd_study: StudyFile)
 def test_other_roles_cannot_run_the_desk_or_see_codes(vault: desk.Vault,
                                                       nwd_study: StudyFile) -> None:
     rid = _new(vault, nwd_study, "access", CHILDREN[0])
-    add_user(vault.path, vault.user, vault.password, "ana", "analyst-pass", "analyst",
+    add_user(vault.path, vault.user, vault.password, "ana", "analyst passphrase for tests", "analyst",
              kdf_params=FAST_TEST_KDF)
-    analyst = desk.Vault(vault.path, "ana", "analyst-pass")
+    analyst = desk.Vault(vault.path, "ana", "analyst passphrase for tests")
     assert desk.list_requests(analyst, today=TODAY)[0].child == desk.MASK
     with pytest.raises(AccessDenied):
         desk.list_requests(analyst, today=TODAY, reveal=True)
@@ -164,30 +164,30 @@ def test_erasure_removes_child_everywhere_and_rekeys(vault: desk.Vault,
     desk.execute(vault, nwd_study, restrict, today=TODAY)
     rid = _new(vault, nwd_study, "erasure", child)
     before = tmp_path / "pre-erasure.duckdb"
-    shutil.copy(vault.path / store.DB_NAME, before)
-    old_key, _ = Keyfile.load(vault.path).unlock(vault.user, vault.password)
+    shutil.copy(vault.path / "child.duckdb", before)
+    old_key = Keyring.load(vault.path).unlock(vault.user, vault.password).domain_keys["child"]
 
     report = desk.execute(vault, nwd_study, rid, today=TODAY)
     assert report.state == "completed"
     assert report.rows_touched["raw.referrals"] == 2
-    assert report.rows_touched["rights.rights_flags"] == 1
+    assert report.rows_touched["meta.rights_flags"] == 1
     assert report.rekey is not None
-    assert report.rekey.old_fingerprint != report.rekey.new_fingerprint
+    assert report.rekey.old_fingerprints != report.rekey.new_fingerprints
 
     # In no table (the other LA's child with the same code stays: a different child).
     with open_vault(vault.path, vault.user, vault.password, command="t", args={},
                     write=False) as s:
-        hits = s.con.execute("SELECT schema_name, table_name FROM duckdb_columns() WHERE "
-                             "database_name = current_database() AND column_name = 'child_id'"
-                             ).fetchall()
-        assert len(hits) >= 22  # 10 raw + 10 harmonised + rights tables
-        for schema, table in hits:
-            n = s.con.execute(f"SELECT count(*) FROM {schema}.{table} WHERE la_code = ? AND "
-                              "child_id = ?", [LA, child]).fetchone()
-            assert n == (0,), f"{schema}.{table}"
+        hits = s.con.execute("SELECT database_name, schema_name, table_name FROM "
+                             "duckdb_columns() WHERE column_name = 'child_id' AND NOT "
+                             "internal").fetchall()
+        assert len(hits) >= 22  # 10 raw + 10 harmonised + flags + rights tables
+        for catalog, schema, table in hits:
+            n = s.con.execute(f"SELECT count(*) FROM {catalog}.{schema}.{table} WHERE "
+                              "la_code = ? AND child_id = ?", [LA, child]).fetchone()
+            assert n == (0,), f"{catalog}.{schema}.{table}"
     assert _read(vault, "SELECT count(*) FROM harmonised.children WHERE child_id = ?",
                  [child]) == [(1,)]
-    assert _read(vault, "SELECT count(*) FROM meta.tombstones WHERE la_code = ?", [LA]) == [(1,)]
+    assert _read(vault, "SELECT count(*) FROM rights.tombstones WHERE la_code = ?", [LA]) == [(1,)]
     assert _read(vault, "SELECT count(*) FROM rights.requests WHERE child_id IS NULL") == [(2,)]
     # Not excluded either: erased children are simply gone.
     with open_vault(vault.path, vault.user, vault.password, command="t", args={},
@@ -195,11 +195,11 @@ def test_erasure_removes_child_everywhere_and_rekeys(vault: desk.Vault,
         assert excluded_children(s.con).fetchall() == []
 
     # The pre-erasure copy opens with the old key but not with the current key slots.
-    new_key, _ = Keyfile.load(vault.path).unlock(vault.user, vault.password)
+    new_key = Keyring.load(vault.path).unlock(vault.user, vault.password).domain_keys["child"]
     assert new_key != old_key
     with pytest.raises(IntegrityError):
-        store.connect(before, new_key, temp_dir=tmp_path / "t1").close()
-    con = store.connect(before, old_key, temp_dir=tmp_path / "t2")
+        store.connect_file(before, new_key, temp_dir=tmp_path / "t1").close()
+    con = store.connect_file(before, old_key, temp_dir=tmp_path / "t2")
     assert con.execute("SELECT count(*) FROM raw.referrals WHERE child_id = ?",
                        [child]).fetchone() == (2,)
     con.close()

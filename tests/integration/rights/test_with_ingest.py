@@ -18,8 +18,8 @@ from trialvault.rights import service as desk
 from trialvault.rights.export import open_access_response
 from trialvault.seal import generate_identity, write_package
 from trialvault.study.model import StudyFile
+from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault import evaluator_recipient, ingest_packages, init_vault
-from trialvault.vault.keyslots import FAST_TEST_KDF
 from trialvault.vault.schema import package_columns
 from trialvault.vault.session import open_vault
 

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from trialvault.errors import AccessDenied, IntegrityError, TrialvaultError
+from trialvault.trust import Keyring
 from trialvault.vault import (
     FAST_TEST_KDF,
     add_user,
@@ -24,24 +25,26 @@ from trialvault.vault import (
     remove_user,
     verify_audit,
 )
-from trialvault.vault.keyslots import Keyfile
 from trialvault.vault.session import FAILURE_LOG
-from trialvault.vault.store import DB_NAME, VaultBusy, connect
+from trialvault.vault.store import VaultBusy, connect_file
 
 PASSWORD = "correct horse battery staple"  # as in conftest
+ANA = "ana reads the trial data"
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
+    # .lock holds the pid of the last process that opened the vault: not vault content.
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.is_file()}
+            for p in sorted(folder.iterdir()) if p.is_file() and p.name != ".lock"}
 
 
 def test_init_layout_and_pubkey(vault: tuple[Path, str]) -> None:
     folder, recipient = vault
     names = {p.name for p in folder.iterdir()}
-    assert {"vault.duckdb", "keyslots.json", "audit.chain"} <= names
+    assert {"child.duckdb", "rights.duckdb", "secrets.duckdb", "results.duckdb",
+            "releases.duckdb", "audit.duckdb", "keyslots.json", "audit.chain"} <= names
     assert recipient.startswith("age1")
-    assert evaluator_recipient(folder, "dm", PASSWORD) == recipient
+    assert evaluator_recipient(folder) == recipient
     assert default_user(folder) == "dm"
     # The evaluator's secret key is only inside the encrypted database.
     for p in folder.iterdir():
@@ -52,30 +55,36 @@ def test_init_layout_and_pubkey(vault: tuple[Path, str]) -> None:
 def test_init_refuses_existing_folder(vault: tuple[Path, str], tmp_path: Path) -> None:
     folder, _ = vault
     with pytest.raises(TrialvaultError, match="already exists"):
-        init_vault(folder, "x", "pw", kdf_params=FAST_TEST_KDF)
+        init_vault(folder, "x", PASSWORD, kdf_params=FAST_TEST_KDF)
     with pytest.raises(AccessDenied, match="must be a data-manager"):
-        init_vault(tmp_path / "other", "x", "pw", role="analyst", kdf_params=FAST_TEST_KDF)
+        init_vault(tmp_path / "other", "x", PASSWORD, role="analyst", kdf_params=FAST_TEST_KDF)
+    with pytest.raises(AccessDenied, match="at least 12 characters"):
+        init_vault(tmp_path / "other", "x", "pw", kdf_params=FAST_TEST_KDF)
     assert not (tmp_path / "other").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_two_users_and_removal_locks_out(vault: tuple[Path, str]) -> None:
     folder, _ = vault
-    add_user(folder, "dm", PASSWORD, "ana", "ana-pw", "analyst", kdf_params=FAST_TEST_KDF)
-    with open_vault(folder, "ana", "ana-pw", command="t", args={}, write=False) as s:
+    add_user(folder, "dm", PASSWORD, "ana", ANA, "analyst", kdf_params=FAST_TEST_KDF)
+    with open_vault(folder, "ana", ANA, command="t", args={}, write=False) as s:
         assert s.role == "analyst" and s.user == "ana"
-        fp = s.data_key_fingerprint
+        assert s.domains == {"child", "outputs", "audit"}
+        fp = s.key_fingerprints["child"]
     with open_vault(folder, "dm", PASSWORD, command="t", args={}, write=False) as s:
-        assert s.data_key_fingerprint == fp
+        assert s.key_fingerprints["child"] == fp
+        secrets_fp = s.key_fingerprints["secrets"]
     assert [u.user for u in list_users(folder)] == ["dm", "ana"]
     with pytest.raises(AccessDenied, match="needs role data-manager"):
-        add_user(folder, "ana", "ana-pw", "eve", "pw", "dpo", kdf_params=FAST_TEST_KDF)
+        add_user(folder, "ana", ANA, "eve", "eve is a new person here", "dpo",
+                 kdf_params=FAST_TEST_KDF)
     remove_user(folder, "dm", PASSWORD, "ana")
     with (pytest.raises(AccessDenied, match="no key slot for user 'ana'"),
-          open_vault(folder, "ana", "ana-pw", command="t", args={})):
+          open_vault(folder, "ana", ANA, command="t", args={})):
         pass
     with open_vault(folder, "dm", PASSWORD, command="t", args={}, write=False) as s:
-        assert s.data_key_fingerprint != fp  # removal re-keyed the vault
+        assert s.key_fingerprints["child"] != fp  # removal re-keyed what ana could decrypt
+        assert s.key_fingerprints["secrets"] == secrets_fp  # ...and only that
     assert verify_audit(folder, "dm", PASSWORD).ok
 
 
@@ -95,10 +104,12 @@ def test_wrong_password_touches_nothing(vault: tuple[Path, str]) -> None:
 
 def test_passwd(vault: tuple[Path, str]) -> None:
     folder, _ = vault
-    change_password(folder, "dm", PASSWORD, "new-pw", kdf_params=FAST_TEST_KDF)
-    with pytest.raises(AccessDenied):
-        evaluator_recipient(folder, "dm", PASSWORD)
-    assert evaluator_recipient(folder, "dm", "new-pw").startswith("age1")
+    new = "a brand new vault passphrase"
+    change_password(folder, "dm", PASSWORD, new, kdf_params=FAST_TEST_KDF)
+    with pytest.raises(AccessDenied), open_vault(folder, "dm", PASSWORD, command="t", args={}):
+        pass
+    with open_vault(folder, "dm", new, command="t", args={}) as s:
+        assert s.user == "dm"
 
 
 def test_session_error_rolls_back_and_is_audited(vault: tuple[Path, str]) -> None:
@@ -111,9 +122,10 @@ def test_session_error_rolls_back_and_is_audited(vault: tuple[Path, str]) -> Non
     with open_vault(folder, "dm", PASSWORD, command="t", args={}, write=False) as s:
         assert s.con.execute("SELECT count(*) FROM duckdb_tables() "
                              "WHERE table_name = 'scratch'").fetchone() == (0,)
-    entry = next(e for e in audit_entries(folder, "dm", PASSWORD) if e.command == "boom")
-    assert entry.result == "error" and entry.error == "ConversionException"
-    assert entry.args == {} and entry.rows_touched == {"main.scratch": 1}
+    begin, end = [e for e in audit_entries(folder, "dm", PASSWORD) if e.command == "boom"]
+    assert begin.phase == "begin" and begin.args == {}  # the password argument is dropped
+    assert end.result == "error" and end.error == "ConversionException"
+    assert end.rows_touched == {"main.scratch": 1} and end.begin_seq == begin.seq
     assert verify_audit(folder, "dm", PASSWORD).ok
 
 
@@ -153,25 +165,28 @@ def test_rekey_keeps_data_and_retires_old_key(vault: tuple[Path, str]) -> None:
     folder, recipient = vault
     with open_vault(folder, "dm", PASSWORD, command="t", args={}) as s:
         s.con.execute("CREATE TABLE main.kept AS SELECT range AS a FROM range(1000)")
-    old_key, _ = Keyfile.load(folder).unlock("dm", PASSWORD)
+    old_key = Keyring.load(folder).unlock("dm", PASSWORD).domain_keys["child"]
     report = rekey(folder, "dm", PASSWORD)
-    assert report.old_fingerprint != report.new_fingerprint and report.slots == 1
-    new_key, _ = Keyfile.load(folder).unlock("dm", PASSWORD)
+    assert report.old_fingerprints != report.new_fingerprints and report.slots == 1
+    assert report.domains == ["child", "register", "secrets", "outputs", "audit"]
+    new_key = Keyring.load(folder).unlock("dm", PASSWORD).domain_keys["child"]
     assert new_key != old_key
     with pytest.raises(IntegrityError, match="does not open with the vault's data key"):
-        connect(folder / DB_NAME, old_key, temp_dir=folder / "tmp").close()
+        connect_file(folder / "child.duckdb", old_key, temp_dir=folder / "tmp").close()
     with open_vault(folder, "dm", PASSWORD, command="t", args={}, write=False) as s:
         assert s.con.execute("SELECT sum(a) FROM main.kept").fetchone() == (499500,)
     assert sorted(p.name for p in folder.iterdir() if "rekey" in p.name) == []
     result = verify_audit(folder, "dm", PASSWORD)
     assert result.ok, result.problems
-    assert [e.command for e in audit_entries(folder, "dm", PASSWORD)][-4:] == [
-        "t", "rekey", "t", "audit verify"]
-    assert evaluator_recipient(folder, "dm", PASSWORD) == recipient
+    commands = [(e.command, e.phase) for e in audit_entries(folder, "dm", PASSWORD)]
+    assert commands[-8:-1] == [("t", "end"), ("rekey", "begin"), ("rekey", "end"),
+                             ("t", "begin"), ("t", "end"), ("audit verify", "begin"),
+                             ("audit verify", "end")]
+    assert evaluator_recipient(folder) == recipient
 
 
 def test_rekey_needs_role(vault: tuple[Path, str]) -> None:
     folder, _ = vault
-    add_user(folder, "dm", PASSWORD, "ana", "ana-pw", "analyst", kdf_params=FAST_TEST_KDF)
+    add_user(folder, "dm", PASSWORD, "ana", ANA, "analyst", kdf_params=FAST_TEST_KDF)
     with pytest.raises(AccessDenied, match="needs role data-manager or dpo"):
-        rekey(folder, "ana", "ana-pw")
+        rekey(folder, "ana", ANA)
