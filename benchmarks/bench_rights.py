@@ -84,7 +84,7 @@ def build_vault(folder: Path, scale: float, seed: int) -> tuple[Path, dict[str, 
     rng = np.random.default_rng(seed)
     vault = folder / "vault"
     init_vault(vault, USER, PASSWORD, study_id=study.study.id)
-    recipient = evaluator_recipient(vault, USER, PASSWORD)
+    recipient = evaluator_recipient(vault)
     total = max(len(study.la_codes), round(CHILDREN_PER_SCALE * scale))
     per_la = total // len(study.la_codes)
     packages = []

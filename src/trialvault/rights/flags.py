@@ -26,6 +26,7 @@ FlagKind = Literal["restriction", "objection"]
 FlagStatus = Literal["active", "lifted", "overridden"]
 
 FLAGS_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {FLAGS_SCHEMA};
 CREATE TABLE IF NOT EXISTS {FLAGS_TABLE} (
     flag_id       INTEGER PRIMARY KEY,
     la_code       INTEGER NOT NULL,
@@ -57,7 +58,7 @@ def ensure_flags_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def flags_table_exists(con: duckdb.DuckDBPyConnection) -> bool:
     row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'vault' "
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = ? AND table_name = 'rights_flags'", [FLAGS_SCHEMA]).fetchone()
     return bool(row and row[0])
 

@@ -46,7 +46,8 @@ def test_demo_runs_every_stage_and_releases_only_checked_files(
     with open_vault(run.folder / "vault", "dpo", demo_credentials["dpo"], command="test",
                     args={}, write=False) as vault:
         commands = {e.command for e in audit.read_entries(vault.con)}
-        assert audit.verify(vault.con, run.folder / "vault").ok
+        assert audit.verify(vault.con, run.folder / "vault", vault_id=vault.vault_id,
+                            running=vault.begin_entry.seq if vault.begin_entry else None).ok
     assert {"ingest", "rights execute", "evaluate", "release request", "release review",
             "release write"} <= commands
 

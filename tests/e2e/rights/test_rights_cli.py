@@ -60,7 +60,7 @@ def test_request_lifecycle_through_the_cli(env: dict[str, str], tmp_path: Path) 
     code, out = _run(env, "rights", "resume", "1", "--date", today.isoformat())
     assert code == 0 and "(0 day(s) paused)" in out  # identity restarts the month instead
     code, out = _run(env, "rights", "execute", "1")
-    assert code == 0 and "completed" in out and "rights.rights_flags" in out
+    assert code == 0 and "completed" in out and "meta.rights_flags" in out
     code, out = _run(env, "rights", "show", "1")
     assert code == 0 and "await-identity" in out and CHILD not in out
     letter = tmp_path / "letter.md"

@@ -34,12 +34,12 @@ def test_retention_countdown_and_early_purge(tmp_path: Path, csrf_of) -> None:  
         assert wrong.status_code == 400 and vault.exists()
         no_reason = client.post("/retention/purge", data={"csrf_token": token,
                                                           "confirm": "destroy nwd"})
-        assert no_reason.status_code == 400 and (vault / "vault.duckdb").exists()
+        assert no_reason.status_code == 400 and (vault / "child.duckdb").exists()
         done = client.post("/retention/purge", data={
             "csrf_token": token, "confirm": "destroy nwd",
             "early_reason": "The funder ended the study early; the DPO approved deletion."})
         assert done.status_code == 200, done.text
         assert "vault was destroyed" in done.text
-        assert not (vault / "vault.duckdb").exists()
+        assert not (vault / "child.duckdb").exists()
         assert list((tmp_path / "certs").glob("destruction-certificate-*.json"))
         assert client.get("/retention").status_code == 303  # signed out: the vault is gone

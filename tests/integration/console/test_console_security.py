@@ -24,10 +24,10 @@ def test_wrong_password_is_refused_and_no_session(client: TestClient) -> None:
 
 
 def test_login_sets_a_strict_httponly_cookie(client: TestClient) -> None:
-    response = client.post("/login", data={"user": "omar", "password": "dpo-pass-2"})
+    response = client.post("/login", data={"user": "omar", "password": "omar protects the childrens data"})
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
-    assert "dpo-pass-2" not in cookie
+    assert "omar protects the childrens data" not in cookie
 
 
 def test_post_without_csrf_token_is_403(client: TestClient, login, csrf_of) -> None:  # type: ignore[no-untyped-def]
@@ -55,7 +55,7 @@ def test_expired_session_goes_back_to_login(client: TestClient, console_app: Con
 def test_console_actions_are_audited(client: TestClient, console_vault: Path, login, csrf_of) -> None:  # type: ignore[no-untyped-def]
     login(client, "dana")
     client.get("/audit?q=console")
-    with open_vault(console_vault, "dana", "manager-pass-1", command="test read", args={},
+    with open_vault(console_vault, "dana", "dana manages the vault keys", command="test read", args={},
                     write=False) as vault:
         commands = [e.command for e in audit.read_entries(vault.con)]
     assert "console login" in commands and "console audit" in commands

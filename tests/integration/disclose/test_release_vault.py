@@ -105,8 +105,10 @@ def test_requester_may_not_approve_their_own_release(evaluated_vault: Path) -> N
     record, _ = show_release(evaluated_vault, "ana2", PASSWORDS["ana2"], rid)
     assert record.status == "pending" and record.reviews == []
     # Both refusals are audited (a wrong password never opens the vault: it is logged aside).
-    entries = [e for e in audit_entries(evaluated_vault, "dm", PASSWORDS["dm"])
-               if e.command == "release review" and e.args.get("release_id") == rid]
+    log = audit_entries(evaluated_vault, "dm", PASSWORDS["dm"])
+    begins = {e.seq for e in log if e.command == "release review" and e.phase == "begin"
+              and e.args.get("release_id") == rid}
+    entries = [e for e in log if e.phase == "end" and e.begin_seq in begins]
     assert [(e.user, e.result) for e in entries] == [("ana2", "error"), ("ana", "error")]
     assert '"user": "oc"' in (evaluated_vault / "access-failures.log").read_text()
     # Rejected is final: it can be neither reviewed again nor written.

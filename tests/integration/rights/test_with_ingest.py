@@ -61,7 +61,7 @@ def _package(folder: Path, recipient: str, extract: str, name: str) -> Path:
 def ingested(tmp_path: Path, nwd_study: StudyFile) -> tuple[Path, Path, str]:
     vault = tmp_path / "vault"
     init_vault(vault, USER, PASSWORD, kdf_params=FAST_TEST_KDF, study_id="nwd")
-    recipient = evaluator_recipient(vault, USER, PASSWORD)
+    recipient = evaluator_recipient(vault)
     pkgs = tmp_path / "packages"
     pkgs.mkdir()
     pkg = _package(pkgs, recipient, "2025-04-01", "la877-2025.tvpkg")
@@ -139,12 +139,13 @@ def test_demo_requests_one_of_each_type(ingested: tuple[Path, Path, str],
 def test_erasure_lists_runs_and_releases_that_may_have_counted_the_child(
         ingested: tuple[Path, Path, str], nwd_study: StudyFile) -> None:
     vault, _pkgs, _ = ingested
+    # `results` and `releases` are catalogs of the outputs domain (one file each, so one
+    # session each: a transaction writes one file).
     with open_vault(vault, USER, PASSWORD, command="t", args={}) as s:
-        s.con.execute("CREATE SCHEMA results")
         s.con.execute("CREATE TABLE results.runs (run_id VARCHAR, created_at TIMESTAMP)")
         s.con.execute("INSERT INTO results.runs VALUES ('run-before', TIMESTAMP '2020-01-01'), "
                       "('run-after', now()::TIMESTAMP)")
-        s.con.execute("CREATE SCHEMA releases")
+    with open_vault(vault, USER, PASSWORD, command="t", args={}) as s:
         s.con.execute("CREATE TABLE releases.releases (release_id VARCHAR, run_id VARCHAR)")
         s.con.execute("INSERT INTO releases.releases VALUES ('rel-1', 'run-after'), "
                       "('rel-0', 'run-before')")

@@ -14,7 +14,7 @@ NOW = dt.datetime(2026, 1, 5, 10, 0)
 
 def _flag(con: duckdb.DuckDBPyConnection, flag_id: int, la: int, child: str, kind: str,
           status: str) -> None:
-    con.execute("INSERT INTO rights.rights_flags (flag_id, la_code, child_id, kind, status, "
+    con.execute("INSERT INTO meta.rights_flags (flag_id, la_code, child_id, kind, status, "
                 "set_at, set_by) VALUES (?, ?, ?, ?, ?, ?, 'dpo')",
                 [flag_id, la, child, kind, status, NOW])
 
@@ -25,7 +25,7 @@ def test_empty_when_no_flags_table() -> None:
     assert rel.columns == ["la_code", "child_id"]
     assert rel.fetchall() == []
     # Nothing was created: a read-only session can call it.
-    assert con.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'rights'"
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rights_flags'"
                        ).fetchone() == (0,)
 
 
@@ -40,7 +40,7 @@ def test_active_restriction_and_objection_only() -> None:
     _flag(con, 6, 354, "C1", "objection", "active")     # two flags, one row out
     got = sorted(excluded_children(con).fetchall())
     assert got == [(354, "C1"), (354, "C2"), (807, "C1")]
-    assert sorted(con.sql("SELECT * FROM rights.excluded_children").fetchall()) == got
+    assert sorted(con.sql("SELECT * FROM meta.excluded_children").fetchall()) == got
 
 
 def test_anti_join_removes_flagged_children() -> None:

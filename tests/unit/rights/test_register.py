@@ -18,7 +18,9 @@ RECEIVED = D(2025, 3, 3)
 
 @pytest.fixture()
 def con() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect()
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS rights")  # the register's catalog, as in a vault session
+    return con
 
 
 def _new(con: duckdb.DuckDBPyConnection, type: str = "access", received: dt.date = RECEIVED,
