@@ -199,14 +199,29 @@ class Design(_Section):
     target_sample: int = Field(gt=0)
 
 
+# The groups a cohort member belongs to at the index date (docs/architecture.md, "Cohort and
+# outcome definitions"): not looked after (the edge of care), already looked after, or a care
+# leaver (indexed when a period of care ended at 16 or over).
+CohortGroup = Literal["edge_of_care", "looked_after", "care_leaver"]
+
+
 class Cohort(_Section):
     description: str
     min_age_years: int = Field(ge=0, le=25)
     max_age_years: int = Field(ge=0, le=25)
     care_leaver_max_age_years: int = Field(ge=0, le=25)
+    care_leaver_min_age_years: int = Field(
+        default=16, ge=0, le=25,
+        description="A period of care ending at this age or over makes a care_leaver event")
     qualifying_events: list[
-        Literal["referral", "assessment", "s47", "cin_plan", "cp_plan", "looked_after"]
+        Literal["referral", "assessment", "s47", "cin_plan", "cp_plan", "looked_after",
+                "care_leaver"]
     ] = Field(min_length=1)
+    looked_after_at_index: Literal["exclude", "subgroup"] = Field(
+        default="subgroup",
+        description="Children already in a period of care at the index date: left out of the "
+                    "cohort, or kept and analysed as the named subgroup 'looked_after' for the "
+                    "outcomes that apply to them (never pooled into the main analyses)")
 
     @model_validator(mode="after")
     def _ages(self) -> Cohort:
@@ -220,6 +235,10 @@ class Outcome(_Section):
     title: str
     kind: Literal["binary", "count", "rate"]
     primary: bool = False
+    applies_to: list[CohortGroup] | None = Field(
+        default=None,
+        description="Cohort groups the outcome is measured for (others get no value); default: "
+                    "the outcome definition's own list in trialvault.evaluate")
 
 
 class Analysis(_Section):
@@ -235,6 +254,37 @@ class Analysis(_Section):
     wild_bootstrap_weights: Literal["webb", "rademacher"] = "webb"
     did_control_group: Literal["notyettreated", "nevertreated"] = "notyettreated"
     seed: int
+    estimand: Literal["mean_effect_among_exposed"] = Field(
+        default="mean_effect_among_exposed",
+        description="What the headline estimates: the mean effect (risk or mean difference) "
+                    "among exposed cohort members, i.e. those indexed on or after their LA's step")
+    primary_model: Literal["immediate", "exposure_time"] = Field(
+        default="immediate",
+        description="immediate: one exposure coefficient (Hussey & Hughes); exposure_time: one "
+                    "effect per period since the LA's step, averaged over the exposed children")
+    primary_inference: Literal["cr2", "lmm_satterthwaite", "randomisation",
+                               "wild_cluster_bootstrap", "model_hc1"] = Field(
+        default="cr2",
+        description="Inference of the headline: cluster-robust CR2 with Bell-McCaffrey df, "
+                    "mixed model with Satterthwaite df, randomisation inference, wild cluster "
+                    "bootstrap or child-level HC1 (the last two only as sensitivity)")
+    exposure_time_max: int = Field(
+        default=8, ge=1,
+        description="exposure_time model: periods since the step from this one on share one "
+                    "effect (few clusters inform the longest exposure times)")
+    transition_months: int = Field(
+        default=0, ge=0, le=60,
+        description="Children indexed this many months before their LA's step (follow-up "
+                    "straddling the step) are left out of the effect models and counted")
+    multiplicity: Literal["holm", "hochberg", "bonferroni", "fdr_bh", "none"] = Field(
+        default="holm",
+        description="Adjustment of the secondary outcomes' p-values (one family; the primary "
+                    "outcome is tested alone at alpha)")
+    missing_data: Literal["ipw", "complete_case"] = Field(
+        default="complete_case",
+        description="Outcomes not measured for some children who should have them (NEET, "
+                    "attendance): inverse probability weighting, with complete-case analysis "
+                    "always reported as sensitivity")
 
     @field_validator("outcomes")
     @classmethod
