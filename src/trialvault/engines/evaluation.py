@@ -40,21 +40,11 @@ def excluded_table(keys: Iterable[tuple[int, str]]) -> pa.Table:
 def study_inputs(study: StudyFile, excluded: pa.Table) -> dict[str, pa.Table]:
     """The input tables cohort.sql/outcomes.sql read, from the study file (see
     `evaluate.cohort` for their meaning; the values are built the same way)."""
-    a, c = study.analysis, study.cohort
-    neet = definitions.NEET_AGE_YEARS
-    params = {
-        "data_start": pa.array([study.data_period.start], pa.date32()),
-        "data_end": pa.array([study.data_period.end], pa.date32()),
-        "follow_up_months": pa.array([a.follow_up_months], pa.int32()),
-        "min_age_months": pa.array([12 * c.min_age_years], pa.int32()),
-        "max_age_months": pa.array([12 * c.max_age_years + 11], pa.int32()),
-        "period_months": pa.array([definitions.PERIOD_MONTHS[a.period]], pa.int32()),
-        "first_year": pa.array([study.data_period.first_year], pa.int32()),
-        "neet_min_age_months": pa.array([12 * neet[0]], pa.int32()),
-        "neet_max_age_months": pa.array([12 * neet[1] + 11], pa.int32()),
-    }
-    groups = [(g, code) for g in definitions.CODE_GROUPS
-              for code in sorted(definitions.code_group(g))]
+    c = study.cohort
+    params = {name: pa.array([value], pa.date32() if definitions.PARAM_TYPES.get(name) == "DATE"
+                             else pa.int32())
+              for name, value in definitions.study_params(study).items()}
+    groups = definitions.code_group_rows()
     return {
         "tv_excluded": excluded,
         "tv_params": pa.table(params),

@@ -31,8 +31,32 @@ OUTCOME_IDS: tuple[str, ...] = (
 )
 # `neet_16_17` is by definition about ages 16 and 17 (192..215 months).
 NEET_AGE_YEARS = (16, 17)
+# Attendance is expected for children of compulsory school age at the index date: at most
+# 15 years 5 months, so that a term starts in follow-up before the end of year 11.
+ATTENDANCE_MAX_AGE_MONTHS = 16 * 12 - 7
+# Outcomes measured from the education and NEET files: who should have one is in
+# `<outcome>_expected` (1/0), so missing values can be counted and handled.
+EXPECTED_COLUMNS: dict[str, str] = {"neet_16_17": "neet_16_17_expected",
+                                    "unauthorised_absence_rate":
+                                        "unauthorised_absence_rate_expected"}
+# The cohort groups each outcome applies to, unless the study's outcome says otherwise: a child
+# already looked after cannot become looked after, a care leaver (18+) has no CIN/CP plan,
+# placement or school outcome.
+OUTCOME_GROUPS: dict[str, tuple[str, ...]] = {
+    "entered_care_12m": ("edge_of_care",),
+    "residential_placement_12m": ("edge_of_care", "looked_after"),
+    "placement_moves_12m": ("edge_of_care", "looked_after"),
+    "missing_episodes_12m": ("edge_of_care", "looked_after"),
+    "cp_plan_12m": ("edge_of_care", "looked_after"),
+    "rereferral_12m": ("edge_of_care",),
+    "neet_16_17": ("edge_of_care", "looked_after", "care_leaver"),
+    "unauthorised_absence_rate": ("edge_of_care", "looked_after"),
+}
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "half-year": 6, "year": 12}
 CODE_GROUPS = ("residential_placements", "placement_move_reasons")
+# CIN census assessment factor 9A: unaccompanied asylum-seeking child (spec code list
+# ASSESSMENT_FACTORS); the cohort reads UASC status at the index date from it.
+EXTRA_CODE_GROUPS: dict[str, tuple[str, ...]] = {"uasc_assessment_factors": ("9A",)}
 # Tables the cohort's qualifying events come from.
 EVENT_TABLES = ("referrals", "assessments", "s47", "cin_plans", "cp_plans", "cla_episodes")
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -69,6 +93,40 @@ def code_group(name: str) -> frozenset[str]:
     from trialvault.spec import code_list_group
 
     return code_list_group(name)
+
+
+def code_group_rows() -> list[tuple[str, str]]:
+    """(group_name, code) rows of the `tv_code_groups` input table."""
+    rows = [(g, code) for g in CODE_GROUPS for code in sorted(code_group(g))]
+    return rows + [(g, code) for g, codes in EXTRA_CODE_GROUPS.items() for code in codes]
+
+
+def study_params(study: StudyFile) -> dict[str, object]:
+    """The one row of the `tv_params` input table, in its column order."""
+    a, c = study.analysis, study.cohort
+    return {
+        "data_start": study.data_period.start, "data_end": study.data_period.end,
+        "follow_up_months": a.follow_up_months, "min_age_months": 12 * c.min_age_years,
+        "max_age_months": 12 * c.max_age_years + 11,
+        "period_months": PERIOD_MONTHS[a.period], "first_year": study.data_period.first_year,
+        "neet_min_age_months": 12 * NEET_AGE_YEARS[0],
+        "neet_max_age_months": 12 * NEET_AGE_YEARS[1] + 11,
+        "care_leaver_min_age_months": 12 * c.care_leaver_min_age_years,
+        "care_leaver_max_age_months": 12 * c.care_leaver_max_age_years + 11,
+        "exclude_looked_after": 1 if c.looked_after_at_index == "exclude" else 0,
+        "attendance_max_age_months": ATTENDANCE_MAX_AGE_MONTHS,
+    }
+
+
+PARAM_TYPES = {"data_start": "DATE", "data_end": "DATE"}
+
+
+def outcome_groups(study: StudyFile, outcome_id: str) -> tuple[str, ...]:
+    """The cohort groups an outcome is measured for (the study's, else the default)."""
+    for o in study.analysis.outcomes:
+        if o.id == outcome_id and o.applies_to is not None:
+            return tuple(o.applies_to)
+    return OUTCOME_GROUPS[outcome_id]
 
 
 def excluded_child_keys(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
@@ -111,18 +169,15 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, study: StudyFile) -> Co
 
 def _install_inputs(con: duckdb.DuckDBPyConnection, study: StudyFile,
                     excluded: list[tuple[int, str]]) -> list[str]:
-    a, c = study.analysis, study.cohort
+    c = study.cohort
     con.execute("CREATE OR REPLACE TEMP TABLE tv_excluded (la_code INTEGER, child_id VARCHAR)")
     if excluded:
         con.executemany("INSERT INTO tv_excluded VALUES (?, ?)", excluded)
-    con.execute("""CREATE OR REPLACE TEMP TABLE tv_params (
-        data_start DATE, data_end DATE, follow_up_months INTEGER, min_age_months INTEGER,
-        max_age_months INTEGER, period_months INTEGER, first_year INTEGER,
-        neet_min_age_months INTEGER, neet_max_age_months INTEGER)""")
-    con.execute("INSERT INTO tv_params VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-        study.data_period.start, study.data_period.end, a.follow_up_months,
-        12 * c.min_age_years, 12 * c.max_age_years + 11, PERIOD_MONTHS[a.period],
-        study.data_period.first_year, 12 * NEET_AGE_YEARS[0], 12 * NEET_AGE_YEARS[1] + 11])
+    params = study_params(study)
+    con.execute("CREATE OR REPLACE TEMP TABLE tv_params ("
+                + ", ".join(f"{n} {PARAM_TYPES.get(n, 'INTEGER')}" for n in params) + ")")
+    con.execute(f"INSERT INTO tv_params VALUES ({', '.join('?' * len(params))})",
+                list(params.values()))
     con.execute("CREATE OR REPLACE TEMP TABLE tv_qualifying_events (event_type VARCHAR)")
     con.executemany("INSERT INTO tv_qualifying_events VALUES (?)",
                     [[e] for e in c.qualifying_events])
@@ -131,7 +186,7 @@ def _install_inputs(con: duckdb.DuckDBPyConnection, study: StudyFile,
                     [[s.la, s.step_date] for s in study.design.rollout])
     con.execute("CREATE OR REPLACE TEMP TABLE tv_code_groups (group_name VARCHAR, code VARCHAR)")
     con.executemany("INSERT INTO tv_code_groups VALUES (?, ?)",
-                    [[g, code] for g in CODE_GROUPS for code in sorted(code_group(g))])
+                    [list(row) for row in code_group_rows()])
 
     present = _harmonised_columns(con)
     missing = []
@@ -199,4 +254,11 @@ def _finish(analysis: pd.DataFrame, study: StudyFile) -> pd.DataFrame:
     out["period_start"] = out["period"].map(starts)
     for name in OUTCOME_IDS:
         out[name] = pd.to_numeric(out[name], errors="coerce").astype(float)
+        # An outcome that does not apply to a child's cohort group is no value, not a 0.
+        applies = out["cohort_group"].isin(outcome_groups(study, name))
+        out.loc[~applies, name] = np.nan
+        if name in EXPECTED_COLUMNS:
+            col = EXPECTED_COLUMNS[name]
+            out[col] = (pd.to_numeric(out[col], errors="coerce").fillna(0).astype(int)
+                        * applies.astype(int))
     return out

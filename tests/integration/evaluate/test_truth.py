@@ -63,7 +63,13 @@ def test_sql_outcomes_equal_the_generators_own_record(nwd_study: StudyFile) -> N
     world = simulate(nwd_study, seed=3, scale=0.1, effects={"entered_care_12m": 0.05})
     con = duckdb.connect()
     load_harmonised_tables(con, world.harmonised())
-    ours = build_analysis_table(con, nwd_study).analysis
+    built = build_analysis_table(con, nwd_study).analysis
+    # The generator plants outcomes on the edge-of-care children (referred, 12-17); its other
+    # cohort members are care leavers (children in care since before the data who leave it).
+    assert set(built["cohort_group"]) <= {"edge_of_care", "care_leaver", "looked_after"}
+    ours = built[built["cohort_group"] == "edge_of_care"]
+    leavers = built[built["cohort_group"] == "care_leaver"]
+    assert (leavers["age_months_at_index"] >= 192).all()
     drawn = world.drawn_outcomes().rename(columns={"neet_16_17": "neet_drawn"})
     drawn["child_id"] = drawn["child_id"].astype(str)
     merged = ours.merge(drawn, on=["la_code", "child_id"], how="outer", indicator=True)

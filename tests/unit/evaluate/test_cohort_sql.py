@@ -142,7 +142,11 @@ def test_covariates_come_from_the_latest_children_row(nwd_study: StudyFile) -> N
              "reference_date": D(2021, 3, 31)}],
     }
     out = run(rows, nwd_study)
-    assert (out.loc[(354, "a"), "sex"], bool(out.loc[(354, "a"), "uasc"])) == ("2", True)
+    # Sex comes from the latest row; the SSDA903 UASC flag counts only for a child looked after
+    # by the index date (a later care entry must not change a covariate at the index date).
+    assert (out.loc[(354, "a"), "sex"], bool(out.loc[(354, "a"), "uasc"])) == ("2", False)
+    rows["cla_episodes"] = [episode("a", D(2019, 12, 1), D(2019, 12, 20))]
+    assert bool(run(rows, nwd_study).loc[(354, "a"), "uasc"])
     assert pd.isna(out.loc[(354, "b"), "sex"])  # no characteristics row: missing, kept
 
 
@@ -178,7 +182,7 @@ def test_flagged_children_are_removed_first_and_counted(nwd_study: StudyFile) ->
 
 # --- outcomes -------------------------------------------------------------------------------
 
-def test_entered_care_counts_episode_starts_in_follow_up(nwd_study: StudyFile) -> None:
+def test_entered_care_counts_care_starts_in_follow_up(nwd_study: StudyFile) -> None:
     idx = D(2020, 1, 31)  # follow-up ends before 2021-01-31 (month arithmetic)
     rows: Rows = {
         "referrals": [ref(c, idx) for c in "abcdef"],
@@ -191,9 +195,13 @@ def test_entered_care_counts_episode_starts_in_follow_up(nwd_study: StudyFile) -
             episode("e", D(2018, 6, 1), D(2020, 3, 1)),    # overlaps the index, started before
         ],
     }
-    out = run(rows, nwd_study)["entered_care_12m"]
-    assert out.to_dict() == {(354, "a"): 1, (354, "b"): 0, (354, "c"): 0, (354, "d"): 1,
-                             (354, "e"): 0, (354, "f"): 0}
+    out = run(rows, nwd_study)
+    care = out["entered_care_12m"]
+    assert care.dropna().to_dict() == {(354, "a"): 1, (354, "b"): 0, (354, "d"): 1,
+                                       (354, "f"): 0}
+    # c and e were already looked after at the index date: the outcome does not apply to them.
+    assert out.loc[[(354, "c"), (354, "e")], "cohort_group"].tolist() == ["looked_after"] * 2
+    assert care[[(354, "c"), (354, "e")]].isna().all()
 
 
 def test_looked_after_index_counts_as_entering_care(nwd_study: StudyFile) -> None:
@@ -223,14 +231,21 @@ def test_residential_and_moves_with_overlapping_episodes(nwd_study: StudyFile) -
             episode("a", D(2020, 6, 1), D(2020, 7, 1), rne="T", place="U3"),
             episode("a", D(2020, 7, 1), None, rne="L", place="U3"),          # not a move
             episode("a", D(2021, 2, 1), None, rne="B", place="R1"),          # after follow-up
-            # b: residential before the index only
+            # b: a residential placement open at the index date (started before it)
             episode("b", D(2018, 3, 1), D(2020, 2, 1), rne="S", place="K2"),
+            # c: a residential placement that ended the day before the index date
+            episode("c", D(2018, 3, 1), D(2019, 12, 31), rne="S", place="K2", age=150),
         ],
     }
+    rows["referrals"].append(ref("c", idx))
     out = run(rows, nwd_study)
     assert out.loc[(354, "a"), "placement_moves_12m"] == 2
     assert out.loc[(354, "a"), "residential_placement_12m"] == 1
-    assert out.loc[(354, "b"), ["entered_care_12m", "residential_placement_12m",
+    assert out.loc[(354, "b"), "cohort_group"] == "looked_after"
+    assert out.loc[(354, "b"), ["residential_placement_12m", "placement_moves_12m"]].tolist() \
+        == [1, 0]
+    assert out.loc[(354, "c"), "cohort_group"] == "edge_of_care"
+    assert out.loc[(354, "c"), ["entered_care_12m", "residential_placement_12m",
                                  "placement_moves_12m"]].tolist() == [0, 0, 0]
 
 
@@ -362,3 +377,123 @@ def test_sql_transpiles_to_spark(nwd_study: StudyFile, name: str) -> None:
     (spark,) = sqlglot.transpile(text, read="duckdb", write="spark",
                                  unsupported_level=sqlglot.ErrorLevel.RAISE)
     assert "INTERVAL '12' MONTH" in spark or name == "outcomes"
+
+
+# --- realistic SSDA903 histories -----------------------------------------------------------
+# Periods of care as real returns hold them: one episode per placement or legal status, a
+# placement change is a new episode (RNE P/B/T/U), a return home ends the period (REC E4A) and a
+# later entry starts a new one (RNE S).
+
+def _long_stay(child: str, *, la: int = 354) -> list[dict[str, Any]]:
+    """In care since 2015, placement changes in the data window, still looked after."""
+    return [episode(child, D(2015, 3, 1), D(2017, 6, 1), rne="S", place="U4", age=110, la=la),
+            episode(child, D(2017, 6, 1), D(2019, 5, 10), rne="P", place="U6", age=137, la=la),
+            episode(child, D(2019, 5, 10), D(2020, 2, 3), rne="P", place="K2", age=160, la=la),
+            episode(child, D(2020, 2, 3), D(2020, 8, 1), rne="P", place="U6", age=169, la=la),
+            episode(child, D(2020, 8, 1), None, rne="T", place="U4", age=175, la=la)]
+
+
+def test_placement_changes_of_a_child_in_care_for_years_are_no_care_entry(
+        nwd_study: StudyFile) -> None:
+    # Only episodes: the placement changes in 2019-2020 are not qualifying events.
+    assert run({"cla_episodes": _long_stay("a")}, nwd_study).empty
+    # An assessment while in care indexes the child in the named subgroup 'looked_after'.
+    rows: Rows = {"cla_episodes": _long_stay("a"),
+                  "assessments": [{"la_code": 354, "child_id": "a", "referral_date": D(2014, 12, 1),
+                                   "assessment_start_date": D(2020, 1, 15), "age_months": 168}]}
+    row = run(rows, nwd_study).loc[(354, "a")]
+    assert (row["index_event"], row["index_date"], row["cohort_group"]) == (
+        "assessment", D(2020, 1, 15), "looked_after")
+    assert pd.isna(row["entered_care_12m"])          # cannot become looked after
+    assert row["residential_placement_12m"] == 1      # K2 open at the index date
+    assert row["placement_moves_12m"] == 2            # P on 2020-02-03, T on 2020-08-01
+
+
+def test_return_home_and_re_entry(nwd_study: StudyFile) -> None:
+    rows: Rows = {
+        "referrals": [ref("home", D(2020, 3, 1), age=170), ref("open", D(2020, 2, 1), age=170),
+                      ref("late", D(2020, 3, 1), age=170)],
+        "cla_episodes": [
+            # home: a period of care ended before the index (returned home), re-entry after it
+            episode("home", D(2018, 1, 1), D(2019, 6, 30), rne="S", age=144),
+            {**episode("home", D(2020, 9, 1), None, rne="S", age=176)},
+            # open: in care at the index date, home in April, back in October
+            episode("open", D(2018, 10, 1), D(2020, 4, 1), rne="S", age=154),
+            episode("open", D(2020, 10, 1), None, rne="S", age=178),
+            # late: the first episode the data hold is a placement change (no earlier episode):
+            # it starts the child's period of care
+            episode("late", D(2020, 7, 1), None, rne="P", age=174),
+        ],
+    }
+    out = run(rows, nwd_study)
+    assert out.loc[(354, "home"), ["cohort_group", "entered_care_12m"]].tolist() == [
+        "edge_of_care", 1]
+    assert out.loc[(354, "open"), "cohort_group"] == "looked_after"
+    assert pd.isna(out.loc[(354, "open"), "entered_care_12m"])
+    assert out.loc[(354, "late"), "entered_care_12m"] == 1
+    # A re-entry after the follow-up is not an entry in it.
+    rows["cla_episodes"][1] = episode("home", D(2021, 3, 2), None, rne="S", age=182)
+    assert run(rows, nwd_study).loc[(354, "home"), "entered_care_12m"] == 0
+
+
+def test_a_care_leaver_is_indexed_when_the_period_of_care_ends(nwd_study: StudyFile) -> None:
+    def leaver(child: str, end: dt.date, rec: str) -> list[dict[str, Any]]:
+        return [episode(child, D(2016, 5, 1), D(2019, 3, 10), rne="S", age=150),
+                {**episode(child, D(2019, 3, 10), end, rne="P", age=184),
+                 "reason_episode_ceased": rec}]
+
+    first = leaver("a", D(2021, 11, 15), "E5")
+    first[0]["reason_episode_ceased"] = "X1"
+    rows: Rows = {"cla_episodes": [
+        *first,                                                   # leaves at 18: a care leaver
+        {**episode("young", D(2017, 1, 1), D(2019, 6, 1), age=150),  # leaves at 14: no event
+         "reason_episode_ceased": "E4A"},
+        *leaver("cont", D(2021, 11, 15), "X1"),                   # X1: the period continues
+        episode("cont", D(2021, 11, 15), None, rne="L", age=216)]}
+    out = run(rows, nwd_study)
+    assert list(out.index.get_level_values("child_id")) == ["a"]
+    row = out.loc[(354, "a")]
+    assert (row["index_event"], row["cohort_group"], row["index_date"]) == (
+        "care_leaver", "care_leaver", D(2021, 11, 15))
+    assert row["age_months_at_index"] == 184 + 24 + 8          # 18 years 0 months
+    # The outcomes of children in care or at school do not apply to a care leaver.
+    assert row[["entered_care_12m", "placement_moves_12m", "cp_plan_12m"]].isna().all()
+    # Without the event type in the study, no care leaver is indexed.
+    cohort = nwd_study.cohort.model_copy(update={"qualifying_events": ["referral",
+                                                                       "looked_after"]})
+    assert run(rows, nwd_study.model_copy(update={"cohort": cohort})).empty
+
+
+def test_children_looked_after_at_index_can_be_left_out(nwd_study: StudyFile) -> None:
+    rows: Rows = {"referrals": [ref("in", D(2020, 3, 1)), ref("out", D(2020, 3, 1))],
+                  "cla_episodes": [episode("in", D(2018, 1, 1), None)]}
+    assert run(rows, nwd_study)["cohort_group"].to_dict() == {
+        (354, "in"): "looked_after", (354, "out"): "edge_of_care"}
+    cohort = nwd_study.cohort.model_copy(update={"looked_after_at_index": "exclude"})
+    out = run(rows, nwd_study.model_copy(update={"cohort": cohort}))
+    assert list(out.index.get_level_values("child_id")) == ["out"]
+
+
+def test_uasc_at_index_from_the_cin_assessment_factor(nwd_study: StudyFile) -> None:
+    def assessment(child: str, referral: dt.date, factors: str) -> dict[str, Any]:
+        return {"la_code": 354, "child_id": child, "referral_date": referral,
+                "assessment_start_date": referral, "assessment_factors": factors,
+                "age_months": 180}
+
+    rows: Rows = {"referrals": [ref(c, D(2020, 3, 1)) for c in ("now", "later", "none")],
+                  "assessments": [assessment("now", D(2020, 3, 1), "3B,9A"),
+                                  assessment("later", D(2020, 9, 1), "9A"),
+                                  assessment("none", D(2020, 3, 1), "19A")]}
+    out = run(rows, nwd_study)["uasc"]
+    # "later": nothing known at the index date and no characteristics row: unknown.
+    assert out.to_dict() == {(354, "now"): True, (354, "later"): None,
+                             (354, "none"): False}
+
+
+@pytest.mark.parametrize(("age", "neet_expected", "school_expected"), [
+    (170, 0, 1), (181, 1, 1), (186, 1, 0), (215, 1, 0)])
+def test_who_should_have_neet_and_attendance_records(
+        nwd_study: StudyFile, age: int, neet_expected: int, school_expected: int) -> None:
+    row = run({"referrals": [ref("a", D(2020, 3, 1), age=age)]}, nwd_study).iloc[0]
+    assert row["neet_16_17_expected"] == neet_expected
+    assert row["unauthorised_absence_rate_expected"] == school_expected

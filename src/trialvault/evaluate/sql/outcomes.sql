@@ -3,8 +3,15 @@
 -- follow_up_months). Inputs: tv_cohort (cohort.sql's rows), tv_src_<table>, tv_params and
 -- tv_code_groups (group_name, code: the spec's code-list groups residential_placements and
 -- placement_move_reasons).
+-- Care entry is the start of a period of care (RNE S, or the child's first episode in the
+-- data), never a placement change or legal-status change of a child already looked after.
+-- Residential placements count when the placement overlaps the follow-up (also one already
+-- open at the index date); moves count the new placements starting after the index date.
+-- The *_expected columns say who should have an outcome measured from the education and NEET
+-- files (NEET: aged 16-17 at some point of the follow-up; attendance: of compulsory school age
+-- at the index date, at most 15 years 5 months), so missing values can be counted.
 WITH cohort AS (
-    SELECT la_code, child_id, index_date, follow_up_end FROM tv_cohort
+    SELECT la_code, child_id, index_date, follow_up_end, age_months_at_index FROM tv_cohort
 ),
 residential AS (
     SELECT code FROM tv_code_groups WHERE group_name = 'residential_placements'
@@ -14,26 +21,35 @@ move_reasons AS (
 ),
 episodes AS (
     SELECT
-        e.la_code, e.child_id, e.episode_start_date,
+        e.la_code, e.child_id, e.episode_start_date, e.episode_end_date,
         CASE WHEN r.code IS NULL THEN 0 ELSE 1 END AS is_residential,
-        CASE WHEN m.code IS NULL THEN 0 ELSE 1 END AS is_move
+        CASE WHEN m.code IS NULL THEN 0 ELSE 1 END AS is_move,
+        CASE WHEN e.reason_new_episode = 'S'
+                  OR e.episode_start_date = MIN(e.episode_start_date) OVER (
+                         PARTITION BY e.la_code, e.child_id)
+             THEN 1 ELSE 0 END AS care_start
     FROM tv_src_cla_episodes AS e
     LEFT JOIN residential AS r ON e.placement_type = r.code
     LEFT JOIN move_reasons AS m ON e.reason_new_episode = m.code
+    WHERE e.episode_start_date IS NOT NULL
 ),
 care AS (
-    -- Any episode starting in follow-up (an index that is a looked-after start counts);
+    -- Episodes overlapping the follow-up: starting in it, or open at the index date.
+    -- Entry: a period of care starting in follow-up (an index that is a care start counts);
     -- moves: episodes starting strictly after the index date with a change-of-placement RNE.
     SELECT
         c.la_code, c.child_id,
-        1 AS entered_care,
+        MAX(CASE WHEN e.care_start = 1 AND e.episode_start_date >= c.index_date THEN 1 ELSE 0 END)
+            AS entered_care,
         MAX(e.is_residential) AS residential,
         SUM(CASE WHEN e.episode_start_date > c.index_date AND e.is_move = 1 THEN 1 ELSE 0 END)
             AS moves
     FROM cohort AS c
     INNER JOIN episodes AS e
         ON e.la_code = c.la_code AND e.child_id = c.child_id
-       AND e.episode_start_date >= c.index_date AND e.episode_start_date < c.follow_up_end
+       AND e.episode_start_date < c.follow_up_end
+       AND (e.episode_start_date >= c.index_date
+            OR e.episode_end_date IS NULL OR e.episode_end_date > c.index_date)
     GROUP BY c.la_code, c.child_id
 ),
 missing_spells AS (
@@ -109,8 +125,14 @@ SELECT
     CASE WHEN cp.child_id IS NULL THEN 0 ELSE 1 END AS cp_plan_12m,
     CASE WHEN rr.child_id IS NULL THEN 0 ELSE 1 END AS rereferral_12m,
     nr.any_neet AS neet_16_17,
-    ab.rate AS unauthorised_absence_rate
+    ab.rate AS unauthorised_absence_rate,
+    CASE WHEN c.age_months_at_index + p.follow_up_months - 1 >= p.neet_min_age_months
+              AND c.age_months_at_index <= p.neet_max_age_months THEN 1 ELSE 0 END
+        AS neet_16_17_expected,
+    CASE WHEN c.age_months_at_index <= p.attendance_max_age_months THEN 1 ELSE 0 END
+        AS unauthorised_absence_rate_expected
 FROM cohort AS c
+CROSS JOIN tv_params AS p
 LEFT JOIN care ON care.la_code = c.la_code AND care.child_id = c.child_id
 LEFT JOIN missing_spells AS ms ON ms.la_code = c.la_code AND ms.child_id = c.child_id
 LEFT JOIN cp ON cp.la_code = c.la_code AND cp.child_id = c.child_id
