@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+from scipy.stats import t as t_dist
 
 from trialvault.errors import TrialvaultError
 
@@ -61,15 +62,21 @@ def callaway_santanna(
     base_period: Literal["varying", "universal"] = "varying",
     panel: bool = True,
     alpha: float = 0.05,
+    clustervar: str | None = None,
 ) -> DidResult:
     """ATT(g,t) and the simple/group/dynamic/calendar aggregations with analytic SEs.
 
     `gname` holds the first treated period (0 = never treated), as in R `did`. Settings match
-    R `did::att_gt(bstrap=FALSE, cband=FALSE)` so the numbers reproduce R's.
+    R `did::att_gt(bstrap=FALSE, cband=FALSE)` so the numbers reproduce R's. With `clustervar`
+    the analytic SEs sum the influence functions by cluster (R `did`'s clustered analytic SE)
+    and the intervals use t critical values with clusters − 1 degrees of freedom (few clusters).
     """
     from csdid.att_gt import ATTgt  # heavy import: only when a DiD is actually run
 
     crit = float(norm.ppf(1 - alpha / 2))
+    if clustervar is not None:
+        n_clusters = int(data[clustervar].nunique())
+        crit = float(t_dist.ppf(1 - alpha / 2, max(n_clusters - 1, 1)))
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), warnings.catch_warnings():
@@ -77,7 +84,7 @@ def callaway_santanna(
             warnings.simplefilter("ignore")
             model = ATTgt(yname=yname, tname=tname, idname=idname, gname=gname, data=data,
                           control_group=control_group, xformla=xformla, panel=panel,
-                          alp=alpha, cband=False)
+                          alp=alpha, cband=False, clustervar=clustervar)
             model.fit(est_method=est_method, base_period=base_period, bstrap=False)
             res = model.results
             att_gt = pd.DataFrame({
@@ -124,19 +131,46 @@ def cs_for_cohort(
     *,
     control_group: ControlGroup = "notyettreated",
     alpha: float = 0.05,
+    cluster: bool = True,
 ) -> DidResult:
     """Callaway–Sant'Anna on the child-level analysis table (a repeated cross-section).
+
+    `cluster`: standard errors clustered by LA (the unit of randomisation), t(G − 1) intervals.
 
     `analysis` needs `period` (0-based index of the index date's period), `step_period` (index
     of the period holding the LA's step date) and the outcome column. Periods are shifted to
     start at 1 because `did` reserves group 0 for never treated.
     """
-    frame = analysis.loc[analysis[outcome].notna(), ["period", "step_period", outcome]]
+    frame = analysis.loc[analysis[outcome].notna(), ["la_code", "period", "step_period", outcome]]
     data = pd.DataFrame({
         "y": frame[outcome].astype(float).to_numpy(),
         "t": frame["period"].to_numpy(dtype=np.int64) + 1,
         "g": frame["step_period"].to_numpy(dtype=np.int64) + 1,
+        "la": frame["la_code"].to_numpy(dtype=np.int64),
     })
     data["id"] = np.arange(1, len(data) + 1)
     return callaway_santanna(data, yname="y", tname="t", gname="g", idname="id",
-                             control_group=control_group, panel=False, alpha=alpha)
+                             control_group=control_group, panel=False, alpha=alpha,
+                             clustervar="la" if cluster else None)
+
+
+def dropped_cells(analysis: pd.DataFrame, outcome: str, result: DidResult) -> pd.DataFrame:
+    """(group_period, period, reason) of the ATT(g,t) cells the estimator could not form.
+
+    Every LA switches eventually, so from the last step on no LA is a not-yet-treated
+    comparison: R `did` (and csdid) then leave those periods out. Periods are 0-based here."""
+    frame = analysis.loc[analysis[outcome].notna()]
+    groups = sorted(int(g) for g in frame["step_period"].unique())
+    periods = sorted(int(p) for p in frame["period"].unique())
+    have = result.att_gt.dropna(subset=["att"])
+    formed = {(int(g) - 1, int(t) - 1) for g, t in zip(have["group"], have["t"], strict=True)}
+    last = max(groups)
+    rows = []
+    for g in groups:
+        for t in periods:
+            if (g, t) in formed or t < min(periods) + 1:
+                continue
+            reason = ("no not-yet-treated LA in this period (every LA has switched)"
+                      if t >= last else "no comparison group")
+            rows.append({"group_period": g, "period": t, "reason": reason})
+    return pd.DataFrame(rows, columns=["group_period", "period", "reason"])

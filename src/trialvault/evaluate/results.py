@@ -51,7 +51,36 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     # The dynamic rows of did_levels again, named for what they are (for report and disclose).
     "event_study": [("outcome", "VARCHAR"), ("event_time", "INTEGER"), ("att", "DOUBLE"),
                     ("se", "DOUBLE"), ("ci_low", "DOUBLE"), ("ci_high", "DOUBLE")],
+    # The plan's hierarchy: one row per outcome with the primary inference, the estimand and
+    # (secondary outcomes) the multiplicity-adjusted p-value; see docs/architecture.md.
+    "headline": [("outcome", "VARCHAR"), ("role", "VARCHAR"), ("population", "VARCHAR"),
+                 ("model", "VARCHAR"), ("method", "VARCHAR"), ("estimand", "VARCHAR"),
+                 ("estimate", "DOUBLE"), ("se", "DOUBLE"), ("df", "DOUBLE"),
+                 ("ci_low", "DOUBLE"), ("ci_high", "DOUBLE"), ("p_value", "DOUBLE"),
+                 ("p_adjusted", "DOUBLE"), ("multiplicity", "VARCHAR"),
+                 ("missing_data", "VARCHAR"), ("n_analysed", "BIGINT"),
+                 ("n_expected", "BIGINT"), ("n_missing", "BIGINT"), ("note", "VARCHAR")],
+    # Every estimator × inference method on the estimand (difference scale), incl. sensitivity.
+    "inference": [("outcome", "VARCHAR"), ("population", "VARCHAR"), ("model", "VARCHAR"),
+                  ("method", "VARCHAR"), ("estimand", "VARCHAR"), ("estimate", "DOUBLE"),
+                  ("se", "DOUBLE"), ("df", "DOUBLE"), ("ci_low", "DOUBLE"),
+                  ("ci_high", "DOUBLE"), ("p_value", "DOUBLE"), ("n", "BIGINT"),
+                  ("note", "VARCHAR")],
+    "variance_components": [("outcome", "VARCHAR"), ("population", "VARCHAR"),
+                            ("sigma2_cluster", "DOUBLE"), ("sigma2_cluster_period", "DOUBLE"),
+                            ("sigma2_residual", "DOUBLE"), ("icc", "DOUBLE"), ("cac", "DOUBLE"),
+                            ("n", "BIGINT"), ("clusters", "INTEGER"), ("cells", "INTEGER")],
+    "missing_data": [("outcome", "VARCHAR"), ("exposed", "INTEGER"), ("expected", "BIGINT"),
+                     ("observed", "BIGINT"), ("missing", "BIGINT")],
+    "did_dropped": [("outcome", "VARCHAR"), ("group_period", "INTEGER"), ("period", "INTEGER"),
+                    ("reason", "VARCHAR")],
+    "cohort_groups": [("cohort_group", "VARCHAR"), ("exposed", "INTEGER"),
+                      ("in_transition", "INTEGER"), ("children", "BIGINT")],
 }
+
+
+def empty(table: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=[n for n, _ in TABLES[table]])
 RUNS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS_SCHEMA}.runs (
     run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, study_id VARCHAR NOT NULL,
     seed BIGINT NOT NULL, cohort_size BIGINT NOT NULL, excluded_children BIGINT NOT NULL,
@@ -79,6 +108,14 @@ class EvaluationResults:
     did_aggregates: pd.DataFrame
     did_levels: pd.DataFrame
     provenance: dict[str, Any] = field(default_factory=dict)
+    headline: pd.DataFrame = field(default_factory=lambda: empty("headline"))
+    """The plan's primary inference per outcome, with the estimand and adjusted p-values."""
+    inference: pd.DataFrame = field(default_factory=lambda: empty("inference"))
+    variance_components: pd.DataFrame = field(
+        default_factory=lambda: empty("variance_components"))
+    missing_data: pd.DataFrame = field(default_factory=lambda: empty("missing_data"))
+    did_dropped: pd.DataFrame = field(default_factory=lambda: empty("did_dropped"))
+    cohort_groups: pd.DataFrame = field(default_factory=lambda: empty("cohort_groups"))
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -135,9 +172,13 @@ def collect_provenance(con: duckdb.DuckDBPyConnection, study: StudyFile, *, seed
         study_id = {"study_file": study_path.name, "study_sha256": study_hash(study_path)}
     else:
         study_id = {"study_file": None, "study_model_sha256": study_model_hash(study)}
+    a = study.analysis
     return {"study_id": study.study.id, **study_id, **audit, "seed": seed,
             "packages": package_versions(),
-            "primary_outcome": study.analysis.primary_outcome.id}
+            "primary_outcome": a.primary_outcome.id, "estimand": a.estimand,
+            "primary_model": a.primary_model, "primary_inference": a.primary_inference,
+            "multiplicity": a.multiplicity, "missing_data": a.missing_data,
+            "transition_months": a.transition_months}
 
 
 def write_results(con: duckdb.DuckDBPyConnection, results: EvaluationResults,

@@ -21,13 +21,26 @@ from trialvault.engines import Engine
 from trialvault.errors import TrialvaultError
 from trialvault.evaluate.bootstrap import wild_cluster_bootstrap
 from trialvault.evaluate.cohort import (
+    EXPECTED_COLUMNS,
     OUTCOME_IDS,
     CohortBuild,
     build_analysis_table,
     excluded_child_keys,
+    outcome_groups,
 )
 from trialvault.evaluate.design import Design, build_design
-from trialvault.evaluate.did import cs_for_cohort
+from trialvault.evaluate.did import cs_for_cohort, dropped_cells
+from trialvault.evaluate.headline import (
+    MAIN_GROUPS,
+    MODEL_METHODS,
+    EffectEstimate,
+    estimate_effects,
+    failed,
+    in_transition,
+    model_rows,
+    prepare_model,
+)
+from trialvault.evaluate.missing import ipw_weights, summarise
 from trialvault.evaluate.randomisation import randomisation_test
 from trialvault.evaluate.results import (
     TABLES,
@@ -92,28 +105,55 @@ def _run(con: duckdb.DuckDBPyConnection, study: StudyFile, seed: int | None,
     # One independent stream per outcome, so adding an outcome does not move the others' draws.
     streams = np.random.SeedSequence(seed).spawn(len(a.outcomes))
 
-    estimates, few, att_gt, aggs, levels = [], [], [], [], []
+    estimates, few, att_gt, aggs, levels, dropped = [], [], [], [], [], []
+    inference: list[dict[str, Any]] = []
+    components: list[dict[str, Any]] = []
+    missing_rows: list[dict[str, Any]] = []
+    headline: list[dict[str, Any]] = []
     for outcome, stream in zip(a.outcomes, streams, strict=True):
         clock = time.perf_counter()
-        measured = data[outcome.id].notna()
-        design = build_design(data, outcome.id, list(a.covariates)) if measured.any() else None
+        # The main analyses: edge-of-care children (and care leavers where the outcome applies
+        # to them), never the children already looked after, outside the transition window.
+        rows = model_rows(data, outcome.id, study)
+        measured = len(rows) > 0
+        design = build_design(rows, outcome.id, list(a.covariates)) if measured else None
         if design is None or np.ptp(design.y) == 0:
             # Nothing to estimate (no record, or e.g. no child went missing): say so per method.
             note = ("no cohort member has this outcome measured" if design is None
                     else "outcome does not vary in the cohort: not estimable")
             estimates += [{**_note_row(outcome, "", note), "kind": outcome.kind, "model": m,
-                           "n": int(measured.sum())} for m in a.models]
+                           "n": len(rows)} for m in a.models]
             few += [_note_row(outcome, m, note) for m in ("randomisation",
                                                            "wild_cluster_bootstrap")]
+            headline.append(_headline_row(outcome, study, None, len(rows), note))
             continue
         for est in fit_hussey_hughes(design, outcome.kind, list(a.models), a.alpha):
             estimates.append({"kind": outcome.kind, **est.__dict__})
         timings[f"models:{outcome.id}"] = time.perf_counter() - clock
-        few += _few_cluster(design, outcome, steps, study, stream, timings)
+        clock = time.perf_counter()
+        results, vc = _model_inference(rows, outcome, study)
+        inference += [r.row() for r in results]
+        if vc:
+            components.append({"outcome": outcome.id, "population": "main", **vc,
+                               "n": len(rows), "clusters": int(rows["la_code"].nunique()),
+                               "cells": int(rows.groupby(["la_code", "period"]).ngroups)})
+        timings[f"inference:{outcome.id}"] = time.perf_counter() - clock
+        ipw_row, miss = _missing_data(data, outcome, study)
+        missing_rows += miss
+        if ipw_row is not None:
+            inference.append(ipw_row.row())
+        few_rows = _few_cluster(design, outcome, steps, study, stream, timings)
+        few += few_rows
+        inference += [_few_as_inference(r, outcome, study, len(rows)) for r in few_rows]
+        if study.cohort.looked_after_at_index == "subgroup" and \
+                "looked_after" in outcome_groups(study, outcome.id):
+            inference += [r.row() for r in _subgroup(data, outcome, study)]
+        headline.append(_headline_row(outcome, study, _pick_primary(inference, outcome, study),
+                                      len(rows), "", miss))
         if did_outcomes == "all" or outcome.primary:
             clock = time.perf_counter()
             try:
-                did = cs_for_cohort(data, outcome.id, control_group=a.did_control_group,
+                did = cs_for_cohort(rows, outcome.id, control_group=a.did_control_group,
                                     alpha=a.alpha)
             except TrialvaultError as exc:
                 few.append(_note_row(outcome, "callaway_santanna", str(exc)))
@@ -123,6 +163,7 @@ def _run(con: duckdb.DuckDBPyConnection, study: StudyFile, seed: int | None,
                               .assign(outcome=outcome.id))
                 aggs.append(did.aggregates.assign(outcome=outcome.id))
                 levels.append(did.by_level.assign(outcome=outcome.id))
+                dropped.append(dropped_cells(rows, outcome.id, did).assign(outcome=outcome.id))
             timings[f"did:{outcome.id}"] = time.perf_counter() - clock
 
     provenance = collect_provenance(con, study, seed=seed)
@@ -138,7 +179,150 @@ def _run(con: duckdb.DuckDBPyConnection, study: StudyFile, seed: int | None,
         did_levels=_concat("did_levels", levels),
         provenance={**provenance, "missing_tables": list(built.missing_tables)},
         timings=timings,
+        headline=_adjust(_frame("headline", headline), study),
+        inference=_frame("inference", inference),
+        variance_components=_frame("variance_components", components),
+        missing_data=_frame("missing_data", missing_rows),
+        did_dropped=_concat("did_dropped", dropped),
+        cohort_groups=_cohort_groups(data, study),
     )
+
+
+def _model_inference(rows: pd.DataFrame, outcome: Outcome, study: StudyFile
+                     ) -> tuple[list[EffectEstimate], dict[str, float]]:
+    """The estimand by the primary model with every model-based method, and the immediate
+    model with CR2 when the primary model is another (so the two can be compared)."""
+    a = study.analysis
+    try:
+        prepared = prepare_model(rows, outcome.id, study)
+    except TrialvaultError as exc:
+        return [failed(outcome.id, "main", a.primary_model, m, a.estimand, len(rows), str(exc))
+                for m in MODEL_METHODS], {}
+    out, vc = estimate_effects(prepared, outcome.id, study)
+    for other in ("immediate", "exposure_time"):
+        if other == a.primary_model:
+            continue
+        try:
+            alt = prepare_model(rows, outcome.id, study, model=other)
+        except TrialvaultError as exc:
+            out.append(failed(outcome.id, "main", other, "cr2", a.estimand, len(rows), str(exc)))
+            continue
+        out += estimate_effects(alt, outcome.id, study, model=other, methods=("cr2",))[0]
+    return out, vc
+
+
+def _missing_data(data: pd.DataFrame, outcome: Outcome, study: StudyFile
+                  ) -> tuple[EffectEstimate | None, list[dict[str, Any]]]:
+    """Counts of missing values and, for outcomes from linked files, the IPW analysis."""
+    col = EXPECTED_COLUMNS.get(outcome.id)
+    if col is None or col not in data.columns:
+        return None, []
+    main = data[data["cohort_group"].isin(MAIN_GROUPS)]
+    if "step_date" in main.columns:
+        main = main[~in_transition(main, study.analysis.transition_months)]
+    summary = summarise(main, outcome.id, col)
+    rows = [{"outcome": outcome.id, **r} for r in summary.by_exposure.to_dict("records")]
+    if summary.observed == 0:
+        return None, rows
+    weights, note = ipw_weights(main, outcome.id, col, list(study.analysis.covariates))
+    analysed = main.loc[weights.index].reset_index(drop=True)
+    try:
+        prepared = prepare_model(analysed, outcome.id, study)
+        (res,), _ = estimate_effects(prepared, outcome.id, study, methods=("cr2",),
+                                     weights=weights.to_numpy())
+    except TrialvaultError as exc:
+        return failed(outcome.id, "main", study.analysis.primary_model, "cr2_ipw",
+                      study.analysis.estimand, len(analysed), str(exc)), rows
+    res = EffectEstimate(**{**res.row(), "method": "cr2_ipw",
+                            "note": "; ".join(x for x in ("inverse probability weights", note)
+                                              if x)})
+    return res, rows
+
+
+def _subgroup(data: pd.DataFrame, outcome: Outcome, study: StudyFile) -> list[EffectEstimate]:
+    """The named subgroup of children already looked after at the index date (exploratory)."""
+    a = study.analysis
+    rows = model_rows(data, outcome.id, study, groups=("looked_after",))
+    if len(rows) < 10 or rows[outcome.id].nunique() < 2:
+        return [failed(outcome.id, "looked_after", a.primary_model, "cr2", a.estimand, len(rows),
+                       "too few children looked after at the index date with this outcome")]
+    try:
+        prepared = prepare_model(rows, outcome.id, study)
+    except TrialvaultError as exc:
+        return [failed(outcome.id, "looked_after", a.primary_model, "cr2", a.estimand,
+                       len(rows), str(exc))]
+    return estimate_effects(prepared, outcome.id, study, population="looked_after",
+                            methods=("cr2",))[0]
+
+
+def _few_as_inference(row: dict[str, Any], outcome: Outcome, study: StudyFile, n: int
+                      ) -> dict[str, Any]:
+    nan = float("nan")
+    return {"outcome": outcome.id, "population": "main", "model": "immediate",
+            "method": row["method"], "estimand": study.analysis.estimand,
+            "estimate": row["estimate"], "se": nan, "df": nan, "ci_low": row["ci_low"],
+            "ci_high": row["ci_high"], "p_value": row["p_value"], "n": n, "note": row["note"]}
+
+
+def _pick_primary(inference: list[dict[str, Any]], outcome: Outcome, study: StudyFile
+                  ) -> dict[str, Any] | None:
+    """The plan's primary inference row for this outcome (IPW when the plan says so)."""
+    a = study.analysis
+    method: str = a.primary_inference
+    model = a.primary_model if method in MODEL_METHODS else "immediate"
+    if a.missing_data == "ipw" and outcome.id in EXPECTED_COLUMNS and method == "cr2":
+        method = "cr2_ipw"
+    for r in inference:
+        if (r["outcome"], r["population"], r["model"], r["method"]) == (
+                outcome.id, "main", model, method):
+            return r
+    return None
+
+
+def _headline_row(outcome: Outcome, study: StudyFile, chosen: dict[str, Any] | None, n: int,
+                  note: str, missing: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    a = study.analysis
+    nan = float("nan")
+    expected = sum(int(m["expected"]) for m in missing or [])
+    lost = sum(int(m["missing"]) for m in missing or [])
+    base = {"outcome": outcome.id, "role": "primary" if outcome.primary else "secondary",
+            "population": "main", "estimand": a.estimand,
+            "multiplicity": "none (primary)" if outcome.primary else a.multiplicity,
+            "missing_data": (a.missing_data if outcome.id in EXPECTED_COLUMNS
+                             else "none expected"),
+            "n_analysed": n, "n_expected": expected if missing else n,
+            "n_missing": lost, "p_adjusted": nan}
+    if chosen is None:
+        return {**base, "model": a.primary_model, "method": a.primary_inference,
+                "estimate": nan, "se": nan, "df": nan, "ci_low": nan, "ci_high": nan,
+                "p_value": nan, "note": note or "primary inference not available"}
+    return {**base, **{k: chosen[k] for k in ("model", "method", "estimate", "se", "df",
+                                              "ci_low", "ci_high", "p_value")},
+            "note": chosen.get("note", "") or note}
+
+
+def _adjust(headline: pd.DataFrame, study: StudyFile) -> pd.DataFrame:
+    """Multiplicity: the primary outcome alone at alpha; the secondaries as one family."""
+    from statsmodels.stats.multitest import multipletests
+
+    out = headline.copy()
+    primary = out["role"] == "primary"
+    out.loc[primary, "p_adjusted"] = out.loc[primary, "p_value"]
+    sec = (~primary) & out["p_value"].notna()
+    method = study.analysis.multiplicity
+    if sec.any():
+        p = out.loc[sec, "p_value"].to_numpy(dtype=float)
+        adjusted = p if method == "none" else multipletests(p, alpha=study.analysis.alpha,
+                                                            method=method)[1]
+        out.loc[sec, "p_adjusted"] = adjusted
+    return out
+
+
+def _cohort_groups(data: pd.DataFrame, study: StudyFile) -> pd.DataFrame:
+    frame = data.assign(in_transition=in_transition(data, study.analysis.transition_months)
+                        .astype(int))
+    return (frame.groupby(["cohort_group", "exposed", "in_transition"], as_index=False).size()
+            .rename(columns={"size": "children"}))
 
 
 def _few_cluster(design: Design, outcome: Outcome, steps: dict[int, dt.date],

@@ -34,7 +34,7 @@ def render_summary(results: EvaluationResults) -> str:
                                               values="children", fill_value=0)
     lines.append("Children by LA (unexposed / exposed): " + "; ".join(
         f"{la}: {int(row.get(0, 0))} / {int(row.get(1, 0))}" for la, row in exp.iterrows()))
-    lines.append("")
+    lines += ["", *_headline_lines(results), ""]
     header = f"{'outcome':<28}{'measure / method':<24}{'estimate':>9}  {'95% CI':<20}{'p':>6}"
     lines.append(header)
     lines.append("-" * len(header))
@@ -69,3 +69,39 @@ def render_summary(results: EvaluationResults) -> str:
             lines.append(row("", "  CS ATT (simple)", s["overall_att"], s["ci_low"],
                              s["ci_high"], None))
     return "\n".join(lines)
+
+
+def _headline_lines(results: EvaluationResults) -> list[str]:
+    """The plan's hierarchy: estimand, primary inference, adjusted p-values, ICC/CAC."""
+    from trialvault.evaluate.headline import ESTIMAND_NAMES, METHOD_NAMES
+
+    p = results.provenance
+    head = results.headline
+    if head.empty:
+        return []
+    method = str(p.get("primary_inference", ""))
+    lines = [
+        f"Estimand: {ESTIMAND_NAMES.get(str(p.get('estimand')), p.get('estimand'))}",
+        f"Primary inference: {method} — {METHOD_NAMES.get(method, method)}; model "
+        f"{p.get('primary_model')}; secondary outcomes adjusted by {p.get('multiplicity')}; "
+        f"missing NEET/attendance: {p.get('missing_data')} (complete case as sensitivity)",
+        f"{'outcome':<28}{'role':<11}{'estimate':>9}  {'95% CI':<20}{'df':>6}{'p':>7}{'p adj':>7}",
+    ]
+    for _, r in head.iterrows():
+        if pd.isna(r["estimate"]):
+            lines.append(f"{r['outcome']:<28}{r['role']:<11}{'':>9}  {r['note']}")
+            continue
+        lines.append(f"{r['outcome']:<28}{r['role']:<11}{_num(r['estimate']):>9}  "
+                     f"{_ci(r['ci_low'], r['ci_high']):<20}{_num(r['df'], 1):>6}"
+                     f"{_num(r['p_value']):>7}{_num(r['p_adjusted']):>7}")
+    vc = results.variance_components
+    primary = vc[vc["outcome"] == p.get("primary_outcome")]
+    if not primary.empty:
+        v = primary.iloc[0]
+        lines.append(f"Primary outcome: ICC {_num(v['icc'], 4)}, cluster autocorrelation "
+                     f"{_num(v['cac'], 3)} (mixed model, REML)")
+    dropped = results.did_dropped
+    if not dropped.empty:
+        lines.append(f"Callaway–Sant'Anna: {len(dropped)} ATT(g,t) cell(s) not estimable "
+                     "(no not-yet-treated LA), listed in results.did_dropped")
+    return lines
