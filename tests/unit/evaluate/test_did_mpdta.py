@@ -92,3 +92,35 @@ def test_wrapper_prints_nothing(shared_external: Path, capsys: pytest.CaptureFix
     callaway_santanna(data, yname="lemp", tname="year", idname="countyreal", gname="first.treat")
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_repeated_cross_section_path_equals_two_by_two_means(shared_external: Path) -> None:
+    """R `did` documents `panel = FALSE` without published numbers on shared data (its
+    vignette has no output for it; its tests use simulated data), so the repeated-cross-section
+    path is checked against its definition: without covariates the regression estimator of
+    ATT(g,t) is the difference in differences of the four cell means (varying base period)."""
+    data = pd.read_csv(shared_external / "did" / "mpdta.csv")
+    data["id"] = range(1, len(data) + 1)  # every row its own unit: a repeated cross-section
+    res = callaway_santanna(data, yname="lemp", tname="year", idname="id", gname="first.treat",
+                            control_group="nevertreated", est_method="reg", panel=False)
+    m = data.groupby(["first.treat", "year"])["lemp"].mean()
+    for g, t in [(2004, 2004), (2006, 2007), (2007, 2005)]:
+        base = g - 1 if t >= g else t - 1
+        expected = (m[(g, t)] - m[(g, base)]) - (m[(0, t)] - m[(0, base)])
+        row = res.att_gt[(res.att_gt["group"] == g) & (res.att_gt["t"] == t)]
+        assert float(row["att"].iloc[0]) == pytest.approx(expected, abs=1e-10)
+
+
+def test_clustered_standard_errors_sum_influence_by_cluster(shared_external: Path) -> None:
+    data = pd.read_csv(shared_external / "did" / "mpdta.csv")
+    data["id"] = range(1, len(data) + 1)
+    data["state"] = data["countyreal"] % 5  # five made-up clusters
+    plain = callaway_santanna(data, yname="lemp", tname="year", idname="id",
+                              gname="first.treat", panel=False)
+    clustered = callaway_santanna(data, yname="lemp", tname="year", idname="id",
+                                  gname="first.treat", panel=False, clustervar="state")
+    assert np.allclose(plain.att_gt["att"], clustered.att_gt["att"])
+    assert not np.allclose(plain.att_gt["se"], clustered.att_gt["se"])
+    # t(G − 1) critical values: wider than normal ones for the same SE.
+    s = clustered.aggregates.set_index("type").loc["simple"]
+    assert (s["ci_high"] - s["overall_att"]) / s["overall_se"] == pytest.approx(2.776, abs=1e-3)

@@ -1,0 +1,110 @@
+"""CR2 / Bell–McCaffrey and the mixed model's REML + Satterthwaite df against R.
+
+References: tests/reference/small_sample_reference.csv, made by tests/reference/small_sample.R
+(R 4.2.2, clubSandwich 0.5.8, lme4 1.1.31, lmerTest 3.1.3, pbkrtest 0.5.2) from the shipped
+datasets tests/reference/data/sw_seed*.csv. R is not needed to run these tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trialvault.evaluate.mixed import fit_mixed, satterthwaite
+from trialvault.evaluate.small_sample import cr2_contrast
+
+REF = Path(__file__).resolve().parents[2] / "reference"
+SEEDS = (1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return pd.read_csv(REF / "small_sample_reference.csv").set_index(["dataset", "method"])
+
+
+def _data(seed: int) -> pd.DataFrame:
+    return pd.read_csv(REF / "data" / f"sw_seed{seed}.csv")
+
+
+def _fixed(d: pd.DataFrame, treatment: pd.DataFrame) -> np.ndarray:
+    la = pd.get_dummies(d["la"], prefix="la", drop_first=True, dtype=float)
+    period = pd.get_dummies(d["period"], prefix="p", drop_first=True, dtype=float)
+    return np.column_stack([np.ones(len(d)), treatment, la, period, d["x1"]])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cr2_immediate_effect_equals_clubsandwich(reference: pd.DataFrame, seed: int) -> None:
+    d = _data(seed)
+    X = _fixed(d, d[["exposed"]])
+    c = np.zeros(X.shape[1])
+    c[1] = 1
+    ours = cr2_contrast(X, d["y"].to_numpy(float), d["la"].to_numpy(), c)
+    ref = reference.loc[(f"sw_seed{seed}", "cr2_immediate")]
+    assert ours.estimate == pytest.approx(ref["estimate"], abs=1e-10)
+    assert ours.se == pytest.approx(ref["se"], rel=1e-8)
+    assert ours.df == pytest.approx(ref["df"], rel=1e-8)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cr2_exposure_time_contrast_equals_clubsandwich(reference: pd.DataFrame,
+                                                        seed: int) -> None:
+    d = _data(seed)
+    ket = pd.get_dummies(d["ket"], prefix="k", drop_first=True, dtype=float)
+    X = _fixed(d, ket)
+    c = np.zeros(X.shape[1])
+    c[1:5] = d.loc[d["ket"] > 0, "ket"].value_counts(normalize=True).sort_index().to_numpy()
+    ours = cr2_contrast(X, d["y"].to_numpy(float), d["la"].to_numpy(), c)
+    ref = reference.loc[(f"sw_seed{seed}", "cr2_exposure_time")]
+    assert ours.estimate == pytest.approx(ref["estimate"], abs=1e-10)
+    assert ours.se == pytest.approx(ref["se"], rel=1e-8)
+    assert ours.df == pytest.approx(ref["df"], rel=1e-8)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_weighted_cr2_is_close_to_clubsandwich(reference: pd.DataFrame, seed: int) -> None:
+    """WLS: the √w-scaled OLS (inverse-variance working model) is within 2% of clubSandwich's
+    SE for `lm(weights=)` and its df within 0.02 (clubSandwich's weighted-lm target differs)."""
+    d = _data(seed)
+    X = _fixed(d, d[["exposed"]])
+    c = np.zeros(X.shape[1])
+    c[1] = 1
+    ours = cr2_contrast(X, d["y"].to_numpy(float), d["la"].to_numpy(), c,
+                        weights=d["w"].to_numpy())
+    ref = reference.loc[(f"sw_seed{seed}", "cr2_weighted")]
+    assert ours.estimate == pytest.approx(ref["estimate"], abs=1e-10)
+    assert ours.se == pytest.approx(ref["se"], rel=0.02)
+    assert ours.df == pytest.approx(ref["df"], abs=0.02)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_mixed_model_equals_lme4_and_lmertest(reference: pd.DataFrame, seed: int) -> None:
+    d = _data(seed)
+    period = pd.get_dummies(d["period"], prefix="p", drop_first=True, dtype=float)
+    X = np.column_stack([np.ones(len(d)), d["exposed"], period, d["x1"]])
+    fit = fit_mixed(X, d["y"].to_numpy(float), d["la"].to_numpy(), d["period"].to_numpy())
+    c = np.zeros(X.shape[1])
+    c[1] = 1
+    test = satterthwaite(fit, c)
+    ref = reference.loc[f"sw_seed{seed}"]
+    for ours, name in zip(fit.sigma2, ("lmm_var_cluster", "lmm_var_cluster_period",
+                                       "lmm_var_residual"), strict=True):
+        assert ours == pytest.approx(ref.loc[name, "estimate"], rel=2e-3, abs=1e-6)
+    assert test.estimate == pytest.approx(ref.loc["lmm_satterthwaite", "estimate"], abs=1e-6)
+    assert test.se == pytest.approx(ref.loc["lmm_satterthwaite", "se"], rel=1e-4)
+    assert test.df == pytest.approx(ref.loc["lmm_satterthwaite", "df"], rel=1e-3)
+    # ICC and CAC follow from the variances.
+    c_, cp, e = fit.sigma2
+    assert fit.icc == pytest.approx((c_ + cp) / (c_ + cp + e))
+    assert fit.cac == pytest.approx(c_ / (c_ + cp))
+
+
+def test_cr2_with_five_clusters_has_few_degrees_of_freedom() -> None:
+    """The point of CR2 + BM: with 5 clusters the t reference has about G − 1 df, not n − k."""
+    d = _data(1)
+    X = _fixed(d, d[["exposed"]])
+    c = np.zeros(X.shape[1])
+    c[1] = 1
+    assert cr2_contrast(X, d["y"].to_numpy(float), d["la"].to_numpy(), c).df < 5
