@@ -1,6 +1,40 @@
-"""Errors every stage raises. The CLI maps them to exit codes; messages never carry row values."""
+"""Errors every stage raises. The CLI maps them to exit codes; messages never carry row values.
+
+`EXIT_CODES` is the one table of exit codes: README.md and docs/cli.md show it, and a test
+keeps them equal.
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class ExitCode(NamedTuple):
+    code: int
+    name: str
+    meaning: str
+
+
+# Click (Typer) itself exits 2 on a bad option or argument; a broken study file shares the code
+# because both mean "fix how the command was called".
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process stopped by Ctrl-C
+EXIT_CODES: tuple[ExitCode, ...] = (
+    ExitCode(0, "ok", "the command did what it was asked"),
+    ExitCode(1, "error", "a refusal that fits no narrower code (e.g. the vault already exists)"),
+    ExitCode(2, "usage", "a bad option or argument, or a missing or invalid study file"),
+    ExitCode(3, "input", "an input file (return, package, key, recipient) is malformed, "
+                         "hostile or of the wrong kind; the message names file, line and rule"),
+    ExitCode(4, "access", "wrong password, no key slot, or a role not allowed to do this"),
+    ExitCode(5, "integrity", "a hash, signature or the audit chain does not verify"),
+    ExitCode(6, "policy", "the action breaks a rule of the study (retention not due, "
+                          "self-approval, disclosure check failed)"),
+    ExitCode(7, "locked", "the vault is open in another process (the message names it)"),
+    ExitCode(8, "not-found", "a named thing does not exist: vault, request, release, run, user, "
+                             "file"),
+    ExitCode(EXIT_INTERRUPTED, "interrupted", "stopped by Ctrl-C (SIGINT); nothing half-written "
+                                              "is kept"),
+)
 
 
 class TrialvaultError(Exception):
@@ -11,6 +45,13 @@ class TrialvaultError(Exception):
 
 class StudyFileError(TrialvaultError):
     """The study file is missing, unreadable or breaks the study model."""
+
+    exit_code = 2
+
+
+class UsageError(TrialvaultError):
+    """The command line is incomplete in a way the option parser cannot see (e.g. no --user
+    for a vault with several users)."""
 
     exit_code = 2
 
@@ -47,3 +88,15 @@ class PolicyRefusal(TrialvaultError):
     """The action breaks a rule of the study (retention not due, self-approval, disclosure fail)."""
 
     exit_code = 6
+
+
+class VaultLocked(TrialvaultError):
+    """Another process holds the vault's lock; the message names the process and how long."""
+
+    exit_code = 7
+
+
+class NotFound(TrialvaultError):
+    """A thing named on the command line does not exist (vault, request, release, run, user)."""
+
+    exit_code = 8
