@@ -63,7 +63,12 @@ def cr2_contrast(X: np.ndarray, y: np.ndarray, cluster: np.ndarray, c: np.ndarra
     for g in groups:
         rows = cluster == g
         qg = q[rows]
-        u, s, _ = np.linalg.svd(qg, full_matrices=False)
+        # Thin SVD through the k × k Gram matrix (faster than an SVD of the n_g × k rows);
+        # directions with no variation in the cluster (s = 0) leave A_g untouched.
+        s2, vecs = np.linalg.eigh(qg.T @ qg)
+        live = s2 > 1e-12
+        s = np.sqrt(s2[live])
+        u = (qg @ vecs[:, live]) / s
         one_minus = 1.0 - s * s
         f = np.where(one_minus > 1e-8, 1.0 / np.sqrt(np.clip(one_minus, 1e-300, None)), 0.0)
         v = X[rows] @ mc                      # X_g (X'X)^{-1} c

@@ -11,10 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from trialvault.cli_common import StudyOption, console, guarded
 from trialvault.study import load_study
 from trialvault.synth.files import generate_files
-from trialvault.synth.params import OUTCOMES
+from trialvault.synth.params import OUTCOMES, SCENARIOS
 
 
-def parse_effects(values: list[str]) -> dict[str, float]:
+def parse_effects(values: list[str], option: str = "--effect") -> dict[str, float]:
     """`NAME=VALUE` pairs to a dict; a bad pair is a usage error naming it."""
     effects: dict[str, float] = {}
     for item in values:
@@ -24,9 +24,9 @@ def parse_effects(values: list[str]) -> dict[str, float]:
         except ValueError:
             number = float("nan")
         if not sep or not name or number != number:
-            raise typer.BadParameter(f"--effect {item!r}: expected NAME=NUMBER")
+            raise typer.BadParameter(f"{option} {item!r}: expected NAME=NUMBER")
         if name in effects:
-            raise typer.BadParameter(f"--effect {name} given twice")
+            raise typer.BadParameter(f"{option} {name} given twice")
         effects[name] = number
     return effects
 
@@ -42,13 +42,18 @@ def synth(
         "ratio for counts and rates); repeatable. Names: " + ", ".join(OUTCOMES) + ".")] = None,
     error_rate: Annotated[float, typer.Option(
         "--error-rate", help="Share of rows given a realistic fault (0-0.5).")] = 0.0,
+    scenario: Annotated[list[str] | None, typer.Option(
+        "--scenario", help="Departure from the model NAME=VALUE; repeatable. Names: "
+        + "; ".join(f"{k} ({v})" for k, v in SCENARIOS.items()) + ".")] = None,
 ) -> None:
     """Generate synthetic LA files (SSDA903, CIN census, education, NEET) with known effects.
 
     Example: trialvault synth --out synthetic --seed 7 --effect entered_care_12m=-0.03
-    --effect unauthorised_absence_rate=0.8 --error-rate 0.01
+    --effect unauthorised_absence_rate=0.8 --error-rate 0.01 --scenario la_period_sd=0.04
+    --scenario effect_ramp_quarters=8
     """
     effects = parse_effects(effect or [])
+    scenarios = parse_effects(scenario or [], "--scenario")
     study_file = load_study(study)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
@@ -59,7 +64,7 @@ def synth(
             bar.update(task, completed=done, total=total, description=description)
 
         summary = generate_files(study_file, out, seed=seed, scale=scale, effects=effects,
-                                 error_rate=error_rate, progress=progress)
+                                 error_rate=error_rate, progress=progress, scenario=scenarios)
     console.print(
         f"wrote {summary.rows:,} rows for {summary.children:,} children in "
         f"{len(summary.la_codes)} LAs, collection years {summary.collection_years[0]}-"

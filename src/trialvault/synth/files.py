@@ -52,13 +52,15 @@ class SynthSummary:
 
 def generate_files(study: StudyFile, out: Path, *, seed: int, scale: float = 1.0,
                    effects: dict[str, float] | None = None, error_rate: float = 0.0,
-                   progress: Progress | None = None) -> SynthSummary:
+                   progress: Progress | None = None,
+                   scenario: dict[str, float] | None = None) -> SynthSummary:
     """Render the synthetic world of every LA to `out` (streaming) and write `out/truth.json`.
 
     Layout: `<la>/ssda903/<year>/*.csv`, `<la>/cin_census/<year>.xml`, `<la>/education.csv`,
     `<la>/neet.csv`. Refuses a non-empty `out` so nothing is mixed with older files.
     """
-    p = resolve(study, seed=seed, scale=scale, effects=effects or {}, error_rate=error_rate)
+    p = resolve(study, seed=seed, scale=scale, effects=effects or {}, error_rate=error_rate,
+                scenario=scenario)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SynthError(f"output folder {out} is not empty; give a new or empty folder")
     # Everything is written under a sibling work folder that becomes `out` only when complete,

@@ -70,7 +70,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "missing": ("rid", "child_id", "type", "start", "end"),
     "reviews": ("child_id", "day", "code"),
     "adoptions": ("child_id", "date_placed", "date_match", "adopted"),
-    "outcomes": ("child_id", "care", "residential", "cp", "reref", "moves", "missing"),
+    "outcomes": ("child_id", "care", "residential", "cp", "reref", "moves", "missing",
+                 "care_effect"),
 }
 
 
@@ -176,25 +177,25 @@ class _Builder:
 
         factor = 1.0 if eligible else AGE_CARE_FACTOR[group]
         disabled = s.bern(0.10)
-        p_care = min(1.0, cell("entered_care_12m") * factor + eff("entered_care_12m")
-                     + UASC_CARE_SHIFT * uasc + DISABILITY_CARE_SHIFT * disabled)
-        p_res = min(p_care, cell("residential_placement_12m") * (1 if group >= 3 else 0.2)
-                    + eff("residential_placement_12m"))
+        p_care, care_effect = care_probability(p, la, cell_period, factor, uasc, disabled, treat,
+                                               period - p.period(p.step_day[la]))
+        p_res = max(0.0, min(p_care, cell("residential_placement_12m")
+                             * (1 if group >= 3 else 0.2) + eff("residential_placement_12m")))
         p_cp = min(1.0, cell("cp_plan_12m") * (1 if eligible else 2.0) + eff("cp_plan_12m"))
         p_reref = cell("rereferral_12m") + eff("rereferral_12m")
         mu_moves = cell("placement_moves_12m") * eff("placement_moves_12m")
         mu_miss = cell("missing_episodes_12m") * eff("missing_episodes_12m") * (
             1.0 if group >= 3 else 0.05)
         care = s.bern(p_care)
-        res = care and s.bern(p_res / p_care)
+        res = care and p_care > 0 and s.bern(p_res / p_care)
         cp = s.bern(p_cp)
         reref = s.bern(p_reref)
-        moves = s.poisson(mu_moves / p_care) if care else 0
-        miss = s.poisson(mu_miss / p_care) if care else 0
+        moves = s.poisson(mu_moves / max(p_care, 1e-9)) if care else 0
+        miss = s.poisson(mu_miss / max(p_care, 1e-9)) if care else 0
         child_id = self.child(seq, "referred", dob, uasc, index, eligible, treat, period, care,
                               disabled)
         if eligible:
-            self.out.add("outcomes", (child_id, care, res, cp, reref, moves, miss))
+            self.out.add("outcomes", (child_id, care, res, cp, reref, moves, miss, care_effect))
         self._history(child_id, dob, index, uasc, care, res, cp, reref, moves, miss)
 
     def _history(self, child_id: str, dob: int, index: int, uasc: bool, care: bool, res: bool,
@@ -573,7 +574,16 @@ class _Builder:
         ls = s.pick(codes.LS_TEEN if age_months(dob, entry) >= 144 else codes.LS_YOUNG)
         if ls in ("J1", "L1", "L2", "C1", "V2"):
             ls = "C2"  # long stays are on full care orders
-        self._episodes(child_id, dob, entry, ls, starts, resid, NA, [], end, bday18, uasc)
+        # Scenario in_care_moves: placement changes inside the data period (new episodes of
+        # the same period of care), and a third of these children assessed while in care.
+        rate = p.scenario.get("in_care_moves", 0.0)
+        window_moves: list[int] = []
+        if rate > 0:
+            last = min(end, p.data_end) - 1
+            window_moves = self.distinct_days(p.data_start, last,
+                                              s.poisson(rate * max(last - p.data_start, 0) / 365))
+        self._episodes(child_id, dob, entry, ls, starts, resid, NA, window_moves, end, bday18,
+                       uasc)
         rid = self.rid()
         ref = entry - s.integer(0, 60)
         close = end + s.integer(0, 30)
@@ -581,6 +591,11 @@ class _Builder:
                                    close, "RC7", False, NA))
         self.out.add("assessments", (self.rid(), rid, child_id, ref + 1, ref + 20,
                                      self._factors(dob, ref + 1)))
+        if rate > 0 and s.bern(1 / 3):
+            day = self.between(p.data_start, min(end, p.data_end) - 30)
+            if p.data_start <= day < end - 30:
+                self.out.add("assessments", (self.rid(), rid, child_id, day, day + 20,
+                                             self._factors(dob, day)))
         if teen:
             k = s.poisson((min(end, p.data_end) - p.data_start) / 365 * 1.0)
             # Spells only while looked after (903 rules 578 and 581).
@@ -590,6 +605,23 @@ class _Builder:
                 self.out.add("missing", (self.rid(), child_id, s.pick(codes.MISSING_TYPE), d,
                                          stop))
         self._reviews(child_id, dob, entry, end)
+
+
+def care_probability(p: SynthParams, la: int, period: int, factor: float, uasc: bool,
+                     disabled: bool, treat: bool, exposure_quarters: int
+                     ) -> tuple[float, float]:
+    """P(entering care in follow-up) and the planted effect on it (p1 − p0 after clipping).
+
+    The one outcome model of the primary outcome, shared with `simulate_cohort`'s fast path:
+    cell baseline (LA, quarter, scenario shifts) × age factor + UASC and disability shifts,
+    plus the LA's effect (ramped by exposure time) for exposed cohort members; clipped to
+    [0, 1] per child."""
+    p0 = min(1.0, max(0.0, p.care_cell(la, period) * factor + UASC_CARE_SHIFT * uasc
+                      + DISABILITY_CARE_SHIFT * disabled))
+    if not treat:
+        return p0, 0.0
+    p1 = min(1.0, max(0.0, p0 + p.care_effect(la, max(exposure_quarters, 0))))
+    return p1, p1 - p0
 
 
 _BIN = ("entered_care_12m", "residential_placement_12m", "cp_plan_12m", "rereferral_12m",

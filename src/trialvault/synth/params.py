@@ -191,6 +191,26 @@ DISABILITY_CARE_SHIFT = 0.02
 LA_SPREAD = 0.25
 TREND = 0.10
 
+# Named departures from the model's assumptions (`trialvault synth --scenario NAME=VALUE`).
+# They act on the primary outcome's (entered_care_12m) cell baselines and effect, on the care
+# histories of children already looked after, and on the NEET file; 0 = off.
+SCENARIOS: dict[str, str] = {
+    "la_period_sd": "SD of a random shift of each LA × quarter care probability (absolute)",
+    "la_trend_sd": "SD of each LA's own linear trend in the care probability (absolute change "
+                   "from the first to the last quarter)",
+    "effect_ramp_quarters": "the effect builds up linearly over this many quarters after the "
+                            "LA's step (full from then on)",
+    "effect_la_sd": "SD of each LA's deviation from the planted care effect (absolute)",
+    "in_care_moves": "placement moves per year, inside the data period, of children in care "
+                     "since before it (and a third of them assessed while in care)",
+    "missing_neet": "share of NEET records missing, more for exposed and UASC children "
+                    "(informative: their NEET risk is higher)",
+}
+SCENARIO_LIMITS: dict[str, tuple[float, float]] = {
+    "la_period_sd": (0.0, 0.1), "la_trend_sd": (0.0, 0.1), "effect_ramp_quarters": (0.0, 24.0),
+    "effect_la_sd": (0.0, 0.1), "in_care_moves": (0.0, 5.0), "missing_neet": (0.0, 0.6)}
+UASC_NEET_SHIFT = 0.15  # with missing_neet: UASC children are more often NEET
+
 
 @dataclass(frozen=True)
 class SynthParams:
@@ -217,6 +237,24 @@ class SynthParams:
     years: tuple[int, ...]            # collection years with files
     size_statistic: str
     la_weights: dict[int, float] = field(default_factory=dict)
+    scenario: dict[str, float] = field(default_factory=dict)
+    care_shift: dict[tuple[int, int], float] = field(default_factory=dict)
+    """(la, period) -> scenario shift of the care probability (LA×period noise, LA trends)."""
+    care_effect_la: dict[int, float] = field(default_factory=dict)
+    """la -> the LA's planted care effect at full strength (effect_la_sd)."""
+
+    def care_cell(self, la: int, period: int) -> float:
+        """The unexposed care probability of a cell, scenario shifts included (may need
+        clipping to [0, 1] once covariate shifts are added)."""
+        return self.cell("entered_care_12m", la, period) + self.care_shift.get((la, period), 0.0)
+
+    def care_effect(self, la: int, exposure_quarters: int) -> float:
+        """The planted care effect for an exposed child `exposure_quarters` after the step."""
+        full = self.care_effect_la.get(la, self.effect("entered_care_12m"))
+        ramp = self.scenario.get("effect_ramp_quarters", 0.0)
+        if ramp > 0:
+            return full * min(1.0, (exposure_quarters + 1) / ramp)
+        return full
 
     def period(self, day: int) -> int:
         d = date_of(day)
@@ -242,8 +280,19 @@ def _cell(base: float, la_factor: float, period: int, n_periods: int, additive: 
 
 
 def resolve(study: StudyFile, *, seed: int, scale: float, effects: dict[str, float],
-            error_rate: float) -> SynthParams:
+            error_rate: float, scenario: dict[str, float] | None = None) -> SynthParams:
     """Check the inputs and derive the generating parameters; refuse impossible ones."""
+    scenario = dict(scenario or {})
+    unknown_s = sorted(set(scenario) - set(SCENARIOS))
+    if unknown_s:
+        raise SynthError(f"unknown scenario name(s) {unknown_s}; known: {', '.join(SCENARIOS)}")
+    for name, value in scenario.items():
+        lo, hi = SCENARIO_LIMITS[name]
+        if not lo <= value <= hi:
+            raise SynthError(f"scenario {name}={value}: must be in [{lo:g}, {hi:g}]")
+    if abs(effects.get("entered_care_12m", 0.0)) > 0.1 + 1e-12:
+        raise SynthError("entered_care_12m: the planted risk difference must be in "
+                         "[-0.10, 0.10]")
     if study.synth is None:
         raise SynthError("the study file has no [synth] section: add LA sizes and base rates")
     if not 0 < scale <= 100:
@@ -274,6 +323,20 @@ def resolve(study: StudyFile, *, seed: int, scale: float, effects: dict[str, flo
     fu = study.analysis.follow_up_months
     index_end = add_months(end, -fu)
     n_periods = ((study.data_period.last_year - study.data_period.first_year) * 12 + 12) // 3
+    # Scenario draws come from their own stream, so turning one on leaves the rest unchanged.
+    srng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+    noise = srng.normal(0.0, 1.0, size=(len(study.la_codes), n_periods))
+    slopes = srng.normal(0.0, 1.0, size=len(study.la_codes))
+    devs = srng.normal(0.0, 1.0, size=len(study.la_codes))
+    mid = (n_periods - 1) / 2
+    care_shift = {
+        (la, q): scenario.get("la_period_sd", 0.0) * float(noise[i, q])
+        + scenario.get("la_trend_sd", 0.0) * float(slopes[i]) * (q - mid) / max(n_periods - 1, 1)
+        for i, la in enumerate(study.la_codes) for q in range(n_periods)
+        if scenario.get("la_period_sd") or scenario.get("la_trend_sd")}
+    nominal = effects.get("entered_care_12m", 0.0)
+    care_effect_la = {la: nominal + scenario.get("effect_la_sd", 0.0) * float(devs[i])
+                      for i, la in enumerate(study.la_codes)}
     params = SynthParams(
         seed=seed, scale=scale, effects=dict(effects), error_rate=error_rate,
         la_codes=tuple(study.la_codes), referred=referred, long_stay=long_stay,
@@ -284,27 +347,25 @@ def resolve(study: StudyFile, *, seed: int, scale: float, effects: dict[str, flo
         max_age_months=12 * study.cohort.max_age_years + 11,
         first_year=study.data_period.first_year, n_periods=n_periods,
         years=tuple(range(collection_year(start), collection_year(end) + 1)),
-        size_statistic=study.synth.size_statistic, la_weights=weights)
+        size_statistic=study.synth.size_statistic, la_weights=weights, scenario=scenario,
+        care_shift=care_shift, care_effect_la=care_effect_la)
     _check_probabilities(params)
     return params
 
 
 def _check_probabilities(p: SynthParams) -> None:
     """Every individual probability must stay in [0, 1] in both arms of every cell."""
+    # The care probability is clipped to [0, 1] per child (a large negative effect cannot go
+    # below 0): truth.json records the resulting mean effect among the exposed (the estimand),
+    # and residential placement is clipped at the child's care probability.
     for la in p.la_codes:
         for period in range(p.n_periods):
-            care = p.cell("entered_care_12m", la, period)
             res = p.cell("residential_placement_12m", la, period)
             for exposed in (0, 1):
-                c = care + exposed * p.effect("entered_care_12m")
                 r = res + exposed * p.effect("residential_placement_12m")
-                hi_care = c + UASC_CARE_SHIFT + DISABILITY_CARE_SHIFT
-                if not c > 0 or hi_care > 1:
-                    raise SynthError("entered_care_12m: baseline plus effect plus covariate "
-                                     f"shifts leaves [0, 1] (LA {la}, period {period})")
-                if not 0 <= r <= c:
-                    raise SynthError("residential_placement_12m must stay between 0 and the "
-                                     f"entered_care_12m probability (LA {la}, period {period})")
+                if r < 0:
+                    raise SynthError("residential_placement_12m: baseline plus effect is below 0 "
+                                     f"(LA {la}, period {period})")
                 for name in ("cp_plan_12m", "rereferral_12m", "neet_16_17"):
                     v = p.cell(name, la, period) + exposed * p.effect(name)
                     if not 0 <= v <= 1:

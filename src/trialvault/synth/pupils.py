@@ -16,7 +16,14 @@ import pandas as pd
 
 from trialvault.synth import codes
 from trialvault.synth.histories import upn_for
-from trialvault.synth.params import SynthParams, add_months, age_months_vec, day_of, ymd
+from trialvault.synth.params import (
+    UASC_NEET_SHIFT,
+    SynthParams,
+    add_months,
+    age_months_vec,
+    day_of,
+    ymd,
+)
 
 TERMS = (("AUT", 9, 0, 140), ("SPR", 1, 1, 118), ("SUM", 4, 1, 128))  # code, month, +year, sessions
 AUTHORISED_RATE = 0.045
@@ -139,7 +146,18 @@ def neet(p: SynthParams, la: int, children: pd.DataFrame,
     period = kids["period"].to_numpy(np.int64)
     treat = kids["treat"].to_numpy(bool)
     prob = _cells(p, "neet_16_17", la, period) + np.where(treat, p.effect("neet_16_17"), 0.0)
-    y = measured & (rng.random(len(kids)) < prob)
+    strength = p.scenario.get("missing_neet", 0.0)
+    uasc = kids["uasc"].to_numpy(bool)
+    if strength > 0:
+        prob = prob + UASC_NEET_SHIFT * uasc
+    y = measured & (rng.random(len(kids)) < np.clip(prob, 0.0, 1.0))
+    if strength > 0:
+        # Informative missingness: NWD hubs keep better track of young people... or worse: here
+        # exposed and UASC children (more often NEET) lose their NCCIS record more often.
+        miss_p = np.clip(strength * np.where(treat, 1.6, 0.4) * np.where(uasc, 1.5, 1.0), 0, 0.95)
+        lost = measured & (rng.random(len(kids)) < miss_p)
+    else:
+        lost = np.zeros(len(kids), dtype=bool)
     # A NEET spell starting at a random qualifying month of each child with y = 1.
     row_start = np.cumsum(count) - count
     q_pos = np.flatnonzero(qualifying)
@@ -160,8 +178,10 @@ def neet(p: SynthParams, la: int, children: pd.DataFrame,
         "child_id": kids["child_id"].to_numpy()[ci], "upn": kids["upn"].to_numpy()[ci],
         "dob": dob[ci], "home_post": kids["home_post"].to_numpy()[ci], "activity_month": day,
         "activity_code": codes_out, "neet": neet_flag, "linked": True})
-    drawn = pd.DataFrame({"child_id": kids["child_id"].to_numpy()[measured],
-                          "neet_16_17": y[measured]})
+    rows = rows[~lost[ci]].reset_index(drop=True)
+    kept = measured & ~lost
+    drawn = pd.DataFrame({"child_id": kids["child_id"].to_numpy()[kept],
+                          "neet_16_17": y[kept]})
     n_unlinked = round(len(kids[count > 0]) * UNLINKED_SHARE)
     if n_unlinked and len(rows):
         extra = rows.sample(n=n_unlinked, random_state=rng).reset_index(drop=True)

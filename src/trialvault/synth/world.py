@@ -185,10 +185,13 @@ class SyntheticWorld:
 
 
 def simulate(study: StudyFile, *, seed: int, scale: float = 1.0,
-             effects: dict[str, float] | None = None, error_rate: float = 0.0
-             ) -> SyntheticWorld:
-    """Simulate every LA's children in memory (no files). Faults are only planted by writers."""
-    p = resolve(study, seed=seed, scale=scale, effects=effects or {}, error_rate=error_rate)
+             effects: dict[str, float] | None = None, error_rate: float = 0.0,
+             scenario: dict[str, float] | None = None) -> SyntheticWorld:
+    """Simulate every LA's children in memory (no files). Faults are only planted by writers.
+
+    `scenario`: named departures from the model (`trialvault.synth.params.SCENARIOS`)."""
+    p = resolve(study, seed=seed, scale=scale, effects=effects or {}, error_rate=error_rate,
+                scenario=scenario)
     world = SyntheticWorld(study=study, params=p)
     for la in p.la_codes:
         parts: dict[str, list[pd.DataFrame]] = {}
@@ -412,6 +415,9 @@ class TruthAccumulator:
     def __init__(self, p: SynthParams) -> None:
         self.p = p
         self.cells: dict[tuple[int, int, int], dict[str, float]] = {}
+        self.effect_sum = 0.0
+        self.exposed = 0
+        self.in_care_indexed = 0
 
     def add(self, la: int, f: dict[str, pd.DataFrame]) -> None:
         kids = f["children"]
@@ -419,6 +425,9 @@ class TruthAccumulator:
         if elig.empty:
             return
         o = f["outcomes"].set_index("child_id").loc[elig["child_id"]]
+        treat = elig["treat"].to_numpy(bool)
+        self.effect_sum += float(o["care_effect"].to_numpy(float)[treat].sum())
+        self.exposed += int(treat.sum())
         neet_drawn = f["neet_drawn"].set_index("child_id")["neet_16_17"]
         rate = _absence_rates(self.p, elig, f["attendance"])
         frame = pd.DataFrame({
@@ -475,6 +484,16 @@ class TruthAccumulator:
                        "n_exposed": int(totals[1]["n"]), "n_unexposed": int(totals[0]["n"]),
                        "by_cell": cells},
             "realised": realised,
+            "estimand": {
+                "name": "mean_effect_among_exposed", "outcome": "entered_care_12m",
+                "value": self.effect_sum / self.exposed if self.exposed else None,
+                "nominal": p.effect("entered_care_12m"),
+                "note": ("Mean over exposed cohort members (indexed on or after their LA's "
+                         "step) of P(care | exposed) − P(care | not exposed) for that child: "
+                         "the planted effect after per-child clipping to [0, 1], the LA's "
+                         "deviation (effect_la_sd) and the ramp (effect_ramp_quarters)."),
+            },
+            "scenario": dict(p.scenario),
         }
 
 

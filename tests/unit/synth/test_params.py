@@ -90,8 +90,13 @@ def test_refuses_impossible_parameters(nwd_study: StudyFile) -> None:
     with pytest.raises(SynthError, match="entered_care_12m"):
         resolve(nwd_study, seed=1, scale=1, effects={"entered_care_12m": 0.5}, error_rate=0)
     with pytest.raises(SynthError, match="residential_placement_12m"):
-        resolve(nwd_study, seed=1, scale=1, effects={"residential_placement_12m": 0.2},
+        resolve(nwd_study, seed=1, scale=1, effects={"residential_placement_12m": -0.2},
                 error_rate=0)
+    with pytest.raises(SynthError, match="unknown scenario"):
+        resolve(nwd_study, seed=1, scale=1, effects={}, error_rate=0, scenario={"chaos": 1.0})
+    with pytest.raises(SynthError, match="la_period_sd"):
+        resolve(nwd_study, seed=1, scale=1, effects={}, error_rate=0,
+                scenario={"la_period_sd": 0.5})
     with pytest.raises(SynthError, match="ratio effect must be positive"):
         resolve(nwd_study, seed=1, scale=1, effects={"placement_moves_12m": 0}, error_rate=0)
     with pytest.raises(SynthError, match="error rate"):
@@ -110,3 +115,28 @@ def test_sizes_follow_the_study_statistic(nwd_study: StudyFile) -> None:
         expected = 2.0 * nwd_study.synth.referred_children * sizes[la] / total
         assert abs(n - expected) <= 1
     assert p.years == tuple(range(2019, 2027))
+
+
+@pytest.mark.parametrize("seed", range(1, 21))
+@pytest.mark.parametrize("effect", [-0.10, -0.04, 0.10])
+def test_effects_up_to_a_tenth_can_be_planted_for_every_seed(nwd_study: StudyFile, seed: int,
+                                                             effect: float) -> None:
+    p = resolve(nwd_study, seed=seed, scale=1, effects={"entered_care_12m": effect},
+                error_rate=0)
+    assert p.care_effect(354, 0) == effect
+
+
+def test_scenarios_shape_the_care_model(nwd_study: StudyFile) -> None:
+    plain = resolve(nwd_study, seed=3, scale=1, effects={"entered_care_12m": -0.06},
+                    error_rate=0)
+    ramp = resolve(nwd_study, seed=3, scale=1, effects={"entered_care_12m": -0.06},
+                   error_rate=0, scenario={"effect_ramp_quarters": 8})
+    assert [round(ramp.care_effect(354, k), 4) for k in (0, 3, 7, 12)] == [
+        -0.0075, -0.03, -0.06, -0.06]
+    noisy = resolve(nwd_study, seed=3, scale=1, effects={}, error_rate=0,
+                    scenario={"la_period_sd": 0.04, "effect_la_sd": 0.02})
+    shifts = np.array(list(noisy.care_shift.values()))
+    assert len(shifts) == 5 * noisy.n_periods and 0.03 < shifts.std() < 0.05
+    assert len({round(v, 6) for v in noisy.care_effect_la.values()}) == 5
+    # Turning a scenario on leaves the other draws (LA factors) unchanged.
+    assert noisy.la_factor == plain.la_factor
