@@ -187,14 +187,18 @@ def is_interrupt(exc: BaseException) -> bool:
             return True
         if isinstance(current, RuntimeError) and str(current) == "Query interrupted":
             return True
-        current = current.__cause__ or current.__context__
+        # Follow what Python would show: an explicit cause, else the context unless a
+        # `raise ... from None` hid it (a handled interrupt re-raised as typer.Exit is done).
+        current = current.__cause__ or (None if current.__suppress_context__
+                                        else current.__context__)
     return False
 
 
 def exit_if_interrupted(exc: BaseException) -> None:
     """After Ctrl-C: one line on stderr and exit code 130, never a traceback."""
     if is_interrupt(exc):
-        err_console.print()  # end the line the terminal echoed ^C on
+        if err_console.is_terminal:
+            err_console.print()  # end the line the terminal echoed ^C on
         error("interrupted (Ctrl-C); the command stopped and kept no partial result")
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
