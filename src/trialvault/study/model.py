@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # An empty text is refused like a missing key: every text may end up in a document.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_min_length=1)
 
 
 class Study(_Section):
@@ -87,6 +88,9 @@ class LawfulBasis(_Section):
     purpose_test: str
     necessity_test: str
     balancing_test: str
+    children: str = Field(
+        description="How the balancing test weighs that the data subjects are children "
+                    "(UK GDPR Art. 6(1)(f): 'in particular where the data subject is a child')")
 
 
 class Source(_Section):
@@ -179,8 +183,35 @@ class Complaints(_Section):
 
 class Recipients(_Section):
     recipients: list[str] = Field(min_length=1)
+    processors: list[str] = Field(
+        description="Processors acting on the controller's instructions (name and what they do); "
+                    "an empty list states there are none")
     international_transfers: str
     publication: str
+
+
+class AutomatedDecisions(_Section):
+    """Whether any decision about a person is made by automated means, including profiling."""
+
+    used: bool
+    description: str
+
+
+class DocumentControl(_Section):
+    """Who answers for the generated notice, Article 30 record and LIA; their version and dates."""
+
+    owner: str = Field(description="Role (and name) responsible for the documents")
+    version: str = Field(pattern=r"^\d+(\.\d+){0,2}$")
+    updated: dt.date = Field(description="Date this version of the documents was approved")
+    review_due: dt.date = Field(description="Date by which the documents are reviewed again")
+    dpia: str = Field(description="The data protection impact assessment: reference, date, "
+                                  "outcome and where it is kept")
+
+    @model_validator(mode="after")
+    def _review_after_update(self) -> DocumentControl:
+        if self.review_due <= self.updated:
+            raise ValueError("review_due must be after updated")
+        return self
 
 
 class RolloutStep(_Section):
@@ -358,6 +389,8 @@ class StudyFile(_Section):
     rights: Rights
     complaints: Complaints
     recipients: Recipients
+    automated_decision_making: AutomatedDecisions
+    document_control: DocumentControl
     design: Design
     cohort: Cohort
     analysis: Analysis
@@ -382,6 +415,8 @@ class StudyFile(_Section):
         missing = sorted(set(self.special_category.fields) - set(fields))
         if missing:
             raise ValueError(f"special_category.fields not in any category: {missing}")
+        if self.document_control.updated < self.study.notice_written:
+            raise ValueError("document_control.updated is before study.notice_written")
         return self
 
     # --- helpers later stages use -------------------------------------------------------
