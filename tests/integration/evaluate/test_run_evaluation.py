@@ -129,3 +129,25 @@ def test_cohort_on_the_engine_layer_gives_the_same_estimates(
     left = default.estimates[cols].sort_values(["outcome", "model"]).reset_index(drop=True)
     right = via_engine.estimates[cols].sort_values(["outcome", "model"]).reset_index(drop=True)
     assert left.round(10).equals(right.round(10))
+
+
+def test_output_names_the_estimand_and_the_primary_inference(
+        evaluated: tuple[duckdb.DuckDBPyConnection, EvaluationResults],
+        nwd_study: StudyFile) -> None:
+    _, res = evaluated
+    text = render_summary(res)
+    assert "Estimand: mean effect among exposed children" in text
+    assert f"Primary inference: {nwd_study.analysis.primary_inference}" in text
+    head = res.headline.set_index("outcome")
+    primary = head.loc["entered_care_12m"]
+    assert (primary["role"], primary["method"], primary["estimand"]) == (
+        "primary", nwd_study.analysis.primary_inference, "mean_effect_among_exposed")
+    assert primary["ci_low"] < PLANTED < primary["ci_high"]
+    assert primary["p_adjusted"] == primary["p_value"]
+    secondary = head[head["role"] == "secondary"].dropna(subset=["p_value"])
+    assert (secondary["p_adjusted"] >= secondary["p_value"] - 1e-12).all()  # Holm
+    assert res.provenance["estimand"] == "mean_effect_among_exposed"
+    vc = res.variance_components.set_index("outcome").loc["entered_care_12m"]
+    assert 0 <= vc["icc"] < 1 and 0 <= vc["cac"] <= 1
+    # Every LA switches: the last periods have no not-yet-treated comparison, listed.
+    assert not res.did_dropped.empty
