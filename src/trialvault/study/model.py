@@ -219,6 +219,62 @@ class RolloutStep(_Section):
     step_date: dt.date
 
 
+class ClusterVolume(_Section):
+    la: int = Field(description="DfE LA code of the cluster")
+    per_period: float = Field(gt=0, description="Expected cohort members indexed per analysis "
+                                                "period in this LA")
+
+
+class PowerAssumptions(_Section):
+    """What the design's power and MDES are computed from (`trialvault design power`)."""
+
+    expected: list[ClusterVolume] = Field(
+        min_length=1, description="Expected cohort members per cluster-period, one per LA")
+    icc: float = Field(ge=0, lt=1, description="Within-period intracluster correlation of the "
+                                               "primary outcome")
+    cac: float = Field(default=1.0, ge=0, le=1, description="Cluster autocorrelation: 1 = the "
+                       "Hussey & Hughes model; below 1 = block-exchangeable or decay")
+    correlation: Literal["block_exchangeable", "exponential_decay"] = Field(
+        default="block_exchangeable",
+        description="How the between-period correlation falls: the same for every pair of "
+                    "periods (Hooper et al. 2016), or cac to the power of the periods apart "
+                    "(Kasza et al. 2019)")
+    cohort: Literal["cross_sectional", "closed"] = Field(
+        default="cross_sectional",
+        description="cross_sectional: new children each period (the index-date cohort); closed: "
+                    "the same children measured every period")
+    iac: float = Field(default=0.0, ge=0, lt=1, description="Individual autocorrelation "
+                                                             "(closed cohorts only)")
+    target_power: float = Field(default=0.8, gt=0, lt=1)
+    basis: str = Field(description="Where the volumes and correlations come from")
+
+
+class RandomisationConstraint(_Section):
+    la: int = Field(description="DfE LA code of the cluster")
+    not_positions: list[int] = Field(
+        min_length=1, description="Positions in the rollout order (1 = first to step) this "
+                                  "LA may not take")
+
+
+class Randomisation(_Section):
+    """The verifiable randomisation of the rollout order (`trialvault design randomise`)."""
+
+    method: str = Field(description="What was done, in words (it appears in the documents)")
+    constraints: list[RandomisationConstraint] = Field(default_factory=list)
+    commitment: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
+                                   description="SHA-256 commitment to the secret seed")
+    committed_at: dt.datetime | None = Field(default=None, description="When the commitment "
+                                             "was made and published (UTC)")
+    beacon_source: str | None = Field(default=None, description="The public value named in "
+                                      "advance, e.g. a lottery draw")
+    beacon: str | None = Field(default=None, description="The public value, as published")
+    beacon_at: dt.datetime | None = Field(default=None, description="When the public value "
+                                          "was fixed (UTC)")
+    seed: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
+                             description="The revealed seed (hex)")
+    rejected_draws: int | None = Field(default=None, ge=0)
+
+
 class Design(_Section):
     type: Literal["stepped-wedge cluster RCT"]
     cluster: str
@@ -228,6 +284,8 @@ class Design(_Section):
     schedule_note: str
     rollout: list[RolloutStep] = Field(min_length=2)
     target_sample: int = Field(gt=0)
+    power: PowerAssumptions | None = None
+    randomisation: Randomisation | None = None
 
 
 # The groups a cohort member belongs to at the index date (docs/architecture.md, "Cohort and
