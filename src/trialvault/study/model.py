@@ -245,6 +245,11 @@ class PowerAssumptions(_Section):
                     "the same children measured every period")
     iac: float = Field(default=0.0, ge=0, lt=1, description="Individual autocorrelation "
                                                              "(closed cohorts only)")
+    baseline: float | None = Field(
+        default=None, gt=0, description="Expected control risk (binary) or mean of the primary "
+                                        "outcome; default: its [synth] base rate")
+    sd: float | None = Field(default=None, gt=0, description="SD of one observation of the "
+                                                            "primary outcome (not binary)")
     target_power: float = Field(default=0.8, gt=0, lt=1)
     basis: str = Field(description="Where the volumes and correlations come from")
 
