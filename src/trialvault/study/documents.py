@@ -145,6 +145,13 @@ def render(study: StudyFile, kind: DocumentKind, fmt: DocumentFormat = "md") -> 
         deletion_window=study.retention.deletion_window,
         objection_right=next((r for r in study.rights.rights if r.id == "objection"), None),
     )
+    if kind == "notice" and (study.design.power or study.design.randomisation):
+        # The design section (issue 18): power statement and randomisation method, computed
+        # by the design stage from the same study-file numbers `trialvault design power` uses.
+        from trialvault.design.statement import design_statement
+
+        markdown += env.get_template("design.md.j2").render(study=study,
+                                                            design=design_statement(study))
     if fmt == "md":
         return markdown
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
