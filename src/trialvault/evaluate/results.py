@@ -81,6 +81,16 @@ TABLES: dict[str, list[tuple[str, str]]] = {
 
 def empty(table: str) -> pd.DataFrame:
     return pd.DataFrame(columns=[n for n, _ in TABLES[table]])
+# The study file in force when the run was made, so a release applies exactly its rules
+# (disclose refuses a request made with any other study file). `study_text` is the file as
+# read (TOML), or the model's canonical JSON when the run was given a model, not a file.
+RUN_STUDY_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS_SCHEMA}.run_study (
+    run_id VARCHAR PRIMARY KEY, study_file VARCHAR, study_format VARCHAR NOT NULL,
+    study_sha256 VARCHAR NOT NULL, study_model_sha256 VARCHAR NOT NULL,
+    study_text VARCHAR NOT NULL)"""
+# Provenance key carrying the study's text from `collect_provenance` to `write_results`
+# (stored in `run_study`, never inside `runs.provenance`).
+STUDY_SOURCE_KEY = "study_source"
 RUNS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS_SCHEMA}.runs (
     run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, study_id VARCHAR NOT NULL,
     seed BIGINT NOT NULL, cohort_size BIGINT NOT NULL, excluded_children BIGINT NOT NULL,
@@ -167,11 +177,14 @@ def collect_provenance(con: duckdb.DuckDBPyConnection, study: StudyFile, *, seed
     if is_vault and is_vault[0]:
         seq, digest = head(con)
         audit = {"audit_head_seq": seq, "audit_head_hash": digest}
-    study_id: dict[str, str | None]
+    study_id: dict[str, Any]
     if study_path is not None:
-        study_id = {"study_file": study_path.name, "study_sha256": study_hash(study_path)}
+        study_id = {"study_file": study_path.name, "study_sha256": study_hash(study_path),
+                    STUDY_SOURCE_KEY: {"format": "toml",
+                                       "text": study_path.read_bytes().decode("utf-8")}}
     else:
-        study_id = {"study_file": None, "study_model_sha256": study_model_hash(study)}
+        study_id = {"study_file": None, "study_model_sha256": study_model_hash(study),
+                    STUDY_SOURCE_KEY: {"format": "json", "text": study.model_dump_json()}}
     a = study.analysis
     return {"study_id": study.study.id, **study_id, **audit, "seed": seed,
             "packages": package_versions(),
@@ -193,6 +206,7 @@ def write_results(con: duckdb.DuckDBPyConnection, results: EvaluationResults,
     """
     run_id = str(uuid.uuid4())
     prov = {**results.provenance, **(provenance or {})}
+    source = prov.pop(STUDY_SOURCE_KEY, None)
     own_tx = own_transaction
     if own_tx:
         con.execute("BEGIN TRANSACTION")
@@ -207,6 +221,8 @@ def write_results(con: duckdb.DuckDBPyConnection, results: EvaluationResults,
             run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None), results.study_id,
             results.seed, results.cohort_size, results.excluded_children,
             json.dumps(prov, sort_keys=True, default=str)])
+        if isinstance(source, dict):
+            _write_run_study(con, run_id, prov, source)
         for table, columns in TABLES.items():
             cols = ", ".join(f"{n} {k}" for n, k in columns)
             con.execute(f"CREATE TABLE IF NOT EXISTS {RESULTS_SCHEMA}.{table} "
@@ -226,6 +242,19 @@ def write_results(con: duckdb.DuckDBPyConnection, results: EvaluationResults,
             con.execute("ROLLBACK")
         raise
     return run_id
+
+
+def _write_run_study(con: duckdb.DuckDBPyConnection, run_id: str, prov: dict[str, Any],
+                     source: dict[str, str]) -> None:
+    import tomllib
+
+    text = str(source["text"])
+    model = (StudyFile.model_validate(tomllib.loads(text)) if source["format"] == "toml"
+             else StudyFile.model_validate_json(text))
+    con.execute(RUN_STUDY_DDL)
+    con.execute(f"INSERT INTO {RESULTS_SCHEMA}.run_study VALUES (?, ?, ?, ?, ?, ?)", [
+        run_id, prov.get("study_file"), source["format"],
+        hashlib.sha256(text.encode("utf-8")).hexdigest(), study_model_hash(model), text])
 
 
 def _cell(value: Any) -> Any:
