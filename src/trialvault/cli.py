@@ -44,6 +44,8 @@ COMMANDS: tuple[Entry, ...] = (
           "Validate a study file and summarise it."),
     Entry("docs", "trialvault.study.commands", _STUDY,
           "Render the privacy notice, Article 30 record or LIA."),
+    Entry("design", "trialvault.design.commands", _STUDY,
+          "Power, MDES and the verifiable randomisation of the rollout."),
     Entry("synth", "trialvault.synth.commands", _LA,
           "Generate synthetic LA files with known effects."),
     Entry("prepare", "trialvault.prepare.commands", _LA,
