@@ -404,10 +404,16 @@ class Disclosure(_Section):
     rounding_base: int = Field(default=5, ge=1)
     suppression_symbol: str = "c"
     reviewers_required: int = Field(
-        default=2, ge=2,
-        description="People who must sign a release: its requester plus reviewers_required - 1 "
-                    "approving reviewers, each a different user with their own key slot",
+        default=2, ge=1,
+        description="Approving reviewers a release needs besides its requester: distinct "
+                    "registered people (key slots' person ids), none of them the requester, "
+                    "each signing the hash of exactly what they checked",
     )
+    min_clusters: int = Field(
+        default=2, ge=1,
+        description="Clusters (LAs) that must inform every published estimate; an event-study "
+                    "point from fewer is suppressed. Model residual degrees of freedom are "
+                    "counted at the cluster × period level, not on children")
     table_period: Literal["analysis", "half-year", "year"] = Field(
         default="analysis",
         description="Columns of released LA × period tables: the analysis period, or coarser "
