@@ -17,7 +17,7 @@ from typer import _click
 from typer.core import TyperCommand, TyperGroup
 
 from trialvault import __version__
-from trialvault.cli_common import exit_if_interrupted, print_version
+from trialvault.cli_common import exit_if_interrupted, exit_if_usage_error, print_version
 from trialvault.cli_help import HELP_OPTION_NAMES, tidy, tidy_param
 
 
@@ -156,11 +156,20 @@ class StageGroup(TyperGroup):
                 load_all()  # not listed: look in every stage before calling it a typo
         return super().resolve_command(ctx, args)
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: _click.Context | None = None, **extra: Any) -> _click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:  # a bad top-level option
+            exit_if_usage_error(exc)
+            raise
+
     def invoke(self, ctx: _click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (KeyboardInterrupt, Exception) as exc:  # typer.Abort is an Exception
             exit_if_interrupted(exc)
+            exit_if_usage_error(exc)
             raise
 
 

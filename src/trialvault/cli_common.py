@@ -203,6 +203,20 @@ def exit_if_interrupted(exc: BaseException) -> None:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+def exit_if_usage_error(exc: BaseException) -> None:
+    """Typer's usage errors (unknown option, missing or bad value) as one `error:` line naming
+    the command's help, like every other refusal, instead of Typer's boxed "Error" panel."""
+    from typer import _click
+
+    if not isinstance(exc, _click.exceptions.ClickException) or \
+            type(exc).__name__ == "NoArgsIsHelpError":  # that one prints the help: keep it
+        return
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
+    error(exc.format_message() + hint)
+    raise typer.Exit(exc.exit_code) from None
+
+
 def fail(exc: TrialvaultError) -> NoReturn:
     """Print a refusal as one `error:` line (plus a hint) and exit with its code."""
     error(str(exc))

@@ -148,6 +148,19 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert result.exit_code == 2 and "No such command" in result.output
 
 
+@pytest.mark.parametrize("args,says", [
+    (["check", "--bogus"], "No such option: --bogus (see 'trialvault check -h')"),
+    (["--bogus"], "No such option: --bogus (see 'trialvault -h')"),
+    (["prepare", "--la", "354"], "Missing option '--ssda903'"),
+])
+def test_usage_errors_are_one_error_line(args: list[str], says: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and says in result.stderr
+    assert "╭" not in result.stderr and "Error:" not in result.stderr
+
+
 def _table_rows(text: str, heading: str) -> list[list[str]]:
     section = text.split(heading, 1)[1]
     rows = []
