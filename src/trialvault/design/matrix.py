@@ -118,6 +118,7 @@ def read_csv(path: Path) -> DesignMatrix:
         raise InputFileError(f"cannot read the design matrix ({type(exc).__name__})",
                              file=str(path)) from None
     rows: list[list[float]] = []
+    lines: list[int] = []
     width = None
     for line_no, cells in enumerate(csv.reader(text.splitlines()), 1):
         if not cells or all(not c.strip() for c in cells):
@@ -138,22 +139,24 @@ def read_csv(path: Path) -> DesignMatrix:
                                  f"has {width}", file=str(path), line=line_no, rule=RULE_SHAPE)
         width = len(values)
         rows.append(values)
+        lines.append(line_no)
     if len(rows) < 2 or not width or width < 2:
         raise InputFileError("a design matrix needs at least 2 clusters (rows) and 2 periods "
                              "(columns)", file=str(path), rule=RULE_SHAPE)
     matrix = DesignMatrix(np.array(rows), tuple(f"row {i}" for i in range(1, len(rows) + 1)),
                           tuple(f"period {j}" for j in range(1, width + 1)), source=str(path))
-    check_stepped_wedge(matrix, path=path)
+    check_stepped_wedge(matrix, path=path, lines=lines)
     return matrix
 
 
-def check_stepped_wedge(matrix: DesignMatrix, *, path: Path | None = None) -> None:
-    """Refuse a matrix a stepped wedge cannot have, naming the row (and the file)."""
+def check_stepped_wedge(matrix: DesignMatrix, *, path: Path | None = None,
+                        lines: list[int] | None = None) -> None:
+    """Refuse a matrix a stepped wedge cannot have, naming the row (and the file and line)."""
     where = str(path) if path else None
     for i, row in enumerate(matrix.exposure):
         seen = row[~np.isnan(row)]
         name = matrix.clusters[i]
-        line = i + 1 if path else None
+        line = lines[i] if lines else None
         if seen.size == 0:
             raise InputFileError(f"{name}: the cluster is never observed", file=where, line=line,
                                  rule=RULE_CROSSOVER)

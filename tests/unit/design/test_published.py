@@ -18,7 +18,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trialvault.design.analytic import Assumptions, analyse, power_of, treatment_variance
+from trialvault.design.analytic import (
+    Assumptions,
+    CohortType,
+    analyse,
+    power_of,
+    treatment_variance,
+)
 from trialvault.design.matrix import DesignMatrix, from_study, volumes
 from trialvault.study import load_study
 
@@ -146,7 +152,8 @@ def test_gls_equals_the_hussey_hughes_closed_form(per_step: list[int], m: float,
 @pytest.mark.parametrize("cac,iac,cohort", [(0.5, 0.0, "cross_sectional"),
                                             (0.8, 0.0, "cross_sectional"),
                                             (0.8, 0.4, "closed"), (0.3, 0.9, "closed")])
-def test_gls_equals_the_kasza_2020_closed_form(cac: float, iac: float, cohort: str) -> None:
+def test_gls_equals_the_kasza_2020_closed_form(cac: float, iac: float,
+                                                cohort: CohortType) -> None:
     design = stepped_wedge([2, 2, 2, 2])
     icc, m = 0.05, 30.0
     # our (ICC, CAC, IAC) on total variance 1 -> the four variance components
