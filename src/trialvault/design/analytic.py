@@ -25,11 +25,12 @@ an individually randomised trial of the same total size with equal arms, 4σ²/N
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
-from scipy import optimize, stats
 
 from trialvault.design.matrix import DesignMatrix
 from trialvault.errors import UsageError
@@ -130,14 +131,33 @@ def treatment_variance(design: DesignMatrix, m: np.ndarray, a: Assumptions,
     return variance
 
 
+NORMAL = NormalDist()
+
+
 def power_of(effect: float, variance: float, a: Assumptions) -> float:
     """Two-sided power of the Wald test of θ = 0 when θ = effect."""
     z = abs(effect) / math.sqrt(variance)
     if a.df is None:
-        crit = stats.norm.ppf(1 - a.alpha / 2)
-        return float(stats.norm.cdf(z - crit) + stats.norm.cdf(-z - crit))
+        # statistics.NormalDist, not SciPy: importing scipy.stats costs ~1-2 s, and
+        # `design power` must answer in under a second.
+        crit = NORMAL.inv_cdf(1 - a.alpha / 2)
+        return NORMAL.cdf(z - crit) + NORMAL.cdf(-z - crit)
+    from scipy import stats
+
     crit = stats.t.ppf(1 - a.alpha / 2, a.df)
     return float(stats.t.cdf(z - crit, a.df) + stats.t.cdf(-z - crit, a.df))
+
+
+def _increasing_root(f: Callable[[float], float], lo: float, hi: float) -> float:
+    """The root of an increasing function on [lo, hi] (f(lo) < 0 <= f(hi)), by bisection to
+    machine precision: power rises with the effect, so this always converges (and needs no
+    SciPy import, see `power_of`)."""
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    return hi
 
 
 def binary_sigma2(baseline: float, effect: float) -> float:
@@ -205,8 +225,8 @@ def analyse(design: DesignMatrix, m: np.ndarray, a: Assumptions, *,
         return result(effect, power_of(effect, var_unit * s2 / unit, a), None)
     target = float(power)  # type: ignore[arg-type]
     if not binary:
-        d = optimize.brentq(lambda x: power_of(x, var_unit, a) - target, 1e-12,
-                            50 * math.sqrt(var_unit) + 1e-9, xtol=1e-14)
+        d = _increasing_root(lambda x: power_of(x, var_unit, a) - target, 0.0,
+                             50 * math.sqrt(var_unit))
         return result(d, target, d)
     candidates = []
     for sign, limit in ((-1.0, p0), (1.0, 1 - p0)):
@@ -214,7 +234,7 @@ def analyse(design: DesignMatrix, m: np.ndarray, a: Assumptions, *,
             return power_of(sign * x, var_unit * sigma2(sign * x), a) - target
         if gap(limit) < 0:
             continue  # no effect in this direction reaches the power
-        candidates.append((optimize.brentq(gap, 1e-12, limit, xtol=1e-14), sign))
+        candidates.append((_increasing_root(gap, 0.0, limit), sign))
     if not candidates:
         raise UsageError(f"no risk difference reaches power {target:g} with this design")
     mdes, sign = max(candidates)
