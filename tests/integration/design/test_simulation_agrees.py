@@ -77,20 +77,25 @@ def test_simulate_power_runs_the_generator_and_the_plan_analysis() -> None:
 
 
 @pytest.mark.slow
-def test_design_simulate_is_close_to_the_analytic_power_on_nwd() -> None:
-    """NWD with LA × quarter noise (SD 0.02 on the risk): the analytic ICC/CAC implied by the
-    generator (cluster-period variance 0.02², LA effects absorbed by the fixed effects) and
-    the simulated power of the plan's analysis (CR2, 5 clusters) are within 0.15 — the
-    small-sample test loses power the normal approximation does not see."""
+def test_design_simulate_is_bounded_by_the_analytic_power_on_nwd() -> None:
+    """NWD with LA × quarter noise (SD 0.02 on the risk). The analytic model that matches the
+    generator: a large LA variance (the analysis's LA fixed effects absorb it; τ² = 0.01) and
+    the cluster-period variance 0.02². The analytic power is that of the immediate-effect
+    model with known variances and a normal test: an upper bound for the plan's analysis
+    (exposure-time model, CR2 with ~3 Bell-McCaffrey df on 5 clusters), which must still keep
+    its size and coverage."""
     study = load_study(REPO / "studies" / "no-wrong-door.toml")
     design = from_study(study)
     result = simulate_power(study, effects={"entered_care_12m": -0.04},
-                            scenario={"la_period_sd": 0.02}, reps=60, null_reps=20, seed=11,
+                            scenario={"la_period_sd": 0.02}, reps=100, null_reps=100, seed=11,
                             jobs=2)
-    p = 0.0875  # mean risk over the trial: 0.08 baseline with trend and covariate shifts
-    icc = 0.02 ** 2 / (p * (1 - p))
-    analytic = analyse(design, volumes(design, study, None), Assumptions(icc=icc, cac=0.0),
-                       baseline=p, effect=-0.04).power
+    p = 0.08
+    sigma2 = p * (1 - p)
+    tau2, gamma2 = 0.01, 0.02 ** 2
+    a = Assumptions(icc=(tau2 + gamma2) / sigma2, cac=tau2 / (tau2 + gamma2))
+    analytic = analyse(design, volumes(design, study, None), a, baseline=p, effect=-0.04).power
     assert analytic is not None
-    assert abs(result.power - analytic) < 0.15, (result, analytic)
-    assert result.coverage > 0.85
+    mc = 3 * np.sqrt(0.25 / result.reps)
+    assert result.power <= analytic + mc, (result, analytic)
+    assert result.power > result.size
+    assert result.coverage >= 0.9 and result.size <= 0.05 + mc, result
