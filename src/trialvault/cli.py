@@ -50,6 +50,8 @@ COMMANDS: tuple[Entry, ...] = (
           "Generate synthetic LA files with known effects."),
     Entry("prepare", "trialvault.prepare.commands", _LA,
           "Validate, link, minimise and seal one LA's returns."),
+    Entry("la", "trialvault.seal.commands", _LA,
+          "LA signing keys: make one, print its public key."),
     Entry("init", "trialvault.vault.commands", _VAULT,
           "Create a new encrypted vault."),
     Entry("pubkey", "trialvault.vault.commands", _VAULT,

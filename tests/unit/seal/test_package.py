@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from pyrage import x25519
 
 from trialvault.errors import InputFileError, IntegrityError
-from trialvault.seal import generate_identity, read_package, recipient_of, write_package
+from trialvault.seal import (
+    PackageLimits,
+    generate_identity,
+    read_package,
+    recipient_of,
+    write_package,
+)
 from trialvault.seal.package import _parquet_bytes, _zip_bytes
 
 MANIFEST = {"study_id": "nwd", "spec_version": "2025.1", "la_code": 354,
@@ -140,7 +146,9 @@ def test_zip_bomb_limit(tmp_path: Path, keypair: tuple[str, str]) -> None:
     path = tmp_path / "p.tvpkg"
     write_package(path, [keypair[1]], MANIFEST, _tables(), b"x" * 10_000)
     with pytest.raises(InputFileError, match="above the limit"):
-        read_package(path, keypair[0], max_unpacked_bytes=1000)
+        read_package(path, keypair[0], limits=PackageLimits(max_unpacked_bytes=1000))
+    with pytest.raises(InputFileError, match=r"validation/issues\.csv is 10000 bytes, above"):
+        read_package(path, keypair[0], limits=PackageLimits(max_validation_csv_bytes=1000))
 
 
 def test_write_refusals_leave_nothing(tmp_path: Path, keypair: tuple[str, str]) -> None:
