@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from trialvault.cli_common import StudyOption, console, guarded
+from trialvault.cli_common import StudyOption, console, guarded, warning
 from trialvault.errors import InputFileError, PolicyRefusal
 from trialvault.prepare.pipeline import PrepareResult, prepare_la
+from trialvault.seal import LaSigningKey
 from trialvault.study import StudyFile, load_study
 
 
@@ -63,6 +64,10 @@ def prepare_command(
     spark_master: Annotated[str | None, typer.Option(
         "--spark-master", help="Spark master URL (local[2], spark://…, sc://…); "
         "default local[2].")] = None,
+    sign_key: Annotated[Path | None, typer.Option(
+        "--sign-key", help="Your LA's key file (`trialvault la keygen`): signs the package so "
+        "the evaluator can check it came from you. Passphrase from a prompt or "
+        "$TRIALVAULT_LA_PASSPHRASE.")] = None,
 ) -> None:
     """Validate, link, minimise and seal one LA's returns into a package for the evaluator.
 
@@ -77,9 +82,10 @@ def prepare_command(
         trialvault prepare --study studies/no-wrong-door.toml --la 354
           --ssda903 returns/ssda903 --cin returns/cin_2023.xml --cin returns/cin_2024.xml
           --education returns/education.csv --neet returns/neet.csv
-          --recipient age1... --out 354.tvpkg
+          --recipient age1... --sign-key la-354.key --out 354.tvpkg
     """
     loaded = load_study(study)
+    key = _signing_key(sign_key, la, validate_only)
     if engine != "duckdb":
         _validate_on(engine, spark_master, loaded, la, validate_only=validate_only,
                      ssda903=ssda903,
@@ -92,8 +98,27 @@ def prepare_command(
                       else Path("validation-report"))
     result = prepare_la(loaded, la, ssda903=ssda903, cin=cin, education=education, neet=neet,
                         recipient=_recipient(recipient), out=out, report_dir=report_dir,
-                        validate_only=validate_only, ssda903_year=ssda903_year)
+                        validate_only=validate_only, ssda903_year=ssda903_year,
+                        sign_key=key)
     _print(result)
+
+
+def _signing_key(path: Path | None, la: int, validate_only: bool) -> LaSigningKey | None:
+    """The LA's signing key, unlocked before any return is read (a wrong passphrase or another
+    LA's key stops the run at once)."""
+    from trialvault.seal import load_signing_key
+    from trialvault.seal.commands import la_passphrase
+
+    if path is None:
+        if not validate_only:
+            warning("the package will not be signed (no --sign-key): the evaluator's ingest "
+                    "refuses unsigned packages")
+        return None
+    key = load_signing_key(path, la_passphrase())
+    if key.la_code != la:
+        raise PolicyRefusal(f"{path} is LA {key.la_code}'s key, not LA {la}'s: an LA signs only "
+                            "its own packages")
+    return key
 
 
 def _validate_on(engine_name: str, spark_master: str | None, study: StudyFile, la: int, *,

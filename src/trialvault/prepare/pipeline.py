@@ -29,7 +29,7 @@ from trialvault.formats import (
     read_ssda903,
 )
 from trialvault.prepare import link, minimise, report, risk, validate
-from trialvault.seal import PACKAGE_SUFFIX, write_package
+from trialvault.seal import PACKAGE_SUFFIX, LaSigningKey, write_package
 from trialvault.spec.rules import RULE_FORMATS, load_rules
 from trialvault.study.model import StudyFile
 
@@ -118,18 +118,23 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
                neet: Path | None = None, recipient: str | None = None,
                out: Path | None = None, report_dir: Path, validate_only: bool = False,
                ssda903_year: int | None = None, extract_date: dt.date | None = None,
-               limits: ReadLimits = DEFAULT_LIMITS) -> PrepareResult:
+               limits: ReadLimits = DEFAULT_LIMITS,
+               sign_key: LaSigningKey | None = None) -> PrepareResult:
     """Read, validate, link, minimise and (unless `validate_only`) seal one LA's returns.
 
     `ssda903`: a folder (CSV set, or per-year subfolders) or an XML file; `cin`: the CIN census
     XML file(s), one per collection year; `education`, `neet`: the UPN-keyed CSV exports.
     The validation report (CSV + XLSX) goes to `report_dir`; the package to `out`, encrypted to
-    the age public key `recipient`. Raises on hostile or malformed input, writing nothing.
+    the age public key `recipient`, signed with the LA's `sign_key` (which must be this LA's).
+    Raises on hostile or malformed input, writing nothing.
     """
     started = time.perf_counter()
     formats = ["ssda903", "cin_census"] + (["education"] if education else []) + (
         ["neet"] if neet else [])
     recipient_key = _preflight(study, la_code, formats, validate_only, recipient, out)
+    if sign_key is not None and sign_key.la_code != la_code:
+        raise PolicyRefusal(f"--sign-key is LA {sign_key.la_code}'s key, not LA {la_code}'s: "
+                            "an LA signs only its own packages")
 
     sources = read_sources(ssda903=ssda903, cin=cin, education=education, neet=neet,
                            ssda903_year=ssda903_year, limits=limits)
@@ -171,7 +176,7 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
                                  for f, s in sources.items() if "collection_years" in s.meta},
         }
         package_id = write_package(out, [recipient_key], manifest, tables,
-                                   report.package_csv(rows))
+                                   report.package_csv(rows), sign_key=sign_key)
     return PrepareResult(
         la_code=la_code, package=None if validate_only else out, package_id=package_id,
         files_read={f: list(s.files) for f, s in sources.items()},
