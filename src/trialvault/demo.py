@@ -1,8 +1,9 @@
 """`trialvault demo`: the whole walk on synthetic data, into a fresh folder.
 
-documents → synth (the five LAs' statutory files, with planted effects and faults) → prepare
-and seal per LA → vault init (four users, one per role) → ingest → one rights request of each
-type → evaluate → release request → review by a second person → write the release (report).
+documents → synth (the five LAs' statutory files, with planted effects and faults) → vault
+init (four users, one per role) → each LA's signing key → prepare, seal and sign per LA →
+ingest → one rights request of each type → evaluate → release request → review by a second
+person → write the release (report).
 
 Everything uses data the project generates; no real data is involved. The demo vault's
 passwords are random and written to `demo-credentials.txt` beside it so a newcomer can open the
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +26,9 @@ from trialvault.errors import PolicyRefusal
 from trialvault.study import StudyFile, load_study
 from trialvault.study.documents import render
 from trialvault.trust import KdfParams
+
+if TYPE_CHECKING:
+    from trialvault.seal import LaPublicKey, LaSigningKey
 
 # Who does what in the demo: one user per role, as the two-person rule needs.
 DEMO_USERS = {"dana": "data-manager", "ana": "analyst", "oli": "output-checker", "dpo": "dpo"}
@@ -41,6 +45,7 @@ class DemoRun:
     folder: Path
     artefacts: dict[str, Path] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
+    la_public_keys: dict[int, LaPublicKey] = field(default_factory=dict)
 
 
 def fresh_folder(parent: Path, now: dt.datetime) -> Path:
@@ -85,6 +90,26 @@ def _children_for_requests(study: StudyFile, vault: Path, user: str, password: s
             "SELECT child_id FROM harmonised.children WHERE la_code = ? "
             "ORDER BY hash(child_id) LIMIT ?", [la_code, n]).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def make_la_keys(la_codes: Sequence[int], folder: Path, credentials: Path
+                 ) -> dict[int, LaSigningKey]:
+    """Each LA's signing key, as `la keygen` makes it (a key file under a passphrase); the
+    passphrases go to the demo credentials file (synthetic demo only). The keys stay unlocked
+    in memory to sign the packages."""
+    from trialvault.seal import LaSigningKey, write_key_file
+
+    folder.mkdir(parents=True)
+    keys: dict[int, LaSigningKey] = {}
+    lines = []
+    for la_code in la_codes:
+        keys[la_code] = LaSigningKey.generate(la_code)
+        passphrase = secrets.token_urlsafe(16)
+        write_key_file(folder / f"la-{la_code}.key", keys[la_code], passphrase)
+        lines.append(f"la-{la_code}.key\tLA signing key\t{passphrase}\n")
+    with credentials.open("a", encoding="utf-8") as handle:
+        handle.write("".join(lines))
+    return keys
 
 
 def run_demo(study: StudyFile, folder: Path, *, scale: float = 0.5, seed: int = DEMO_SEED,
@@ -138,6 +163,10 @@ def run_demo(study: StudyFile, folder: Path, *, scale: float = 0.5, seed: int = 
     run.artefacts["demo-credentials.txt"] = credentials
     step(f"vault: initialised with {len(DEMO_USERS)} users (one per role)")
 
+    la_keys = make_la_keys(summary.la_codes, folder / "la-side" / "keys", credentials)
+    run.la_public_keys = {la: key.public for la, key in la_keys.items()}
+    step(f"LA keys: {len(la_keys)} signing keys made at the LAs (public keys to the evaluator)")
+
     packages = []
     (folder / "packages").mkdir()
     for la_code in summary.la_codes:
@@ -145,6 +174,7 @@ def run_demo(study: StudyFile, folder: Path, *, scale: float = 0.5, seed: int = 
         result = prepare_la(study, la_code, recipient=recipient,
                             out=folder / "packages" / f"la-{la_code}.tvpkg",
                             report_dir=folder / "la-side" / "reports" / str(la_code),
+                            sign_key=la_keys[la_code],
                             **inputs)  # type: ignore[arg-type]
         if result.package is None:
             raise PolicyRefusal(f"prepare wrote no package for LA {la_code}")
