@@ -92,8 +92,8 @@ def _children_for_requests(study: StudyFile, vault: Path, user: str, password: s
     return [str(r[0]) for r in rows]
 
 
-def make_la_keys(la_codes: Sequence[int], folder: Path, credentials: Path
-                 ) -> dict[int, LaSigningKey]:
+def make_la_keys(la_codes: Sequence[int], folder: Path, credentials: Path, *,
+                 kdf_params: KdfParams | None = None) -> dict[int, LaSigningKey]:
     """Each LA's signing key, as `la keygen` makes it (a key file under a passphrase); the
     passphrases go to the demo credentials file (synthetic demo only). The keys stay unlocked
     in memory to sign the packages."""
@@ -105,7 +105,8 @@ def make_la_keys(la_codes: Sequence[int], folder: Path, credentials: Path
     for la_code in la_codes:
         keys[la_code] = LaSigningKey.generate(la_code)
         passphrase = secrets.token_urlsafe(16)
-        write_key_file(folder / f"la-{la_code}.key", keys[la_code], passphrase)
+        write_key_file(folder / f"la-{la_code}.key", keys[la_code], passphrase,
+                       **({"kdf": kdf_params} if kdf_params else {}))
         lines.append(f"la-{la_code}.key\tLA signing key\t{passphrase}\n")
     with credentials.open("a", encoding="utf-8") as handle:
         handle.write("".join(lines))
@@ -163,7 +164,8 @@ def run_demo(study: StudyFile, folder: Path, *, scale: float = 0.5, seed: int = 
     run.artefacts["demo-credentials.txt"] = credentials
     step(f"vault: initialised with {len(DEMO_USERS)} users (one per role)")
 
-    la_keys = make_la_keys(summary.la_codes, folder / "la-side" / "keys", credentials)
+    la_keys = make_la_keys(summary.la_codes, folder / "la-side" / "keys", credentials,
+                           kdf_params=kdf_params)
     run.la_public_keys = {la: key.public for la, key in la_keys.items()}
     step(f"LA keys: {len(la_keys)} signing keys made at the LAs (public keys to the evaluator)")
 

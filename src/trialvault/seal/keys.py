@@ -3,8 +3,11 @@
 The key ceremony (docs/security.md, "Boundaries"):
 
 1. the LA analyst runs `trialvault la keygen --la 354 --out la-354.key` and chooses a
-   passphrase; the file holds the Ed25519 private key encrypted with age's scrypt passphrase
-   mode (a fixed, reviewed construction: scrypt, then ChaCha20-Poly1305), and the public key;
+   passphrase; the file holds the public key and the Ed25519 private key wrapped exactly as a
+   vault key slot wraps its identity: Argon2id (argon2-cffi, the slots' cost parameters) derives
+   a key-encryption key, AES-256-GCM (`cryptography`) encrypts the private key with the file
+   format, LA code and public key as associated data (an edited public key or LA code does not
+   decrypt);
 2. the analyst sends the public key line (`trialvault la pubkey la-354.key`) to the evaluator
    and reads its fingerprint to them over a second channel (phone);
 3. the evaluator's data manager registers the line for LA 354 in the vault (`la trust`);
@@ -25,24 +28,29 @@ import hashlib
 import json
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyrage
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pyrage import passphrase as age_passphrase
 
 from trialvault.errors import AccessDenied, InputFileError, IntegrityError
 from trialvault.files import write_atomic
-from trialvault.trust import Signer, check_password
+from trialvault.trust import DEFAULT_KDF, KdfParams, Signer, canonical, check_password
 
 KEY_FILE_FORMAT = "trialvault-la-key/1"
 PUBLIC_PREFIX = "trialvault-la-ed25519"
 _PUBLIC_LINE = re.compile(rf"^{PUBLIC_PREFIX}:(\d{{1,4}}):([A-Za-z0-9+/]{{43}}=)$")
 _MAX_KEY_FILE_BYTES = 64 * 1024
 _RAW_KEY_BYTES = 32
+# A key file states its own Argon2id cost; a hostile file must not make loading take the
+# machine's memory or an hour.
+_MAX_KDF = KdfParams(time_cost=64, memory_cost=4 * 1024 * 1024, parallelism=16)
 
 
 @dataclass(frozen=True)
@@ -107,21 +115,36 @@ def _check_la_code(la_code: int) -> None:
         raise InputFileError(f"{la_code!r} is not a DfE LA code (1-9999)", rule="la_code")
 
 
-def write_key_file(path: Path, key: LaSigningKey, passphrase: str) -> Path:
+def _kek(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+    return hash_secret_raw(passphrase.encode("utf-8"), salt, params.time_cost,
+                           params.memory_cost, params.parallelism, 32, Type.ID)
+
+
+def _aad(la_code: int, public_line: str) -> bytes:
+    return canonical([KEY_FILE_FORMAT, la_code, public_line])
+
+
+def write_key_file(path: Path, key: LaSigningKey, passphrase: str, *,
+                   kdf: KdfParams = DEFAULT_KDF) -> Path:
     """Write `key` to a new file at `path`, its private half encrypted under `passphrase`.
 
     Refuses a weak passphrase (the vault's password policy) and an existing file (a key is
     never overwritten: the old one may still be registered). The file is created with mode 0600.
+    `kdf` is the Argon2id cost (tests pass a cheap one).
     """
     check_password(passphrase, user=f"la-{key.la_code}", context=("la", str(key.la_code)))
     if path.exists():
         raise InputFileError("a file of that name exists: a key file is never overwritten",
                              file=str(path))
-    sealed = age_passphrase.encrypt(key.signer.raw(), passphrase)
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    public_line = key.public.line()
+    wrapped = AESGCM(_kek(passphrase, salt, kdf)).encrypt(nonce, key.signer.raw(),
+                                                          _aad(key.la_code, public_line))
     document = {
-        "format": KEY_FILE_FORMAT, "la_code": key.la_code, "public_key": key.public.line(),
+        "format": KEY_FILE_FORMAT, "la_code": key.la_code, "public_key": public_line,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "private_key": "age-scrypt:" + base64.b64encode(sealed).decode("ascii"),
+        "kdf": {**kdf.to_json(), "salt": _b64(salt)},
+        "nonce": _b64(nonce), "wrapped_private_key": _b64(wrapped),
         "note": "LA signing key for trialvault packages. Keep this file and its passphrase at "
                 "the LA; give the evaluator only the public_key line.",
     }
@@ -132,6 +155,18 @@ def write_key_file(path: Path, key: LaSigningKey, passphrase: str) -> Path:
         os.umask(old)
     path.chmod(0o600)
     return path
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(document: dict[str, Any], key: str, path: Path) -> bytes:
+    try:
+        return base64.b64decode(str(document[key]), validate=True)
+    except (KeyError, binascii.Error):
+        raise InputFileError(f"LA key file: {key} is missing or not base64",
+                             file=str(path)) from None
 
 
 def _read_key_document(path: Path) -> dict[str, Any]:
@@ -145,15 +180,31 @@ def _read_key_document(path: Path) -> dict[str, Any]:
         raise InputFileError("not an LA key file (too large)", file=str(path))
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise InputFileError("not an LA key file (not JSON)", file=str(path)) from None
     if not isinstance(document, dict) or document.get("format") != KEY_FILE_FORMAT:
         raise InputFileError(f"not an LA key file (format is not {KEY_FILE_FORMAT})",
                              file=str(path))
-    if not isinstance(document.get("public_key"), str) or not isinstance(
-            document.get("private_key"), str):
-        raise InputFileError("LA key file lacks public_key or private_key", file=str(path))
+    if not isinstance(document.get("public_key"), str):
+        raise InputFileError("LA key file lacks its public_key", file=str(path))
     return document
+
+
+def _kdf_of(document: dict[str, Any], path: Path) -> KdfParams:
+    kdf = document.get("kdf")
+    try:
+        if not isinstance(kdf, dict) or kdf.get("name") != "argon2id":
+            raise ValueError
+        params = KdfParams(int(kdf["time_cost"]), int(kdf["memory_cost"]),
+                           int(kdf["parallelism"]))
+    except (KeyError, TypeError, ValueError):
+        raise InputFileError("LA key file: kdf is not Argon2id parameters",
+                             file=str(path)) from None
+    if not (0 < params.time_cost <= _MAX_KDF.time_cost
+            and 8 <= params.memory_cost <= _MAX_KDF.memory_cost
+            and 0 < params.parallelism <= _MAX_KDF.parallelism):
+        raise InputFileError("LA key file: Argon2id cost out of range", file=str(path))
+    return params
 
 
 def read_public_key(path: Path) -> LaPublicKey:
@@ -162,28 +213,26 @@ def read_public_key(path: Path) -> LaPublicKey:
 
 
 def load_signing_key(path: Path, passphrase: str) -> LaSigningKey:
-    """Decrypt a key file. AccessDenied for a wrong passphrase; IntegrityError when the private
-    key does not belong to the public key the file shows."""
+    """Decrypt a key file. AccessDenied for a wrong passphrase (or an edited file: the LA code
+    and public key are bound to the ciphertext); IntegrityError when the private key does not
+    belong to the public key."""
     document = _read_key_document(path)
     public = parse_public_key(document["public_key"], source=str(path))
-    text = document["private_key"]
-    if not text.startswith("age-scrypt:"):
-        raise InputFileError("LA key file: unknown private key encoding", file=str(path))
+    params = _kdf_of(document, path)
+    salt, nonce = _unb64(document["kdf"], "salt", path), _unb64(document, "nonce", path)
+    wrapped = _unb64(document, "wrapped_private_key", path)
+    if len(nonce) != 12 or not 8 <= len(salt) <= 64:
+        raise InputFileError("LA key file: bad nonce or salt", file=str(path))
     try:
-        sealed = base64.b64decode(text.removeprefix("age-scrypt:"), validate=True)
-    except binascii.Error:
-        raise InputFileError("LA key file: private key is not base64", file=str(path)) from None
-    try:
-        raw = bytes(age_passphrase.decrypt(sealed, passphrase))
-    except pyrage.DecryptError:
-        raise AccessDenied(f"{path}: wrong passphrase for this LA key (or the file is "
-                           "damaged)") from None
+        raw = AESGCM(_kek(passphrase, salt, params)).decrypt(
+            nonce, wrapped, _aad(public.la_code, document["public_key"]))
+    except InvalidTag:
+        raise AccessDenied(f"{path}: wrong passphrase for this LA key (or the file was "
+                           "edited)") from None
     if len(raw) != _RAW_KEY_BYTES:
         raise IntegrityError(f"{path}: the private key is not an Ed25519 key")
-    key = LaSigningKey(public.la_code, Signer.from_raw(raw))
     derived = Ed25519PrivateKey.from_private_bytes(raw).public_key().public_bytes(
         Encoding.Raw, PublicFormat.Raw)
     if derived != public.raw:
-        raise IntegrityError(f"{path}: the private key does not match the file's public key "
-                             "(the file was edited)")
-    return key
+        raise IntegrityError(f"{path}: the private key does not match the file's public key")
+    return LaSigningKey(public.la_code, Signer.from_raw(raw))
