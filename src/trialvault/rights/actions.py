@@ -8,12 +8,10 @@ logs; errors and the summaries returned name tables, columns and counts only, ne
 
 - access:        every stored row about the child (raw and harmonised, with lineage), the
                  packages it came from, the purposes, and the outputs that used it.
-- rectification: the corrected value in raw and harmonised rows, the old value kept in
-                 `rights.rectifications` with who, why and when; harmonised rebuilt.
+- rectification: see `vault.overlay` (a standing correction, re-applied at every ingest).
 - restriction / objection: an active flag in `meta.rights_flags` (child domain; see `flags`).
-- erasure:       the child's rows deleted from every table that has (la_code, child_id), the
-                 request register keeps only the keyed hash, a tombstone is written, harmonised
-                 is rebuilt; the caller then re-keys the vault (`service.execute`).
+- erasure:       see `rights.erasure` (resumable steps, completed after the re-key); it uses
+                 `child_tables` and `outputs_using` from here.
 """
 
 from __future__ import annotations
@@ -24,10 +22,9 @@ from typing import Any
 
 import duckdb
 
-from trialvault.errors import InputFileError, TrialvaultError
+from trialvault.errors import TrialvaultError
 from trialvault.rights.flags import FLAGS_TABLE, FlagKind, ensure_flags_table
-from trialvault.rights.register import RIGHTS_SCHEMA, RightsRequest
-from trialvault.vault import add_tombstones, child_hash, rebuild_harmonised
+from trialvault.rights.register import RightsRequest
 
 KEY_COLUMNS = ("la_code", "child_id")
 LINEAGE_COLUMNS = ("source_file", "source_line", "package_id", "ingest_batch")
@@ -35,23 +32,6 @@ DATA_SCHEMAS = ("raw", "harmonised")
 # Child-domain tables that list which children an output used (`release_id`/`run_id` columns).
 OUTPUT_SCHEMAS = ("meta",)
 
-RECTIFICATIONS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {RIGHTS_SCHEMA}.rectifications (
-    request_id INTEGER NOT NULL,
-    la_code INTEGER NOT NULL,
-    child_id VARCHAR NOT NULL,
-    table_name VARCHAR NOT NULL,
-    column_name VARCHAR NOT NULL,
-    old_value VARCHAR,
-    new_value VARCHAR NOT NULL,
-    rows_changed INTEGER NOT NULL,
-    source_file VARCHAR,
-    source_line INTEGER,
-    reason VARCHAR NOT NULL,
-    by_user VARCHAR NOT NULL,
-    changed_at TIMESTAMP NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -245,74 +225,6 @@ def _releases_of(con: duckdb.DuckDBPyConnection, runs: list[str],
     return out
 
 
-# --- rectification --------------------------------------------------------------------------
-
-def rectify(con: duckdb.DuckDBPyConnection, reg: duckdb.DuckDBPyConnection, req: RightsRequest,
-            *, table: str, column: str,
-            value: str, reason: str, user: str, source_file: str | None = None,
-            source_line: int | None = None) -> ActionResult:
-    """Set `column` of the child's rows in raw.<table> and harmonised.<table> to `value`.
-
-    With `source_file`/`source_line` only the rows from that record change. The old values,
-    the new one, who, why and when go to `rights.rectifications`.
-    """
-    child = child_of(req)
-    targets = [t for t in child_tables(con, DATA_SCHEMAS) if t.name == table]
-    if not targets:
-        raise InputFileError(f"no table {table!r} holds children's rows in this vault",
-                             rule="table")
-    protected = {*KEY_COLUMNS, *LINEAGE_COLUMNS}
-    if column in protected or column not in targets[0].columns:
-        raise InputFileError(f"column {column!r} of {table} cannot be rectified (not a data "
-                             "column of that table)", rule="column")
-    col_type = _column_type(con, targets[0], column)
-    row = con.execute(f"SELECT TRY_CAST(? AS {col_type})", [value]).fetchone()
-    if row is None or row[0] is None:
-        raise InputFileError(f"the new value does not fit column {table}.{column} "
-                             f"(type {col_type})", rule="value")
-    where = "la_code = ? AND child_id = ?"
-    params: list[Any] = [req.la_code, child]
-    if source_file is not None:
-        where += " AND source_file = ?"
-        params.append(source_file)
-    if source_line is not None:
-        where += " AND source_line = ?"
-        params.append(source_line)
-    reg.execute(RECTIFICATIONS_DDL)
-    result = ActionResult()
-    now = _now()
-    for t in targets:
-        olds = con.execute(f"SELECT CAST({column} AS VARCHAR), count(*) FROM {t.qualified} "
-                           f"WHERE {where} GROUP BY 1 ORDER BY 1", params).fetchall()
-        changed = sum(int(n) for _old, n in olds)
-        if not changed:
-            continue
-        con.execute(f"UPDATE {t.qualified} SET {column} = CAST(? AS {col_type}) WHERE {where}",
-                    [value, *params])
-        if t.schema == "raw":
-            for old, n in olds:
-                reg.execute(f"INSERT INTO {RIGHTS_SCHEMA}.rectifications VALUES "
-                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [req.request_id, req.la_code, child, table, column, old, value,
-                             int(n), source_file, source_line, reason, user, now])
-        result.rows_touched[t.qualified] = changed
-    if not result.rows_touched:
-        raise InputFileError(f"the child has no rows in {table} matching the record given",
-                             rule="rows")
-    rebuild_harmonised(con)
-    result.detail = {"table": table, "column": column, "harmonised_rebuilt": True}
-    return result
-
-
-def _column_type(con: duckdb.DuckDBPyConnection, t: ChildTable, column: str) -> str:
-    row = con.execute("SELECT data_type FROM duckdb_columns() WHERE database_name = "
-                      "'vault' AND schema_name = ? AND table_name = ? AND "
-                      "column_name = ?", [t.schema, t.name, column]).fetchone()
-    if row is None:  # pragma: no cover - the column was just listed
-        raise InputFileError(f"column {column!r} vanished from {t.qualified}", rule="column")
-    return str(row[0])
-
-
 # --- restriction and objection --------------------------------------------------------------
 
 def set_flag(con: duckdb.DuckDBPyConnection, req: RightsRequest, kind: FlagKind, *, user: str
@@ -338,35 +250,6 @@ def end_flag(con: duckdb.DuckDBPyConnection, req: RightsRequest, *, status: str,
                           "RETURNING flag_id", [status, _now(), user, reason, req.request_id]
                           ).fetchall()
     return ActionResult(rows_touched={FLAGS_TABLE: len(changed)}, detail={"flag": status})
-
-
-# --- erasure --------------------------------------------------------------------------------
-
-def erase(con: duckdb.DuckDBPyConnection, reg: duckdb.DuckDBPyConnection, req: RightsRequest, *,
-          user: str) -> ActionResult:
-    """Delete the child everywhere, tombstone it, rebuild harmonised (re-key is the caller's)."""
-    child = child_of(req)
-    digest = child_hash(con, req.la_code, child)
-    result = ActionResult()
-    # Outputs are listed before their child lists are deleted: they must be named as affected.
-    result.affected_outputs = outputs_using(con, req.la_code, child)
-    for t in child_tables(con):
-        deleted = con.execute(f"DELETE FROM {t.qualified} WHERE la_code = ? AND child_id = ? "
-                              "RETURNING 1", [req.la_code, child]).fetchall()
-        if deleted:
-            result.rows_touched[t.qualified] = len(deleted)
-    # The register keeps the fact of each request about this child, but not the code.
-    # Free-text notes go too: whoever typed them may have identified the person.
-    forgotten = reg.execute(f"UPDATE {RIGHTS_SCHEMA}.requests SET child_id = NULL, "
-                            "note = NULL, child_hash = ? WHERE la_code = ? AND child_id = ? "
-                            "RETURNING 1",
-                            [digest, req.la_code, child]).fetchall()
-    result.rows_touched[f"{RIGHTS_SCHEMA}.requests (code removed)"] = len(forgotten)
-    result.rows_touched["rights.tombstones"] = add_tombstones(reg, [(req.la_code, child)])
-    harmonised = rebuild_harmonised(con)
-    result.detail = {"tables": len(result.rows_touched), "harmonised_rows": harmonised,
-                     "affected_outputs": len(result.affected_outputs)}
-    return result
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -3,11 +3,18 @@
 A request moves through these states; every move is a row in `rights.events`:
 
     received ──► awaiting_identity / awaiting_clarification ──► in_progress ──► completed
-        │                       (resume on receipt)                  │
+        │                       (resume on receipt)                  │    ▲
+        │                                      (erasure) erasing ◄───┘────┘ (after the re-key)
         └──────────────────────────────────────────────────────────► refused (with reason)
+    any open request of a child whose erasure completes ───────────► closed
 
-`completed` is reached only by executing the request (`rights.actions`); `refused` by a refusal
-with reasons, or by a research-exemption assessment that concluded the exemption applies.
+`completed` is reached only by executing the request (`rights.actions`, `rights.erasure`: an
+erasure stays `erasing` until its re-key has completed); `refused` by a refusal with reasons, or
+by a research-exemption assessment that concluded the exemption applies; `closed` when the child
+was erased meanwhile (nothing is left to act on; the letter says so).
+
+A request of the same type, LA and child received within `DUPLICATE_DAYS` of an earlier one is
+registered, flagged and linked to it (`duplicate_of`): the two are answered together.
 Deadlines are computed from the stored facts (received date, pauses, extension) by
 `rights.deadlines`, never stored, so a corrected fact corrects the deadline.
 
@@ -31,11 +38,14 @@ from trialvault.rights.flags import RIGHTS_SCHEMA
 RequestType = Literal["access", "rectification", "erasure", "restriction", "objection"]
 Channel = Literal["email", "post", "phone"]
 State = Literal["received", "awaiting_identity", "awaiting_clarification", "in_progress",
-                "completed", "refused"]
+                "erasing", "completed", "refused", "closed"]
 REQUEST_TYPES: tuple[RequestType, ...] = get_args(RequestType)
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 OPEN_STATES: frozenset[State] = frozenset({"received", "awaiting_identity",
-                                           "awaiting_clarification", "in_progress"})
+                                           "awaiting_clarification", "in_progress", "erasing"})
+DUPLICATE_DAYS = 30
+# Free text the desk types about a case; erasure replaces it (it may identify the person).
+REMOVED_TEXT = "(removed when the person's information was erased)"
 AWAITING: dict[PauseKind, State] = {"identity": "awaiting_identity",
                                     "clarification": "awaiting_clarification"}
 
@@ -72,7 +82,8 @@ CREATE TABLE IF NOT EXISTS {RIGHTS_SCHEMA}.requests (
     outcome VARCHAR,
     closed_on DATE,
     created_at TIMESTAMP NOT NULL,
-    created_by VARCHAR NOT NULL
+    created_by VARCHAR NOT NULL,
+    duplicate_of INTEGER
 );
 CREATE TABLE IF NOT EXISTS {RIGHTS_SCHEMA}.pauses (
     request_id INTEGER NOT NULL,
@@ -133,6 +144,8 @@ class RightsRequest:
     closed_on: dt.date | None
     pauses: tuple[Pause, ...]
     exemption: Exemption | None
+    duplicate_of: int | None = None
+    child_hash: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -142,10 +155,25 @@ class RightsRequest:
         return compute_deadline(self.received, pauses=self.pauses, extended=self.extended,
                                 today=today)
 
+    def overdue_at_pause(self) -> int | None:
+        """Days the request was already overdue when the clock was last stopped (ID or
+        clarification asked after the due date), else None. Asking late does not cure the
+        delay: the request is shown as overdue at the pause."""
+        for i in range(len(self.pauses) - 1, -1, -1):
+            pause = self.pauses[i]
+            before = compute_deadline(self.received, pauses=self.pauses[:i],
+                                      extended=self.extended, today=pause.asked)
+            if before.due is not None and pause.asked > before.due:
+                return (pause.asked - before.due).days
+        return None
+
 
 def ensure_register(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the register's tables (in the `rights` catalog) on first use."""
+    """Create the register's tables (in the `rights` catalog) on first use; add the columns
+    later versions need to a register made before them."""
     con.execute(REGISTER_DDL)
+    con.execute(f"ALTER TABLE {RIGHTS_SCHEMA}.requests ADD COLUMN IF NOT EXISTS duplicate_of "
+                "INTEGER")
 
 
 def register_exists(con: duckdb.DuckDBPyConnection) -> bool:
@@ -174,8 +202,11 @@ def check_child_code(child_id: str) -> str:
 
 def new_request(con: duckdb.DuckDBPyConnection, *, type: str, la_code: int, child_id: str,
                 child_hash: str | None, received: dt.date, channel: str, note: str | None,
-                user: str, valid_las: Collection[int], today: dt.date) -> int:
-    """Register a request; returns its id. Refuses unknown types, LAs, channels, future dates."""
+                user: str, valid_las: Collection[int], today: dt.date,
+                not_before: dt.date | None = None, force: bool = False) -> int:
+    """Register a request; returns its id. Refuses unknown types, LAs, channels, future dates
+    and (unless `force`) dates before `not_before` (the study's data period). A request of the
+    same type, LA and child within `DUPLICATE_DAYS` of another is linked to the earliest."""
     if type not in REQUEST_TYPES:
         raise InputFileError(f"unknown request type {type!r}: one of {', '.join(REQUEST_TYPES)}",
                              rule="type")
@@ -186,23 +217,41 @@ def new_request(con: duckdb.DuckDBPyConnection, *, type: str, la_code: int, chil
         raise InputFileError(f"LA {la_code} is not a local authority of this study", rule="la")
     if received > today:
         raise InputFileError(f"received date {received} is in the future", rule="received")
+    if not_before is not None and received < not_before and not force:
+        raise InputFileError(f"received date {received} is before the study's data period "
+                             f"(from {not_before}): check the date, or register it with --force "
+                             "if it really arrived then", rule="received")
     code = check_child_code(child_id)
     ensure_register(con)
+    duplicate = find_duplicate(con, type=type, la_code=la_code, child_id=code,
+                               child_hash=child_hash, received=received)
     request_id = _next_id(con, "requests", "request_id")
     con.execute(f"INSERT INTO {RIGHTS_SCHEMA}.requests (request_id, type, la_code, child_id, "
-                "child_hash, received, channel, note, state, created_at, created_by) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)",
+                "child_hash, received, channel, note, state, created_at, created_by, "
+                "duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?)",
                 [request_id, type, la_code, code, child_hash, received, channel,
-                 note.strip() if note else None, _now(), user])
-    add_event(con, request_id, user, "new", None, "received", f"{type} by {channel}")
+                 note.strip() if note else None, _now(), user, duplicate])
+    add_event(con, request_id, user, "new", None, "received", f"{type} by {channel}" + (
+        f"; duplicate of request {duplicate}" if duplicate else ""))
     return request_id
+
+
+def find_duplicate(con: duckdb.DuckDBPyConnection, *, type: str, la_code: int, child_id: str,
+                   child_hash: str | None, received: dt.date) -> int | None:
+    """The earliest request of the same type, LA and child received within DUPLICATE_DAYS
+    (matched by code, or by keyed hash once the code is gone), or None."""
+    row = con.execute(
+        f"SELECT min(request_id) FROM {RIGHTS_SCHEMA}.requests WHERE type = ? AND la_code = ? "
+        "AND (child_id = ? OR (child_hash IS NOT NULL AND child_hash = ?)) AND "
+        "abs(date_diff('day', received, ?)) <= ?",
+        [type, la_code, child_id, child_hash, received, DUPLICATE_DAYS]).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def get_request(con: duckdb.DuckDBPyConnection, request_id: int) -> RightsRequest:
     if not register_exists(con):
         raise UnknownRequest(f"no rights request {request_id}: the register is empty")
-    row = con.execute(f"SELECT request_id, type, la_code, child_id, received, channel, note, "
-                      f"state, extended, extension_reason, outcome, closed_on "
+    row = con.execute(f"SELECT {_REQUEST_COLUMNS} "
                       f"FROM {RIGHTS_SCHEMA}.requests WHERE request_id = ?",
                       [request_id]).fetchone()
     if row is None:
@@ -216,10 +265,13 @@ def list_requests(con: duckdb.DuckDBPyConnection, *, open_only: bool = False
         return []
     where = f" WHERE state IN ({', '.join(repr(s) for s in sorted(OPEN_STATES))})" \
         if open_only else ""
-    rows = con.execute(f"SELECT request_id, type, la_code, child_id, received, channel, note, "
-                       f"state, extended, extension_reason, outcome, closed_on "
+    rows = con.execute(f"SELECT {_REQUEST_COLUMNS} "
                        f"FROM {RIGHTS_SCHEMA}.requests{where} ORDER BY request_id").fetchall()
     return [_build(con, r) for r in rows]
+
+
+_REQUEST_COLUMNS = ("request_id, type, la_code, child_id, received, channel, note, state, "
+                    "extended, extension_reason, outcome, closed_on, duplicate_of, child_hash")
 
 
 def _build(con: duckdb.DuckDBPyConnection, row: tuple[object, ...]) -> RightsRequest:
@@ -234,7 +286,9 @@ def _build(con: duckdb.DuckDBPyConnection, row: tuple[object, ...]) -> RightsReq
         child_id=row[3], received=row[4], channel=row[5], note=row[6],  # type: ignore[arg-type]
         state=row[7], extended=bool(row[8]), extension_reason=row[9],  # type: ignore[arg-type]
         outcome=row[10], closed_on=row[11], pauses=pauses,  # type: ignore[arg-type]
-        exemption=Exemption(*ex) if ex else None)
+        exemption=Exemption(*ex) if ex else None,
+        duplicate_of=int(row[12]) if row[12] is not None else None,  # type: ignore[call-overload]
+        child_hash=row[13])  # type: ignore[arg-type]
 
 
 def events(con: duckdb.DuckDBPyConnection, request_id: int
@@ -345,7 +399,59 @@ def complete(con: duckdb.DuckDBPyConnection, request_id: int, *, outcome: str, u
 
 
 def check_executable(con: duckdb.DuckDBPyConnection, request_id: int) -> RightsRequest:
-    return _open(con, request_id, allowed={"received", "in_progress"}, action="execute")
+    req = _open(con, request_id, allowed={"received", "in_progress", "erasing"},
+                action="execute")
+    if req.state in ("awaiting_identity", "awaiting_clarification"):  # pragma: no cover
+        raise PolicyRefusal(f"request {request_id} is waiting for information")
+    return req
+
+
+def begin_erasure(con: duckdb.DuckDBPyConnection, request_id: int, *, user: str
+                  ) -> RightsRequest:
+    """received / in progress → erasing (the work started; completed only after the re-key)."""
+    req = _open(con, request_id, allowed={"received", "in_progress", "erasing"},
+                action="erase")
+    if req.state != "erasing":
+        _move(con, req, "erasing", user, "erase", "erasure started")
+    return get_request(con, request_id)
+
+
+def finish_erasure(con: duckdb.DuckDBPyConnection, request_id: int, *, outcome: str, user: str,
+                   today: dt.date) -> RightsRequest:
+    req = _open(con, request_id, allowed={"erasing"}, action="complete the erasure of")
+    _close(con, req, "completed", outcome, user, "execute", today)
+    return get_request(con, request_id)
+
+
+def close_as_erased(con: duckdb.DuckDBPyConnection, request_id: int, *, erasure_id: int,
+                    user: str, today: dt.date) -> None:
+    """Close another open request of a child whose erasure completed: nothing is left to act
+    on; its letter explains that (and points to the erasure letter)."""
+    req = get_request(con, request_id)
+    if req.is_open:
+        _close(con, req, "closed", f"erased under request {erasure_id}", user, "close", today)
+
+
+def forget_child(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str, digest: str
+                 ) -> list[int]:
+    """Remove the child's code and the free text typed about the case (note, extension
+    reason, refusal and exemption reasons) from every request about the child; keep the keyed
+    hash (so a later duplicate is still recognised). Returns the ids of those requests."""
+    ids = [int(r[0]) for r in con.execute(
+        f"SELECT request_id FROM {RIGHTS_SCHEMA}.requests WHERE la_code = ? AND "
+        "(child_id = ? OR child_hash = ?) ORDER BY request_id",
+        [la_code, child_id, digest]).fetchall()]
+    if not ids:
+        return []
+    con.execute(f"UPDATE {RIGHTS_SCHEMA}.requests SET child_id = NULL, child_hash = ?, "
+                "note = CASE WHEN note IS NULL THEN NULL ELSE ? END, "
+                "extension_reason = CASE WHEN extension_reason IS NULL THEN NULL ELSE ? END, "
+                "outcome = CASE WHEN state = 'refused' THEN ? ELSE outcome END "
+                "WHERE list_contains(?, request_id)",
+                [digest, REMOVED_TEXT, REMOVED_TEXT, REMOVED_TEXT, ids])
+    con.execute(f"UPDATE {RIGHTS_SCHEMA}.exemptions SET reason = ? WHERE "
+                "list_contains(?, request_id)", [REMOVED_TEXT, ids])
+    return ids
 
 
 # --- helpers --------------------------------------------------------------------------------

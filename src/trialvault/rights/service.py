@@ -12,16 +12,18 @@ when they ask for it (`reveal=True`); others see it masked.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trialvault.errors import AccessDenied, InputFileError, PolicyRefusal
-from trialvault.rights import actions, export
+from trialvault.rights import actions, erasure, export, letters
 from trialvault.rights import register as reg
 from trialvault.rights.deadlines import PauseKind
 from trialvault.study.model import StudyFile
-from trialvault.vault.admin import RekeyReport, rekey
+from trialvault.vault import child_hash, inventory, overlay, rebuild_harmonised
+from trialvault.vault.admin import RekeyReport
 from trialvault.vault.session import VaultSession, open_vault
 
 DESK_ROLES = ("dpo", "data-manager")
@@ -57,6 +59,8 @@ class RequestView:
     paused_days: int
     outcome: str | None
     closed_on: dt.date | None
+    duplicate_of: int | None = None
+    overdue_at_pause: int | None = None  # days already overdue when the clock was stopped
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,11 @@ class RequestDetail:
     pauses: list[tuple[str, dt.date, dt.date | None]]
     events: list[tuple[dt.datetime, str, str, str | None, str, str | None]]
     rows_held: dict[str, int]
+    corrections: list[dict[str, Any]] = field(default_factory=list)
+    """Lineage of the child's corrections: old and new value, state per package (values:
+    shown only when revealed)."""
+    artefacts: list[str] = field(default_factory=list)
+    """Stored files and folders holding the child (names only)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,8 @@ class Rectification:
     reason: str
     source_file: str | None = None
     source_line: int | None = None
+    package_id: str | None = None
+    collection_year: int | None = None
 
 
 @dataclass
@@ -114,7 +125,8 @@ def _view(req: reg.RightsRequest, today: dt.date, *, show_child: bool) -> Reques
         days_left=d.days_left(today) if open_ else None, overdue=open_ and d.overdue(today),
         extended=req.extended, tell_extension_by=d.tell_extension_by,
         stopped_for=d.stopped_for if open_ else None, paused_days=d.paused_days,
-        outcome=req.outcome, closed_on=req.closed_on)
+        outcome=req.outcome, closed_on=req.closed_on, duplicate_of=req.duplicate_of,
+        overdue_at_pause=req.overdue_at_pause() if open_ else None)
 
 
 def _may_reveal(session: VaultSession, reveal: bool) -> bool:
@@ -127,19 +139,34 @@ def _may_reveal(session: VaultSession, reveal: bool) -> bool:
 # --- register -------------------------------------------------------------------------------
 
 def new_request(v: Vault, study: StudyFile, *, type: str, la_code: int, child_id: str,
-                received: dt.date, channel: str, note: str | None, today: dt.date) -> int:
+                received: dt.date, channel: str, note: str | None, today: dt.date,
+                force: bool = False) -> int:
+    """Register a request; returns its id (see `file_request` for the duplicate link)."""
+    return file_request(v, study, type=type, la_code=la_code, child_id=child_id,
+                        received=received, channel=channel, note=note, today=today,
+                        force=force)[0]
+
+
+def file_request(v: Vault, study: StudyFile, *, type: str, la_code: int, child_id: str,
+                 received: dt.date, channel: str, note: str | None, today: dt.date,
+                 force: bool = False) -> tuple[int, int | None]:
+    """Register a request: (its id, the earlier request it duplicates or None). Refuses a
+    received date in the future, or before the study's data period unless `force`."""
     args = {"type": type, "la": la_code, "received": received, "channel": channel,
-            "note_given": bool(note)}
+            "note_given": bool(note), "force": force}
     with _session(v, "rights new", args) as s:
         _desk(s)
         code = reg.check_child_code(child_id)
         reg.ensure_register(s.con)
         rid = reg.new_request(s.con, type=type, la_code=la_code, child_id=code,
-                              child_hash=actions.child_hash(s.con, la_code, code),
+                              child_hash=child_hash(s.con, la_code, code),
                               received=received, channel=channel, note=note, user=s.user,
-                              valid_las=study.la_codes, today=today)
-        s.record(rows_touched={"rights.requests": 1}, detail={"request_id": rid})
-    return rid
+                              valid_las=study.la_codes, today=today,
+                              not_before=study.data_period.start, force=force)
+        duplicate = reg.get_request(s.con, rid).duplicate_of
+        s.record(rows_touched={"rights.requests": 1},
+                 detail={"request_id": rid, "duplicate_of": duplicate})
+    return rid, duplicate
 
 
 def list_requests(v: Vault, *, today: dt.date, open_only: bool = False, reveal: bool = False
@@ -162,11 +189,18 @@ def show_request(v: Vault, request_id: int, *, today: dt.date, reveal: bool = Fa
         show = _may_reveal(s, reveal)
         req = reg.get_request(s.con, request_id)
         held = actions.rows_about(s.con, req.la_code, req.child_id) if req.child_id else {}
+        corrections = overlay.lineage(s.con, req.la_code, req.child_id) if req.child_id \
+            else []
+        if not show:
+            corrections = [{**c, "old": MASK, "new": MASK} for c in corrections]
+        stored = [f"{a.kind} {a.name} ({a.state.replace('_', ' ')})" for a in
+                  inventory.holding(s.con, req.la_code, req.child_id)] if req.child_id else []
         detail = RequestDetail(
             view=_view(req, today, show_child=show), note=req.note,
             extension_reason=req.extension_reason, exemption=req.exemption,
             pauses=[(p.kind, p.asked, p.received) for p in req.pauses],
-            events=reg.events(s.con, request_id), rows_held=held)
+            events=reg.events(s.con, request_id), rows_held=held, corrections=corrections,
+            artefacts=stored)
     return detail
 
 
@@ -274,20 +308,33 @@ def outcome_letter(v: Vault, study: StudyFile, request_id: int, *, today: dt.dat
         req = reg.get_request(s.con, request_id)
         if req.is_open:
             raise PolicyRefusal(f"request {request_id} is still open: no outcome to write yet")
-        return export.outcome_letter(study, req, today=today)
+        return letters.outcome_letter(study, req, today=today)
 
 
 # --- execute --------------------------------------------------------------------------------
 
+def erasure_preview(v: Vault, request_id: int) -> erasure.Plan:
+    """What executing an erasure would do, per place (nothing is changed)."""
+    return erasure.preview(v.path, v.user, v.password, request_id)
+
+
 def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
             recipient: str | None = None, out_dir: Path | None = None,
             rectification: Rectification | None = None) -> ExecutionReport:
-    """Carry out the request in one audited transaction (erasure: then re-key the vault)."""
+    """Carry out the request in one audited transaction; an erasure runs (or resumes) its steps
+    and completes only after the re-key (`rights.erasure`)."""
     args: dict[str, Any] = {"request_id": request_id}
     if rectification is not None:
         args.update(table=rectification.table, column=rectification.column,
                     source_file=rectification.source_file,
-                    source_line=rectification.source_line)
+                    source_line=rectification.source_line,
+                    package=rectification.package_id,
+                    collection_year=rectification.collection_year)
+    with _session(v, "rights execute", {**args, "step": "check"}, write=False) as s:
+        _desk(s)
+        kind = reg.check_executable(s.con, request_id).type
+    if kind == "erasure":
+        return _erase(v, request_id, today)
     sealed: tuple[str, bytes] | None = None
     with _session(v, "rights execute", args) as s:
         _desk(s)
@@ -300,33 +347,16 @@ def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
             if recipient is None or out_dir is None:
                 raise InputFileError("an access response needs --recipient (age public key) "
                                      "and --out (folder)", rule="recipient")
-            result, sealed, report.outcome = _access(s, study, req, recipient, today)
+            result, sealed, report.outcome = _access(s, register, study, req, recipient,
+                                                     out_dir, today)
         elif req.type == "rectification":
             if rectification is None:
                 raise InputFileError("a rectification needs --table, --column, --value and "
                                      "--reason", rule="rectification")
-            result = actions.rectify(s.con, register, req, table=rectification.table,
-                                     column=rectification.column, value=rectification.value,
-                                     reason=rectification.reason, user=s.user,
-                                     source_file=rectification.source_file,
-                                     source_line=rectification.source_line)
-            n = sum(c for t, c in result.rows_touched.items() if t.startswith("raw."))
-            report.outcome = (f"We corrected {rectification.column} in your "
-                              f"{rectification.table} records ({n} record(s) as received, "
-                              "and the current research version). The earlier value is kept "
-                              "only in the correction history.")
-        elif req.type in ("restriction", "objection"):
-            result = actions.set_flag(s.con, req, req.type, user=s.user)
-            report.outcome = (
-                f"From {today.isoformat()} your information is excluded from every analysis "
-                "and output of the research. It stays stored" +
-                (" until you ask us to lift the restriction; we will tell you before any "
-                 "restriction is lifted." if req.type == "restriction" else
-                 ". We will not use it again unless we can show compelling legitimate "
-                 "grounds that override your interests, which we would record and tell you."))
+            result, report.outcome = _rectify(s, register, req, rectification)
         else:
-            result = actions.erase(s.con, register, req, user=s.user)
-            report.outcome = _erasure_text(result)
+            result = actions.set_flag(s.con, req, req.type, user=s.user)  # type: ignore[arg-type]
+            report.outcome = "\n\n".join(c.text for c in letters.flag_claims(req.type, today))
         done = reg.complete(register, request_id, outcome=report.outcome, user=s.user,
                             today=today)
         report.state = done.state
@@ -336,39 +366,94 @@ def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
                  detail={"request_id": request_id, "type": req.type, **result.detail})
     if sealed is not None and out_dir is not None:
         report.files.append(export.write_atomic(out_dir, *sealed))
-    if report.type == "erasure":
-        report.rekey = rekey(v.path, v.user, v.password)
     return report
 
 
-def _access(s: VaultSession, study: StudyFile, req: reg.RightsRequest, recipient: str,
-            today: dt.date) -> tuple[actions.ActionResult, tuple[str, bytes], str]:
-    bundle = actions.collect_access(s.con, req.la_code, actions.child_of(req))
+def _rectify(s: VaultSession, register: Any, req: reg.RightsRequest, r: Rectification
+             ) -> tuple[actions.ActionResult, str]:
+    why = reg.check_text(r.reason, "the reason for the correction", min_chars=10)
+    fix = overlay.record(s.con, register, request_id=req.request_id, la_code=req.la_code,
+                         child_id=actions.child_of(req), table=r.table, column=r.column,
+                         value=r.value, reason=why, user=s.user,
+                         pointer=overlay.RecordPointer(r.package_id, r.collection_year,
+                                                       r.source_file, r.source_line))
+    before = actions._count(s.con, f"harmonised.{r.table}", req.la_code, req.child_id or "")
+    rebuild_harmonised(s.con)
+    current = s.con.execute(
+        f"SELECT count(*) FROM harmonised.{r.table} WHERE la_code = ? AND child_id = ? AND "
+        f"CAST({r.column} AS VARCHAR) IS NOT DISTINCT FROM ?",
+        [req.la_code, req.child_id, fix.new_value]).fetchone()
+    rows = dict(fix.rows)
+    if current and current[0]:
+        rows[f"harmonised.{r.table}"] = min(int(current[0]), before)
+    result = actions.ActionResult(rows_touched=rows, detail={
+        "table": r.table, "column": r.column, "overlay_id": fix.overlay_id,
+        "harmonised_rebuilt": True})
+    records = rows.get(f"raw.{r.table}", 0)
+    text = "\n\n".join(c.text for c in letters.rectification_claims(
+        r.table, r.column, fix.old_value, fix.new_value, records))
+    return result, text
+
+
+def _erase(v: Vault, request_id: int, today: dt.date) -> ExecutionReport:
+    done = erasure.run(v.path, v.user, v.password, request_id, today=today)
+    rows: dict[str, int] = {}
+    outputs: list[dict[str, Any]] = []
+    for a in done.actions:
+        if a.kind in ("table", "validation"):
+            rows[a.place] = rows.get(a.place, 0) + a.count
+        elif a.kind == "output" and a.ref:
+            kind, _, ident = a.ref.partition(" ")
+            outputs.append({"output": a.place, "kind": kind, "id": ident, "basis": a.detail})
+    return ExecutionReport(request_id=request_id, type="erasure", state=done.request.state,
+                           rows_touched=rows, affected_outputs=outputs, rekey=done.rekey,
+                           outcome=done.request.outcome or "")
+
+
+def _access(s: VaultSession, register: Any, study: StudyFile, req: reg.RightsRequest,
+            recipient: str, out_dir: Path, today: dt.date
+            ) -> tuple[actions.ActionResult, tuple[str, bytes], str]:
+    child = actions.child_of(req)
+    bundle = actions.collect_access(s.con, req.la_code, child)
     stem = f"access-request-{req.request_id}"
-    letter = export.access_letter(study, req, bundle, workbook_name=f"{stem}.xlsx",
-                                  today=today)
+    letter = letters.access_letter(study, req, bundle.row_counts,
+                                   overlay.lineage(register, req.la_code, child),
+                                   workbook_name=f"{stem}.xlsx", outputs=len(bundle.outputs),
+                                   today=today)
     sealed = export.seal_access_response(req, recipient, workbook=export.access_workbook(bundle),
                                          letter=letter)
-    total = sum(bundle.row_counts.values())
+    # The sealed response holds the child's rows: registered, so an erasure destroys it.
+    inventory.register(register, artefact_id=f"access-{req.request_id}",
+                       kind="access_response", location=out_dir / sealed[0], user=s.user,
+                       children=[(req.la_code, child)],
+                       sha256=hashlib.sha256(sealed[1]).hexdigest())
+    total = sum(n for t, n in bundle.row_counts.items() if t.startswith("raw."))
     result = actions.ActionResult(detail={"records": total, "tables": len(bundle.tables),
                                           "outputs": len(bundle.outputs),
                                           "file": sealed[0]})
-    outcome = (f"We sent a copy of the {total} record(s) we hold, from "
-               f"{len(bundle.tables)} table(s), with a covering letter, encrypted to the key "
-               "agreed with the local authority.")
+    outcome = (letters.access_claims(bundle.row_counts)[0].text + "\n\nWe sent it to you "
+               "with a letter, locked so that only you (through your local authority) can "
+               "open it.")
     return result, sealed, outcome
 
 
-def _erasure_text(result: actions.ActionResult) -> str:
-    data = {t: n for t, n in result.rows_touched.items()
-            if t.split(".")[0] in ("raw", "harmonised")}
-    text = (f"We erased all {sum(data.values())} record(s) about you from every table "
-            f"({len(data)} table(s)), re-encrypted the research database under a new key so "
-            "that no earlier copy of it can be read, and recorded a one-way code so that a "
-            "later transfer from the local authority cannot add your records again.")
-    if result.affected_outputs:
-        names = ", ".join(sorted({f"{o.get('kind') or o['output']} {o.get('id') or ''}".strip()
-                                  for o in result.affected_outputs}))
-        text += (f" Outputs made before your request counted your records: {names}. They "
-                 "are statistics about groups, published only after disclosure control.")
-    return text
+# --- the inventory and its "still to destroy" list -------------------------------------------
+
+def artefacts(v: Vault, *, to_destroy_only: bool = False) -> list[inventory.Artefact]:
+    with _session(v, "rights inventory", {"to_destroy_only": to_destroy_only},
+                  write=False) as s:
+        _desk(s)
+        return inventory.list_artefacts(s.con, states=("to_destroy",) if to_destroy_only
+                                        else None)
+
+
+def destroy(v: Vault, artefact_id: str, *, elsewhere: str | None = None
+            ) -> inventory.Artefact:
+    """Close an artefact of the 'still to destroy' list (see `vault.inventory`)."""
+    with _session(v, "rights destroy", {"artefact": artefact_id,
+                                        "elsewhere": elsewhere is not None}) as s:
+        _desk(s)
+        art = inventory.close_to_destroy(s.con, artefact_id, user=s.user,
+                                         elsewhere_note=elsewhere)
+        s.record(detail={"artefact": artefact_id, "kind": art.kind, "state": art.state})
+    return art

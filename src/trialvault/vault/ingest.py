@@ -36,6 +36,8 @@ from trialvault.seal import PackageContents, read_package
 from trialvault.study import StudyFile
 from trialvault.vault import audit
 from trialvault.vault.admin import evaluator_identity, tombstone_key
+from trialvault.vault.inventory import register_packages
+from trialvault.vault.overlay import OverlayReport, apply_overlay
 from trialvault.vault.schema import (
     KEY_COLUMNS,
     PREPARE_LINEAGE,
@@ -77,6 +79,8 @@ class IngestReport:
     harmonised_rows: dict[str, int]
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
     """package_id → the signed receipt for its LA (an anchor of the audit log it keeps)."""
+    rectifications: OverlayReport = field(default_factory=OverlayReport)
+    """Standing corrections re-applied to the new rows (`vault.overlay`), with conflicts."""
 
     @property
     def ingested(self) -> list[PackageOutcome]:
@@ -95,6 +99,8 @@ def ingest_packages(vault_dir: Path, user: str, password: str, packages: list[Pa
                     ) as session:
         session.require_role(*INGEST_ROLES)
         report = ingest_into(session.con, packages, study=study, user=session.user)
+        # Every package file is registered where a child's data lives (vault.inventory).
+        register_packages(session, packages, report.packages)
         for outcome in report.ingested:
             session.record(rows_touched={f"raw.{t}": n for t, n in outcome.rows.items()})
         session.record(
@@ -146,10 +152,12 @@ def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: 
         return IngestReport(None, outcomes, before, {}, {})
     con.execute("INSERT INTO meta.ingest_batches VALUES (?, ?, ?, ?)",
                 [batch, _now(), user, len(ingested)])
+    corrected = apply_overlay(con, [o.package_id for o in ingested])  # rectifications stand
     harmonised = rebuild_harmonised(con)
     after = current_packages(con)
     superseded = {la: pid for la, pid in before.items() if after.get(la) != pid}
-    return IngestReport(batch, outcomes, after, superseded, harmonised)
+    return IngestReport(batch, outcomes, after, superseded, harmonised,
+                        rectifications=corrected)
 
 
 def _now() -> str:

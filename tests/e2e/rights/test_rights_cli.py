@@ -65,7 +65,7 @@ def test_request_lifecycle_through_the_cli(env: dict[str, str], tmp_path: Path) 
     assert code == 0 and "await-identity" in out and CHILD not in out
     letter = tmp_path / "letter.md"
     code, out = _run(env, "rights", "letter", "1", "--out", str(letter))
-    assert code == 0 and "excluded from every analysis" in letter.read_text()
+    assert code == 0 and "we do not use your information in any part" in letter.read_text()
     assert CHILD not in letter.read_text()
     code, out = _run(env, "rights", "execute", "1")
     assert code == 6 and "is completed" in out

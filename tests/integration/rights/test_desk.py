@@ -103,7 +103,8 @@ def test_access_export_is_sealed_and_complete(vault: desk.Vault, nwd_study: Stud
     assert {r[header.index("child_id")] for r in rows} == {CHILDREN[2]}
     assert {r[header.index("la_code")] for r in rows} == {LA}  # not the other LA's child
     letter = members["access-request-1-covering-letter.md"].decode()
-    assert "| raw.referrals | 2 |" in letter and nwd_study.study.purpose in letter
+    assert "- 2 records of referrals to children's social care" in letter
+    assert "We hold 3 records about you" in letter and nwd_study.study.purpose in letter
     assert CHILDREN[2] not in letter
 
 
@@ -117,7 +118,7 @@ def test_rectification_keeps_history_and_checks_input(vault: desk.Vault,
     with pytest.raises(InputFileError, match="rule column"):
         desk.execute(vault, nwd_study, rid, today=TODAY,
                      rectification=desk.Rectification("children", "child_id", "X", "r" * 25))
-    with pytest.raises(InputFileError, match="does not fit") as err:
+    with pytest.raises(InputFileError, match="must be a whole number") as err:
         desk.execute(vault, nwd_study, rid, today=TODAY,
                      rectification=desk.Rectification("children", "age_months_at_reference",
                                                       "SECRET-VALUE", "r" * 25))
@@ -127,9 +128,9 @@ def test_rectification_keeps_history_and_checks_input(vault: desk.Vault,
     got = _read(vault, "SELECT la_code, ethnicity FROM harmonised.children WHERE child_id = ? "
                        "ORDER BY la_code", [CHILDREN[3]])
     assert got == [(LA, "WIRI"), (OTHER_LA, "WBRI")]
-    hist = _read(vault, "SELECT table_name, column_name, old_value, new_value, rows_changed, "
-                        "by_user FROM rights.rectifications")
-    assert hist == [("children", "ethnicity", "WBRI", "WIRI", 1, vault.user)]
+    hist = _read(vault, "SELECT table_name, column_name, old_value, new_value, record_key, "
+                        "by_user FROM rights.overlay")
+    assert hist == [("children", "ethnicity", "WBRI", "WIRI", "{}", vault.user)]
 
 
 def test_restriction_and_objection_exclude_until_overridden(vault: desk.Vault,
@@ -214,7 +215,8 @@ def test_erasure_removes_child_everywhere_and_rekeys(vault: desk.Vault,
     members = open_access_response(rep.files[0], identity)
     wb = load_workbook(io.BytesIO(members[f"access-request-{again}.xlsx"]))
     assert wb.sheetnames == ["packages", "outputs"]
-    assert "hold **no records**" in members[f"access-request-{again}-covering-letter.md"].decode()
+    assert "we do not hold any records about you" in \
+        members[f"access-request-{again}-covering-letter.md"].decode()
     assert child not in _audit_text(vault)
 
 
