@@ -9,8 +9,9 @@ data-manager roles; they are never written to a log or the audit chain.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -23,7 +24,9 @@ from trialvault.cli_common import (
     console,
     guarded,
     password_from_env_or_prompt,
+    warning,
 )
+from trialvault.errors import PolicyRefusal
 from trialvault.rights import service
 from trialvault.rights.deadlines import compute_deadline
 from trialvault.rights.register import CHANNELS, REQUEST_TYPES
@@ -70,6 +73,13 @@ def _left(view: service.RequestView) -> str:
 
 def _notes(view: service.RequestView) -> str:
     notes = []
+    if view.duplicate_of:
+        notes.append(f"duplicate of request {view.duplicate_of}")
+    if view.overdue_at_pause:
+        notes.append(f"[red]overdue at pause ({view.overdue_at_pause} day(s) late when "
+                     "information was asked)[/]")
+    if view.state == "erasing":
+        notes.append("[yellow]erasure not finished: run `rights execute` again[/]")
     if view.stopped_for:
         notes.append(f"awaiting {view.stopped_for}")
     if view.paused_days:
@@ -92,18 +102,24 @@ def new(
     note: Annotated[str | None, typer.Option("--note", help="Free text (kept in the vault)")]
     = None,
     user: UserOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Accept a received date before the "
+                                        "study's data period")] = False,
 ) -> None:
     """Register a request received by email, post or phone (usually through the LA).
 
     Example: trialvault rights new --type access --la 354 --child C123 --received 2026-01-31 --channel email
     """
     s = load_study(study)
-    rid = service.new_request(_login(vault, user), s, type=_choice(type, REQUEST_TYPES, "--type"),
-                              la_code=la, child_id=child, received=_date(received, "--received"),
-                              channel=_choice(channel, CHANNELS, "--channel"), note=note,
-                              today=dt.date.today())
+    rid, duplicate = service.file_request(
+        _login(vault, user), s, type=_choice(type, REQUEST_TYPES, "--type"), la_code=la,
+        child_id=child, received=_date(received, "--received"),
+        channel=_choice(channel, CHANNELS, "--channel"), note=note, today=dt.date.today(),
+        force=force)
     d = compute_deadline(_date(received, "--received"))
     console.print(f"[green]registered[/] request {rid} ({type}); due {d.due}")
+    if duplicate:
+        warning(f"request {rid} duplicates request {duplicate} (same type, LA and child within "
+                "30 days): they are linked; answer them together")
 
 
 @rights_app.command("list")
@@ -151,8 +167,19 @@ def show(request_id: IdArg, vault: VaultOption, user: UserOption = None,
         e = d.exemption
         console.print(f"exemption: {e.basis}; decided by {e.decided_by} on {e.decided_on}: "
                       f"{e.reason}", markup=False)
+    if v.duplicate_of:
+        console.print(f"duplicate of request {v.duplicate_of} (answer them together)")
+    if v.overdue_at_pause:
+        console.print(f"[red]overdue at pause:[/] {v.overdue_at_pause} day(s) past the due date "
+                      "when the information was asked for")
     if v.outcome:
         console.print(f"outcome ({v.closed_on}): {v.outcome}", markup=False)
+    for c in d.corrections:
+        states = ", ".join(f"{pkg[:8]}… {state}" for pkg, state in c["packages"].items())
+        console.print(f"correction: {c['table']}.{c['column']} {c['old']} → {c['new']} "
+                      f"(record {c['record']}); {states}", markup=False)
+    for a in d.artefacts:
+        console.print(f"stored copy holding the child: {a}", markup=False)
     if d.note:
         console.print(f"note: {d.note}", markup=False)
     held = ", ".join(f"{t} {n}" for t, n in d.rows_held.items()) or "none"
@@ -285,23 +312,45 @@ def execute(
                                                     "only rows from this file")] = None,
     source_line: Annotated[int | None, typer.Option("--source-line", help="rectification: "
                                                     "only rows from this line")] = None,
+    package: Annotated[str | None, typer.Option("--package", help="rectification: only rows "
+                                                "of this package (id)")] = None,
+    collection_year: Annotated[int | None, typer.Option("--collection-year", help=(
+        "rectification: only rows of this collection year"))] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="erasure: show what would be "
+                                          "done, per place, and change nothing")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="erasure: do not ask for typed "
+                                      "confirmation (scripts)")] = False,
 ) -> None:
-    """Carry out a request in one audited transaction.
+    """Carry out a request.
 
-    access: sealed xlsx + covering letter; rectification: --table --column --value --reason;
-    restriction/objection: exclusion flag; erasure: delete everywhere, tombstone, re-key.
+    access: sealed xlsx + covering letter; rectification: --table --column --value --reason
+    (name the record with --package / --collection-year / --source-file --source-line when the
+    child has several); restriction/objection: exclusion flag; erasure: preview, typed
+    confirmation (or --yes), delete everywhere, tombstone, re-key — an interrupted erasure is
+    finished by running this again.
 
-    Example: trialvault rights execute 3 --recipient age1... --out responses/
+    Example: trialvault rights execute 3 --dry-run
     """
     rect = None
     if table or column or value is not None:
         if not (table and column and value is not None and reason):
             raise typer.BadParameter("rectification needs --table, --column, --value and "
                                      "--reason")
-        rect = service.Rectification(table, column, value, reason, source_file, source_line)
-    rep = service.execute(_login(vault, user), load_study(study), request_id,
-                          today=dt.date.today(), recipient=recipient, out_dir=out,
-                          rectification=rect)
+        rect = service.Rectification(table, column, value, reason, source_file, source_line,
+                                     package, collection_year)
+    v = _login(vault, user)
+    s = load_study(study)
+    if dry_run or not yes:
+        plan = _erasure_plan(v, request_id)
+        if plan is not None:
+            _print_plan(plan)
+            if dry_run:
+                return
+            _confirm_erasure(request_id)
+        elif dry_run:
+            raise PolicyRefusal("--dry-run previews an erasure; this request is not one")
+    rep = service.execute(v, s, request_id, today=dt.date.today(), recipient=recipient,
+                          out_dir=out, rectification=rect)
     console.print(f"[green]request {rep.request_id} ({rep.type}) {rep.state}[/]")
     for name, n in rep.rows_touched.items():
         console.print(f"  {name:40} {n}")
@@ -373,6 +422,75 @@ def deadline(received: Annotated[str, typer.Argument(help="Date received, YYYY-M
     console.print(f"received {d.received}: due {d.due} ({d.due:%A})"
                   + (f"; tell the person of the extension by {d.tell_extension_by}"
                      if d.tell_extension_by else ""))
+
+
+def _erasure_plan(v: service.Vault, request_id: int) -> Any:
+    try:
+        return service.erasure_preview(v, request_id)
+    except PolicyRefusal as exc:
+        if "not an erasure" in str(exc):
+            return None
+        raise
+
+
+def _print_plan(plan: Any) -> None:
+    table = Table(title=f"erasure of request {plan.request_id}: what will be done")
+    for col in ("place", "what", "count"):
+        table.add_column(col, justify="right" if col == "count" else "left")
+    for a in plan.actions:
+        table.add_row(a.place, a.action, str(a.count))
+    console.print(table)
+    console.print(f"{plan.records} record(s) as received from the LA; every step is audited")
+
+
+def _confirm_erasure(request_id: int) -> None:
+    if not sys.stdin.isatty():
+        raise PolicyRefusal("erasure needs typed confirmation at a terminal, or --yes "
+                            "(preview it with --dry-run)")
+    phrase = f"erase {request_id}"
+    typed = typer.prompt(f"This deletes the child's data for good. Type '{phrase}'")
+    if typed.strip() != phrase:
+        raise PolicyRefusal("confirmation did not match: nothing was changed")
+
+
+@rights_app.command("inventory")
+@guarded
+def inventory_cmd(vault: VaultOption, user: UserOption = None,
+                  to_destroy: Annotated[bool, typer.Option(
+                      "--to-destroy", help="Only the 'still to destroy' list")] = False) -> None:
+    """Stored copies that hold children's data (packages, access responses, exports, backups).
+
+    Example: trialvault rights inventory --to-destroy
+    """
+    arts = service.artefacts(_login(vault, user), to_destroy_only=to_destroy)
+    table = Table(title="still to destroy" if to_destroy else "stored copies holding "
+                  "children's data")
+    for col in ("id", "kind", "where", "children", "made", "state"):
+        table.add_column(col)
+    for a in arts:
+        table.add_row(a.artefact_id, a.kind, a.location, str(a.children),
+                      f"{a.created_at:%Y-%m-%d}", a.state.replace("_", " ")
+                      + (f" (request {a.state_request})" if a.state_request else ""))
+    console.print(table)
+    if not arts:
+        console.print("nothing to destroy" if to_destroy else "no stored copies registered")
+
+
+@rights_app.command("destroy")
+@guarded
+def destroy(artefact: Annotated[str, typer.Argument(help="Artefact id (from `rights "
+                                                    "inventory`)")],
+            vault: VaultOption, user: UserOption = None,
+            elsewhere: Annotated[str | None, typer.Option(
+                "--elsewhere", help="It was destroyed outside this machine: say where and "
+                "how (recorded)")] = None) -> None:
+    """Close an item of the 'still to destroy' list: delete it (files overwritten, then
+    removed), or record that it was destroyed elsewhere.
+
+    Example: trialvault rights destroy 0b6f… --elsewhere "TRE copy deleted by the TRE admin"
+    """
+    art = service.destroy(_login(vault, user), artefact, elsewhere=elsewhere)
+    console.print(f"{art.kind} {art.name}: {art.state.replace('_', ' ')}")
 
 
 def register(app: typer.Typer) -> None:
