@@ -74,6 +74,9 @@ SPARK_KMS_CLASS = "uk.trialvault.parquet.InMemoryKms"
 _HKDF_INFO = b"trialvault parquet export v1 master key "
 _MAC_INFO = b"trialvault parquet export v1 manifest mac"
 ALLOWED_TABLES = (*TABLES, FLAGS)
+# Why an export is made: "analysis" leaves out restricted and objecting children (only storage
+# of their data is allowed, Art. 18(2)); "storage" keeps everyone, with the flags.
+PURPOSES = ("analysis", "storage")
 _NONCE = 12
 FLAG_SCHEMA = pa.schema([("la_code", pa.int32()), ("child_id", pa.string()),
                          ("restricted", pa.bool_()), ("objected", pa.bool_())])
@@ -165,18 +168,29 @@ class ExportReport:
     flagged_children: int
 
 
-def export_parquet(session: VaultSession, out_dir: Path) -> ExportReport:
+def export_parquet(session: VaultSession, out_dir: Path, *, purpose: str = "analysis"
+                   ) -> ExportReport:
     """Write the harmonised tables and rights flags of the open vault to `out_dir` (which must
     not exist or be empty), encrypted. Built in a sibling temp folder and renamed into place,
-    so a failure leaves nothing. Records counts in the session's audit entry."""
+    so a failure leaves nothing. Records counts in the session's audit entry.
+
+    `purpose` "analysis" (the default) leaves out restricted and objecting children (UK GDPR
+    Art. 18(2): only storage is allowed for them) and ships no flag list; "storage" (a copy kept
+    for safekeeping) keeps them with their flags. Erased children are never in the harmonised
+    view. The export is registered in the inventory (`vault.inventory`) with the children it
+    holds, so an erasure marks it to destroy (the session must write: `write=True`)."""
     session.require_role(*EXPORT_ROLES)
+    if purpose not in PURPOSES:
+        raise InputFileError(f"unknown export purpose {purpose[:40]!r} (one of "
+                             f"{', '.join(PURPOSES)})", file="--purpose")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise TrialvaultError(f"{out_dir}: folder exists and is not empty")
     export_id = str(uuid.uuid4())
     keys = vault_master_keys(session, export_id)
-    tables = {t: harmonised_arrow(session.con, t) for t in TABLES}
-    tables[FLAGS] = flags_arrow(session.con)
+    storage = purpose == "storage"
+    tables = {t: harmonised_arrow(session.con, t, include_flagged=storage) for t in TABLES}
+    tables[FLAGS] = flags_arrow(session.con) if storage else FLAG_SCHEMA.empty_table()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -190,7 +204,7 @@ def export_parquet(session: VaultSession, out_dir: Path) -> ExportReport:
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "export_id": export_id,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "trialvault_version": __version__, "key_fingerprint":
+            "trialvault_version": __version__, "purpose": purpose, "key_fingerprint":
                 session.key_fingerprints["child"],
             "encryption": {"algorithm": ALGORITHM, "footer": "encrypted", "footer_key": FOOTER_KEY,
                            "column_keys": {KEYS_KEY: list(KEY_COLUMNS), DATA_KEY: "all others"},
@@ -208,17 +222,31 @@ def export_parquet(session: VaultSession, out_dir: Path) -> ExportReport:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    from trialvault.vault import inventory
+
+    inventory.register(session.writer("rights"), artefact_id=export_id, kind="export",
+                       location=out_dir, user=session.user, purpose=purpose,
+                       children=inventory.children_of_tables(tables.values()),
+                       sha256=inventory.sha256_of(out_dir))
     rows = {n: t.num_rows for n, t in tables.items()}
     session.record(rows_touched={f"harmonised.{t}": rows[t] for t in TABLES},
                    detail={"export_id": export_id, "format": "parquet", "folder": out_dir.name,
-                           "flagged_children": rows[FLAGS]})
+                           "flagged_children": rows[FLAGS], "purpose": purpose})
     return ExportReport(export_id, out_dir, rows, rows[FLAGS])
 
 
-def harmonised_arrow(con: duckdb.DuckDBPyConnection, table: str) -> pa.Table:
+def harmonised_arrow(con: duckdb.DuckDBPyConnection, table: str, *,
+                     include_flagged: bool = True) -> pa.Table:
+    """A harmonised table; without `include_flagged`, minus restricted and objecting children."""
+    from trialvault.rights.flags import FLAGS_TABLE, flags_table_exists
+
     cols = ", ".join(c for c, _ in stored_columns(table))
-    return con.execute(f"SELECT {cols} FROM harmonised.{table} ORDER BY la_code, child_id"
-                       ).fetch_arrow_table()
+    where = ""
+    if not include_flagged and flags_table_exists(con):
+        where = (f" WHERE NOT EXISTS (SELECT 1 FROM {FLAGS_TABLE} f WHERE f.status = 'active' "
+                 "AND f.la_code = h.la_code AND f.child_id = h.child_id)")
+    return con.execute(f"SELECT {cols} FROM harmonised.{table} h{where} "
+                       "ORDER BY la_code, child_id").fetch_arrow_table()
 
 
 def flags_arrow(con: duckdb.DuckDBPyConnection) -> pa.Table:

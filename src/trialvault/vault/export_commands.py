@@ -37,7 +37,11 @@ def register(app: typer.Typer) -> None:
                    spark_keys: Annotated[Path | None, typer.Option(
                        "--spark-keys", help="Also write the export's Spark read settings, "
                        "including its master keys, to this file (mode 0600; keep it apart "
-                       "from the data, e.g. in the TRE's secret store).")] = None) -> None:
+                       "from the data, e.g. in the TRE's secret store).")] = None,
+                   purpose: Annotated[str, typer.Option(
+                       "--purpose", help="analysis (leaves out restricted and objecting "
+                       "children) or storage (a safekeeping copy with everyone and the "
+                       "flags)")] = "analysis") -> None:
         """Export the harmonised tables and rights flags as encrypted Parquet.
 
         Parquet modular encryption (AES-GCM, footer and every column encrypted), keys derived
@@ -52,9 +56,10 @@ def register(app: typer.Typer) -> None:
         _check_format(fmt)
         name = acting_user(vault, user)
         password = password_from_env_or_prompt()
+        # write=True: the export is registered in the inventory (where children's data lives).
         with open_vault(vault, name, password, command="export",
-                        args={"format": fmt, "out": out.name}, write=False) as session:
-            report = export_parquet(session, out)
+                        args={"format": fmt, "out": out.name, "purpose": purpose}) as session:
+            report = export_parquet(session, out, purpose=purpose)
             options = spark_read_options(vault_master_keys(session, report.export_id),
                                          report.export_id) if spark_keys else None
         if spark_keys and options:

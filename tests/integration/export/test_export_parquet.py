@@ -104,7 +104,7 @@ def exported(filled_vault: Path, tmp_path_factory: pytest.TempPathFactory
              ) -> tuple[Path, dict[str, bytes], str]:
     out = tmp_path_factory.mktemp("exports") / "export-1"
     with open_vault(filled_vault, "dm", PASSWORD, command="export", args={}, write=False) as s:
-        report = ex.export_parquet(s, out)
+        report = ex.export_parquet(s, out, purpose="storage")  # keeps the flagged
         keys = ex.vault_master_keys(s, report.export_id)
     assert report.rows["referrals"] == 160 and report.flagged_children == 2
     return out, keys, report.export_id
