@@ -23,6 +23,10 @@ def serve(
                                                "too (NOT recommended)")] = False,
     idle_minutes: Annotated[int, typer.Option("--idle-minutes", help="Sign out after this "
                                               "many idle minutes")] = 15,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="Another Host header to answer (NAME:PORT), e.g. the name a "
+        "reverse proxy uses; by default only the bound address and port (and localhost)")
+    ] = None,
 ) -> None:
     """Serve the web console (holdings, rights, retention, audit, releases) on 127.0.0.1.
 
@@ -40,7 +44,8 @@ def serve(
                           "port can try passwords; put it behind TLS and a firewall.")
     settings = ConsoleSettings(vault_dir=vault.absolute(), study=load_study(study),
                                study_path=study, idle_seconds=idle_minutes * 60,
-                               allow_remote=allow_remote)
+                               allow_remote=allow_remote, host=host, port=port,
+                               extra_hosts=tuple(allowed_host or ()))
     console.print(f"console on http://{host}:{port}/ (Ctrl-C to stop)")
     uvicorn.run(build_console(settings).app(), host=host, port=port, log_level="warning",
                 access_log=False)

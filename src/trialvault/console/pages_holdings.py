@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -28,7 +29,7 @@ def add_holdings_pages(console: Console) -> None:
     settings = console.settings
     la_names = {la.dfe_code: la.name for la in settings.study.local_authorities}
 
-    async def holdings(request: Request, session: ConsoleSession) -> Response:
+    def holdings(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         status = vault_status(settings.vault_dir, session.user, session.password)
         return console.render(request, session, "holdings.html.j2", title="Holdings",
                               status=status, la_names=la_names, flatten=flatten)

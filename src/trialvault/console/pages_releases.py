@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -24,19 +25,18 @@ DECISIONS = ("approve", "return", "reject")
 def add_release_pages(console: Console) -> None:
     settings = console.settings
 
-    async def index(request: Request, session: ConsoleSession) -> Response:
+    def index(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         releases = release_list(settings.vault_dir, session.user, session.password)
         return console.render(request, session, "releases.html.j2", title="Releases",
                               releases=list(reversed(releases)))
 
-    async def new(request: Request, session: ConsoleSession) -> Response:
-        form = await request.form()
-        note = str(form.get("note", "")).strip()
+    def new(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
+        note = str(form.get("note", "") if form else "").strip()
         release_id = request_release(settings.vault_dir, session.user, session.password,
                                      settings.study, note=note)
         return RedirectResponse(f"/releases/{release_id}", status_code=303)
 
-    async def show(request: Request, session: ConsoleSession) -> Response:
+    def show(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         release_id = request.path_params["release_id"]
         record, checked = show_release(settings.vault_dir, session.user, session.password,
                                        release_id)
@@ -47,9 +47,9 @@ def add_release_pages(console: Console) -> None:
                               report=Markup(report), decisions=DECISIONS,
                               message=request.query_params.get("done"))
 
-    async def review(request: Request, session: ConsoleSession) -> Response:
+    def review(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         release_id = request.path_params["release_id"]
-        form = await request.form()
+        form = form or FormData()
         decision = str(form.get("decision", ""))
         if decision not in DECISIONS:
             raise InputFileError("choose approve, return or reject", rule="form")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,13 +21,13 @@ def add_retention_pages(console: Console) -> None:
     settings = console.settings
     phrase = f"destroy {settings.study.study.id}"
 
-    async def show(request: Request, session: ConsoleSession) -> Response:
+    def show(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         status = retention_status(settings.study, settings.vault_dir, today=dt.date.today())
         return console.render(request, session, "retention.html.j2", title="Retention",
                               st=status, phrase=phrase)
 
-    async def do_purge(request: Request, session: ConsoleSession) -> Response:
-        form = await request.form()
+    def do_purge(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
+        form = form or FormData()
         typed = str(form.get("confirm", "")).strip()
         if typed != phrase:
             raise PolicyRefusal(f"confirmation did not match '{phrase}': nothing was destroyed")

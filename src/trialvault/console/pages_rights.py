@@ -47,7 +47,7 @@ def add_rights_pages(console: Console) -> None:
     def vault(session: ConsoleSession) -> Vault:
         return Vault(settings.vault_dir, session.user, session.password)
 
-    async def index(request: Request, session: ConsoleSession) -> Response:
+    def index(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         today = dt.date.today()
         views = service.list_requests(vault(session), today=today)
         open_views = sorted((v for v in views if v.closed_on is None),
@@ -59,8 +59,8 @@ def add_rights_pages(console: Console) -> None:
                               channels=CHANNELS, las=settings.study.local_authorities,
                               today=today)
 
-    async def create(request: Request, session: ConsoleSession) -> Response:
-        form = await request.form()
+    def create(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
+        form = form or FormData()
         kind = _text(form, "type")
         channel = _text(form, "channel")
         try:
@@ -73,17 +73,17 @@ def add_rights_pages(console: Console) -> None:
                                   today=dt.date.today())
         return RedirectResponse(f"/rights/{rid}", status_code=303)
 
-    async def show(request: Request, session: ConsoleSession) -> Response:
+    def show(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         rid = int(request.path_params["rid"])
         detail = service.show_request(vault(session), rid, today=dt.date.today())
         return console.render(request, session, "rights_show.html.j2",
                               title=f"Request {rid}: {detail.view.type}", d=detail,
                               message=request.query_params.get("done"))
 
-    async def act(request: Request, session: ConsoleSession) -> Response:
+    def act(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         rid = int(request.path_params["rid"])
         action = request.path_params["action"]
-        form = await request.form()
+        form = form or FormData()
         today = dt.date.today()
         v = vault(session)
         if action == "await-id":

@@ -36,9 +36,10 @@ def console_url(tmp_path: Path) -> Any:
         if user != "dana":
             add_user(vault, "dana", USERS["dana"][0], user, pw, role, kdf_params=FAST_TEST_KDF)
     study_path = REPO / "studies" / "no-wrong-door.toml"
-    settings = ConsoleSettings(vault_dir=vault, study=load_study(study_path),
-                               study_path=study_path, certificate_dir=tmp_path / "certs")
     port = free_port()
+    settings = ConsoleSettings(vault_dir=vault, study=load_study(study_path),
+                               study_path=study_path, certificate_dir=tmp_path / "certs",
+                               port=port)
     with ServerThread(build_console(settings).app(), port):
         yield f"http://127.0.0.1:{port}"
 

@@ -30,11 +30,11 @@ def test_no_child_code_in_any_page_or_log(browser: Any, demo_run: Any,
             "harmonised.cla_episodes").fetchall()}
     assert len(codes) > 100
     study_path = REPO / "studies" / "no-wrong-door.toml"
+    port = free_port()
     settings = ConsoleSettings(vault_dir=vault_dir, study=load_study(study_path),
-                               study_path=study_path)
+                               study_path=study_path, port=port)
     pages: dict[str, str] = {}
     caplog.set_level(logging.DEBUG)
-    port = free_port()
     with ServerThread(build_console(settings).app(), port):
         url = f"http://127.0.0.1:{port}"
         for user in ("dana", "dpo", "ana", "oli"):

@@ -27,9 +27,9 @@ def sign_in(page: Any, url: str, user: str, password: str) -> None:
 def test_two_person_rule_in_the_browser(browser: Any, demo_run: Any,
                                         demo_credentials: dict[str, str], shot: Any) -> None:
     study_path = REPO / "studies" / "no-wrong-door.toml"
-    settings = ConsoleSettings(vault_dir=demo_run.folder / "vault",
-                               study=load_study(study_path), study_path=study_path)
     port = free_port()
+    settings = ConsoleSettings(vault_dir=demo_run.folder / "vault",
+                               study=load_study(study_path), study_path=study_path, port=port)
     with ServerThread(build_console(settings).app(), port):
         url = f"http://127.0.0.1:{port}"
         page = browser.new_page(viewport={"width": 1366, "height": 900})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -22,6 +23,8 @@ PASSWORDS = {"dana": "dana manages the vault keys", "omar": "omar protects the c
 ROLES = {"dana": "data-manager", "omar": "dpo", "ana": "analyst", "oli": "output-checker",
          "cara": "output-checker"}
 LOCAL = ("127.0.0.1", 50123)
+PORT = 8765
+BASE = f"http://127.0.0.1:{PORT}"  # the Host header must name the bound address and port
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +42,38 @@ def console_vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def console_app(console_vault: Path) -> Console:
     study_path = REPO / "studies" / "no-wrong-door.toml"
     settings = ConsoleSettings(vault_dir=console_vault, study=load_study(study_path),
-                               study_path=study_path)
+                               study_path=study_path, port=PORT)
     return build_console(settings, secret="test-secret")
 
 
 @pytest.fixture
 def client(console_app: Console) -> Iterator[TestClient]:
-    with TestClient(console_app.app(), client=LOCAL, follow_redirects=False) as c:
+    with local_client(console_app) as c:
         yield c
 
 
+def local_client(console: Console) -> TestClient:
+    """A client as the browser on this machine: loopback address, the console's own Host and,
+    on POSTs, its Origin."""
+    return TestClient(console.app(), client=LOCAL, base_url=BASE, follow_redirects=False,
+                      headers={"origin": BASE})
+
+
+def login_token(client: TestClient) -> str:
+    """The login form's CSRF token (its cookie is kept by the client)."""
+    page = client.get("/login")
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert page.status_code == 200 and match, page.text
+    return match.group(1)
+
+
+def sign_in(client: TestClient, user: str, password: str) -> Any:
+    return client.post("/login", data={"user": user, "password": password,
+                                       "csrf_token": login_token(client)})
+
+
 def _login(client: TestClient, user: str) -> None:
-    response = client.post("/login", data={"user": user, "password": PASSWORDS[user]})
+    response = sign_in(client, user, PASSWORDS[user])
     assert response.status_code == 303, response.text
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.testclient import TestClient
-
 from trialvault.console import ConsoleSettings, build_console
 from trialvault.study import load_study
 from trialvault.trust import FAST_TEST_KDF
 from trialvault.vault.admin import add_user, init_vault
+
+from .conftest import PORT, local_client, sign_in  # type: ignore[import-not-found]
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -21,10 +21,10 @@ def test_retention_countdown_and_early_purge(tmp_path: Path, csrf_of) -> None:  
              "omar protects the childrens data", "dpo", kdf_params=FAST_TEST_KDF)
     study_path = REPO / "studies" / "no-wrong-door.toml"
     settings = ConsoleSettings(vault_dir=vault, study=load_study(study_path),
-                               study_path=study_path, certificate_dir=tmp_path / "certs")
-    app = build_console(settings, secret="s").app()
-    with TestClient(app, client=("127.0.0.1", 5000), follow_redirects=False) as client:
-        client.post("/login", data={"user": "omar", "password": "omar protects the childrens data"})
+                               study_path=study_path, certificate_dir=tmp_path / "certs",
+                               port=PORT)
+    with local_client(build_console(settings, secret="s")) as client:
+        assert sign_in(client, "omar", "omar protects the childrens data").status_code == 303
         page = client.get("/retention")
         assert page.status_code == 200
         assert "2033-09-01" in page.text and "days left" in page.text

@@ -10,21 +10,23 @@ from trialvault.console.app import Console
 from trialvault.vault import audit
 from trialvault.vault.session import open_vault
 
+from .conftest import BASE, sign_in  # type: ignore[import-not-found]
+
 
 def test_non_loopback_client_is_refused(console_app: Console) -> None:
-    with TestClient(console_app.app(), client=("192.0.2.7", 40000)) as remote:
+    with TestClient(console_app.app(), client=("192.0.2.7", 40000), base_url=BASE) as remote:
         assert remote.get("/login").status_code == 403
 
 
 def test_wrong_password_is_refused_and_no_session(client: TestClient) -> None:
-    response = client.post("/login", data={"user": "dana", "password": "nope"})
+    response = sign_in(client, "dana", "nope")
     assert response.status_code == 401
     assert "tv_session" not in response.cookies
     assert client.get("/audit").status_code == 303  # back to login
 
 
 def test_login_sets_a_strict_httponly_cookie(client: TestClient) -> None:
-    response = client.post("/login", data={"user": "omar", "password": "omar protects the childrens data"})
+    response = sign_in(client, "omar", "omar protects the childrens data")
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
     assert "omar protects the childrens data" not in cookie
