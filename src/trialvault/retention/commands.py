@@ -20,7 +20,7 @@ from trialvault.cli_common import (
 )
 from trialvault.errors import PolicyRefusal
 from trialvault.retention.purge import purge as purge_vault
-from trialvault.retention.schedule import retention_status
+from trialvault.retention.schedule import retention_status, stored_copies
 from trialvault.study import load_study
 
 retention_app = typer.Typer(help="Retention: when the data must be destroyed, and the purge.",
@@ -44,19 +44,28 @@ def _size(n: int) -> str:
 @retention_app.command("status")
 @guarded
 def status(vault: VaultOption, study: StudyOption, packages: PackagesOption = None,
-           keys: KeysOption = None) -> None:
-    """The retention rule, the deletion date, days left and what a purge would destroy.
+           keys: KeysOption = None,
+           user: Annotated[str | None, typer.Option("--user", help="Unlock as this user "
+                                                    "(dpo or data-manager) to list stored "
+                                                    "copies")] = None) -> None:
+    """The retention rule, the deletion date, days left (or overdue) and what a purge would
+    destroy: vault files, key slots and every stored copy of children's data.
 
     Example: trialvault retention status --packages packages/
     """
+    copies = stored_copies(vault, acting_user(vault, user), password_from_env_or_prompt())
     st = retention_status(load_study(study), vault, today=dt.date.today(),
-                          packages=packages, keys=keys)
+                          packages=packages, keys=keys, copies=copies)
     console.print(f"[bold]rule[/] ({st.study_id}): {st.rule}", markup=True)
     console.print(f"deletion due [bold]{st.due}[/] ({st.deletion_label}, window "
                   f"{st.window[0]} – {st.window[1]})")
     left = st.days_left
-    console.print("[bold red]purge is due now[/]" if st.is_due else
-                  f"days left: [green]{left}[/]")
+    if st.state == "overdue":
+        console.print(f"[bold red]OVERDUE: the deletion window ended on {st.window[1]}, "
+                      f"{st.days_overdue} day(s) ago — purge now[/]")
+    else:
+        console.print("[bold red]purge is due now[/]" if st.is_due else
+                      f"days left: [green]{left}[/]")
     console.print(f"method: {st.method}", markup=False)
     console.print(f"key slots to destroy: {len(st.key_slots)} "
                   f"({', '.join(f'{u} ({r})' for u, r in st.key_slots)})")
@@ -66,6 +75,12 @@ def status(vault: VaultOption, study: StudyOption, packages: PackagesOption = No
     for f in st.files:
         table.add_row(f.kind, str(f.path), _size(f.bytes))
     console.print(table)
+    copies_table = Table(title=f"stored copies holding children's data: {len(st.copies)}")
+    for col in ("kind", "where", "children", "state"):
+        copies_table.add_column(col)
+    for a in st.copies:
+        copies_table.add_row(a.kind, a.location, str(a.children), a.state.replace("_", " "))
+    console.print(copies_table)
 
 
 @retention_app.command("purge")

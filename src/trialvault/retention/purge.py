@@ -10,10 +10,15 @@ Order of work (each step only after the one before succeeded):
    overwritten with random bytes, flushed and deleted. From this moment the databases and any
    copy or backup of them are unreadable: every domain key is gone. Key files given by the caller
    (e.g. age identities) are shredded the same way.
-5. Delete the vault folder, the packages and keys named by the caller.
+5. Delete the vault folder, the packages and keys named by the caller, and every stored copy
+   the inventory lists (kept packages, access responses, exports, backups: `vault.inventory`)
+   that is not yet destroyed. A copy that cannot be reached unchanged stops the purge *before
+   anything is destroyed*: the DPO destroys it and records that (`rights destroy ID
+   --elsewhere ...`), then purges.
 6. Write the destruction certificate (JSON + Markdown) outside everything destroyed. It holds
-   what was destroyed, when, by whom, the file hashes taken before destruction and the audit
-   head — and no personal data (no child code, no row value; counts and file names only).
+   what was destroyed, when, by whom, the file hashes taken before destruction, every stored
+   copy (destroyed now, or destroyed earlier — by the tool or elsewhere, with the DPO's note)
+   and the audit head — and no personal data (no child code, no row value; counts and names).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from trialvault.sql import quote_qualified
 from trialvault.study.model import StudyFile
 from trialvault.trust import KEYRING_NAME as KEYSLOTS_NAME
 from trialvault.vault import audit
+from trialvault.vault import inventory as inv
 from trialvault.vault.session import open_vault, vault_lock
 
 PURGE_ROLES = ("data-manager", "dpo")
@@ -109,6 +115,8 @@ def purge(vault_dir: Path, user: str, password: str, study: StudyFile, *, today:
             "packages": [p.name for p in packages or []], "keys": len(keys or [])}
     with open_vault(vault_dir, user, password, command="retention purge", args=args) as s:
         s.require_role(*PURGE_ROLES)
+        copies = inv.list_artefacts(s.con)
+        _check_reachable(copies, vault_dir, certificate_dir)
         facts = _facts(s.con)
         actor = {"user": s.user, "role": s.role, "slot_id": s.slot_id}
         fingerprint = dict(s.key_fingerprints)
@@ -117,9 +125,14 @@ def purge(vault_dir: Path, user: str, password: str, study: StudyFile, *, today:
         chain = audit.read_chain(vault_dir)
         items = inventory(vault_dir, packages, keys)
         hashed = [(item, _sha256(item.path)) for item in items]
+        destroyed = _destroy_copies(copies)
         failures = _destroy(vault_dir, items)
     cert = _certificate(study, vault_dir, actor, facts, fingerprint, chain, hashed, reason,
                         failures, today)
+    cert["stored_copies"] = destroyed
+    body = json.dumps({k: v for k, v in cert.items() if k != "certificate_sha256"},
+                      sort_keys=True, separators=(",", ":")).encode()
+    cert["certificate_sha256"] = hashlib.sha256(body).hexdigest()
     certificate_dir.mkdir(parents=True, exist_ok=True)
     stem = f"destruction-certificate-{cert['certificate_id']}"
     json_path = certificate_dir / f"{stem}.json"
@@ -127,6 +140,39 @@ def purge(vault_dir: Path, user: str, password: str, study: StudyFile, *, today:
     md_path = certificate_dir / f"{stem}.md"
     md_path.write_text(render_certificate(cert), encoding="utf-8")
     return PurgeResult(json_path, md_path, cert, failures)
+
+
+def _check_reachable(copies: list[inv.Artefact], vault_dir: Path, certificate_dir: Path
+                     ) -> None:
+    """Refuse (nothing destroyed) while a copy not yet destroyed cannot be reached unchanged."""
+    stuck = []
+    for art in copies:
+        if art.state not in ("held", "to_destroy"):
+            continue
+        path = Path(art.location)
+        if _inside(certificate_dir, path) if path.is_dir() else False:
+            raise PolicyRefusal(f"the certificate folder is inside {art.name}, which the purge "
+                                "destroys")
+        if not path.exists() or (art.sha256 and inv.sha256_of(path) != art.sha256):
+            stuck.append(art)
+    if stuck:
+        names = "; ".join(f"{a.kind} {a.artefact_id} ({a.location})" for a in stuck)
+        raise PolicyRefusal(f"{len(stuck)} stored copy(ies) holding children's data cannot be "
+                            f"reached unchanged: {names}. Destroy each and record it with "
+                            "`trialvault rights destroy ID --elsewhere \"where and how\"`, "
+                            "then purge again; nothing was destroyed")
+
+
+def _destroy_copies(copies: list[inv.Artefact]) -> list[dict[str, Any]]:
+    """Destroy every copy not yet destroyed; the certificate lists all of them."""
+    out = []
+    for art in copies:
+        entry = inv.certificate_entry(art)
+        if art.state in ("held", "to_destroy"):
+            entry["state"] = "destroyed by this purge" if inv.destroy_path(art) == "destroyed" \
+                else "already gone"
+        out.append(entry)
+    return out
 
 
 def _facts(con: Any) -> dict[str, Any]:
@@ -253,6 +299,14 @@ def render_certificate(cert: dict[str, Any]) -> str:
         "|---|---|---:|---|",
         *[f"| {f['kind']} | {f['name']} | {f['bytes']} | `{f['sha256']}` |"
           for f in cert["files"]],
+        "",
+        "## Stored copies holding children's data (inventory)",
+        "",
+        "| kind | name | children | made | state | how |",
+        "|---|---|---:|---|---|---|",
+        *[f"| {c['kind']} | {c['name']} | {c['children']} | {c['created_at'][:10]} | "
+          f"{str(c['state']).replace('_', ' ')} | {c.get('how') or ''} |"
+          for c in cert.get("stored_copies", [])],
         "",
         f"Certificate SHA-256 (of the JSON without this field): `{cert['certificate_sha256']}`",
         "",

@@ -16,6 +16,7 @@ from trialvault.errors import InputFileError
 from trialvault.study.model import StudyFile
 from trialvault.trust import KEYRING_NAME as KEYSLOTS_NAME
 from trialvault.trust import Keyring
+from trialvault.vault.inventory import Artefact
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class RetentionStatus:
     method: str
     files: list[FileItem] = field(default_factory=list)
     key_slots: list[tuple[str, str]] = field(default_factory=list)  # (user, role)
+    copies: list[Artefact] = field(default_factory=list)
+    """Stored copies holding children's data (inventory) not yet destroyed; listed only when
+    the caller unlocked the vault (`stored_copies`)."""
 
     @property
     def days_left(self) -> int:
@@ -44,6 +48,18 @@ class RetentionStatus:
     @property
     def is_due(self) -> bool:
         return self.today >= self.due
+
+    @property
+    def state(self) -> str:
+        """"not due", "due" (within the deletion window) or "overdue" (after it)."""
+        if self.today < self.due:
+            return "not due"
+        return "overdue" if self.today > self.window[1] else "due"
+
+    @property
+    def days_overdue(self) -> int:
+        """Days since the deletion window ended (0 unless overdue)."""
+        return max((self.today - self.window[1]).days, 0)
 
     @property
     def total_bytes(self) -> int:
@@ -80,12 +96,25 @@ def inventory(vault_dir: Path, packages: list[Path] | None = None,
 
 
 def retention_status(study: StudyFile, vault_dir: Path, *, today: dt.date,
-                     packages: list[Path] | None = None, keys: list[Path] | None = None
-                     ) -> RetentionStatus:
+                     packages: list[Path] | None = None, keys: list[Path] | None = None,
+                     copies: list[Artefact] | None = None) -> RetentionStatus:
     """The rule, the due date, days left and the inventory of what a purge destroys."""
     r = study.retention
     slots: list[tuple[str, str]] = [(s.user, str(s.role)) for s in Keyring.load(vault_dir).slots]
     return RetentionStatus(
         study_id=study.study.id, rule=r.rationale, deletion_label=r.deletion_label,
         window=r.deletion_window, due=r.deletion_due, today=today, method=r.deletion_method,
-        files=inventory(vault_dir, packages, keys), key_slots=slots)
+        files=inventory(vault_dir, packages, keys), key_slots=slots, copies=copies or [])
+
+
+def stored_copies(vault_dir: Path, user: str, password: str) -> list[Artefact]:
+    """Every registered copy (kept package, access response, export, backup) that is not yet
+    destroyed: a purge must destroy these too (read from the register, so it needs a DPO's or
+    data manager's password)."""
+    from trialvault.vault import inventory as inv
+    from trialvault.vault.session import open_vault
+
+    with open_vault(vault_dir, user, password, command="retention status", args={},
+                    write=False) as s:
+        s.require_role("data-manager", "dpo")
+        return inv.list_artefacts(s.con, states=("held", "to_destroy"))
