@@ -13,21 +13,19 @@ import io
 import zipfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import pyrage
-import xlsxwriter
 from pyrage import x25519
 
 from trialvault import files
 from trialvault.errors import InputFileError
 from trialvault.rights.actions import AccessBundle
 from trialvault.rights.register import RightsRequest
+from trialvault.spreadsheets import add_sheet, new_workbook
 from trialvault.study.model import StudyFile
 
 SEALED_SUFFIX = ".zip.age"
-MAX_SHEET_NAME = 31  # Excel's limit
 
 
 def _environment() -> jinja2.Environment:
@@ -72,40 +70,23 @@ def outcome_letter(study: StudyFile, req: RightsRequest, *, today: dt.date,
 def access_workbook(bundle: AccessBundle) -> bytes:
     """One sheet per table (rows as stored, lineage included), plus packages and outputs.
 
-    Built with XlsxWriter in `in_memory` mode: openpyxl writes every sheet to a temporary
-    file before zipping it, which would put the child's rows on disk in the clear.
+    Built in memory (`spreadsheets.new_workbook`): no plaintext copy of the child's rows on
+    disk. Every string is stored as text, never as a formula or link: a child code such as
+    `=HYPERLINK(...)` from an LA's file stays inert in the workbook the person opens.
     """
     buffer = io.BytesIO()
-    wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "default_date_format": "yyyy-mm-dd",
-                                      "remove_timezone": True})
+    wb = new_workbook(buffer, default_date_format="yyyy-mm-dd", remove_timezone=True)
     header = wb.add_format({"bold": True})
     for name, (cols, rows) in bundle.tables.items():
-        _sheet(wb, header, name, cols, [list(r) for r in rows])
+        add_sheet(wb, name, cols, rows, header_format=header)
     pkg_cols = ["package_id", "la_code", "extract_date", "file_name", "ingested_at"]
-    _sheet(wb, header, "packages", pkg_cols,
-           [[p.get(c) for c in pkg_cols] for p in bundle.packages])
+    add_sheet(wb, "packages", pkg_cols, [[p.get(c) for c in pkg_cols] for p in bundle.packages],
+              header_format=header)
     out_cols = ["output", "kind", "id", "basis"]
-    _sheet(wb, header, "outputs", out_cols,
-           [[o.get(c) for c in out_cols] for o in bundle.outputs])
+    add_sheet(wb, "outputs", out_cols, [[o.get(c) for c in out_cols] for o in bundle.outputs],
+              header_format=header)
     wb.close()
     return buffer.getvalue()
-
-
-def _sheet(wb: Any, header: Any, name: str, cols: list[str], rows: list[list[Any]]) -> None:
-    ws = wb.add_worksheet(name[:MAX_SHEET_NAME])
-    ws.write_row(0, 0, cols, header)
-    for i, row in enumerate(rows, start=1):
-        ws.write_row(i, 0, [_cell(v) for v in row])
-    ws.freeze_panes(1, 0)
-    for i, col in enumerate(cols):
-        width = max([len(col), *(len(str(r[i])) for r in rows[:200])]) + 2
-        ws.set_column(i, i, min(width, 40))
-
-
-def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, dt.date | int | float | str | bool):
-        return value
-    return str(value)
 
 
 def seal_access_response(req: RightsRequest, recipient: str, *, workbook: bytes,
