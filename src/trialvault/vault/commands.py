@@ -80,19 +80,24 @@ def ingest(
     receipts: Annotated[Path | None, typer.Option(
         "--receipts", help="Folder for the signed receipts to send back to each LA "
         "(default: beside each package, <package>.receipt.json)")] = None,
+    keep_packages: Annotated[bool, typer.Option(
+        "--keep-packages", help="Keep the package files after a verified ingest (they stay "
+        "registered in the inventory; an erasure destroys them)")] = False,
 ) -> None:
     """Decrypt, verify and load packages in one transaction (raw + harmonised current view).
     A package already in the vault is skipped; a newer extract supersedes an LA's older one.
     Each LA gets a signed receipt (package id, audit entry, hash): it anchors the audit log
-    outside the vault (`audit verify --witness RECEIPT`).
+    outside the vault (`audit verify --witness RECEIPT`). Package files are then deleted once
+    the vault verifiably holds them (a signed `<package>.deleted.json` certificate is left in
+    their place), unless --keep-packages.
 
     Example: trialvault ingest out/354.tvpkg out/807.tvpkg --vault vault
     """
     from trialvault.files import write_atomic
     from trialvault.trust import canonical
 
-    report = ingest_packages(vault, acting_user(vault, user), _password(), packages,
-                             study=load_study(study))
+    name, password = acting_user(vault, user), _password()
+    report = ingest_packages(vault, name, password, packages, study=load_study(study))
     by_id = {p.package_id: p for p in report.packages}
     for package_id, receipt in report.receipts.items():
         source = next(pk for pk in packages if pk.name == by_id[package_id].file)
@@ -117,6 +122,22 @@ def ingest(
     if report.ingest_batch is not None:
         console.print(f"batch {report.ingest_batch}: harmonised rows "
                       f"{sum(report.harmonised_rows.values())}")
+    fixes = report.rectifications
+    if fixes.applied or fixes.agreed or fixes.conflicts:
+        console.print(f"rectifications: {fixes.applied} row(s) corrected again, {fixes.agreed} "
+                      f"already corrected by the LA, {fixes.conflicts} conflict(s)")
+    if fixes.conflicts:
+        err_console.print(f"warning: {fixes.conflicts} correction(s) conflict with a value the "
+                          "LA changed itself: the LA's value was kept; review them with "
+                          "`trialvault rights show ID` and re-execute or close")
+    if report.ingested and not keep_packages:
+        from trialvault.vault.inventory import dispose_packages
+
+        for cert in dispose_packages(vault, name, password,
+                                     [p.package_id for p in report.ingested],
+                                     certificate_dir=receipts):
+            console.print(f"package deleted after a verified ingest; certificate: {cert}",
+                          soft_wrap=True)
 
 
 @guarded

@@ -75,7 +75,7 @@ def test_vault_commands(app: typer.Typer, tmp_path: Path, nwd_study_path: Path) 
                                           "validation_summary": {"errors": 0}},
                       _children(la, 12), b"")
         pkgs.append(str(path))
-    out = run("ingest", *pkgs)
+    out = run("ingest", *pkgs, "--keep-packages")  # re-ingested below
     assert out.count("ingested") == 2 and "ZQXJ" not in out
     assert "skipped" in run("ingest", pkgs[0])
     assert "needs role data-manager" in run("ingest", pkgs[0], "--user", "ana", code=4,
