@@ -89,16 +89,61 @@ def _notes(view: service.RequestView) -> str:
     return "; ".join(notes)
 
 
+MAX_CHILD_CODE = 100  # characters; LA child codes are short identifiers
+
+
+def child_code(option: str | None, path: Path | None) -> str:
+    """The child code from --child-file, `--child -` (stdin), --child (with a warning) or a
+    hidden prompt. Refusals never echo what was given."""
+    if option is not None and path is not None:
+        raise typer.BadParameter("give the child code once: --child or --child-file")
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                text = handle.read(4096).decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(f"--child-file: cannot read {path} "
+                                     f"({type(exc).__name__})") from None
+        return _one_code(text, f"--child-file {path}")
+    if option == "-":
+        return _one_code(sys.stdin.read(4096), "--child - (stdin)")
+    if option is not None:
+        warning("--child puts the child's code in the process list (ps) and your shell "
+                "history; use --child-file FILE, --child - (stdin) or the prompt instead")
+        return _one_code(option, "--child")
+    if not sys.stdin.isatty():
+        raise typer.BadParameter("no terminal to ask for the child code: give --child-file "
+                                 "FILE or --child - (read from stdin)")
+    return _one_code(str(typer.prompt("LA child code (not shown)", hide_input=True,
+                                      confirmation_prompt=True)), "the prompt")
+
+
+def _one_code(text: str, source: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) != 1:
+        raise typer.BadParameter(f"{source}: expected one child code on one line "
+                                 f"(found {len(lines)} non-empty lines)")
+    if len(lines[0]) > MAX_CHILD_CODE:
+        raise typer.BadParameter(f"{source}: a child code has at most {MAX_CHILD_CODE} "
+                                 "characters")
+    return lines[0]
+
+
 @rights_app.command("new")
 @guarded
 def new(
     vault: VaultOption, study: StudyOption,
     type: Annotated[str, typer.Option("--type", help=" | ".join(REQUEST_TYPES))],
     la: Annotated[int, typer.Option("--la", help="DfE code of the LA the child belongs to")],
-    child: Annotated[str, typer.Option("--child", help="The LA's child code (stored only "
-                                       "inside the vault)")],
     received: Annotated[str, typer.Option("--received", help="Date received, YYYY-MM-DD")],
     channel: Annotated[str, typer.Option("--channel", help=" | ".join(CHANNELS))],
+    child_file: Annotated[Path | None, typer.Option(
+        "--child-file", help="A file holding the LA's child code (one line). Without this or "
+        "--child, you are asked for the code (not echoed).")] = None,
+    child: Annotated[str | None, typer.Option(
+        "--child", help="The LA's child code, or - to read it from stdin. A code given here "
+        "shows in process lists and shell history: prefer --child-file or the prompt.")]
+    = None,
     note: Annotated[str | None, typer.Option("--note", help="Free text (kept in the vault)")]
     = None,
     user: UserOption = None,
@@ -107,12 +152,19 @@ def new(
 ) -> None:
     """Register a request received by email, post or phone (usually through the LA).
 
-    Example: trialvault rights new --type access --la 354 --child C123 --received 2026-01-31 --channel email
+    The child's code is stored only inside the vault. Give it in a file, on stdin or at the
+    prompt, so that it never shows in `ps` or your shell history.
+
+    Example:
+
+        trialvault rights new --type access --la 354 --child-file code.txt
+          --received 2026-01-31 --channel email
     """
     s = load_study(study)
+    code = child_code(child, child_file)
     rid, duplicate = service.file_request(
         _login(vault, user), s, type=_choice(type, REQUEST_TYPES, "--type"), la_code=la,
-        child_id=child, received=_date(received, "--received"),
+        child_id=code, received=_date(received, "--received"),
         channel=_choice(channel, CHANNELS, "--channel"), note=note, today=dt.date.today(),
         force=force)
     d = compute_deadline(_date(received, "--received"))
