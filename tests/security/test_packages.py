@@ -174,7 +174,9 @@ _CHILD = textwrap.dedent("""
     from trialvault.seal import parse_public_key, verify_package
     identity, line = sys.argv[2], sys.argv[3]
     key = parse_public_key(line)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # the resident size now (not the import peak), so the growth below is the reader's
+    status = Path("/proc/self/status").read_text().split("VmRSS:")[1]
+    base = int(status.split()[0])
     outcome = {"error": None, "rule": None, "message": None}
     try:
         verify_package(Path(sys.argv[1]), identity, {key.la_code: [key]})
