@@ -136,3 +136,17 @@ def test_la_keygen_and_pubkey_commands(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["la", "keygen", "--la", "0", "--out", str(tmp_path / "z.key")],
                         env=env)
     assert bad.exit_code == 3 and "not a DfE LA code" in bad.output
+
+
+def test_prepare_refuses_another_las_key_and_a_wrong_passphrase_before_reading(
+        key_file: tuple[Path, LaSigningKey], tmp_path: Path) -> None:
+    """The returns named here do not exist: the key is checked before any of them is read."""
+    args = ["prepare", "--la", "807", "--ssda903", str(tmp_path / "none"), "--cin",
+            str(tmp_path / "none.xml"), "--recipient",
+            "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq",
+            "--out", str(tmp_path / "807.tvpkg"), "--sign-key", str(key_file[0])]
+    other = runner.invoke(app, args, env={"TRIALVAULT_LA_PASSPHRASE": PASSPHRASE})
+    assert other.exit_code == 6 and "LA 354's key, not LA 807's" in other.output
+    wrong = runner.invoke(app, args, env={"TRIALVAULT_LA_PASSPHRASE": "not the passphrase"})
+    assert wrong.exit_code == 4 and "wrong passphrase" in wrong.output
+    assert not (tmp_path / "807.tvpkg").exists()
