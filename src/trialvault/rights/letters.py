@@ -163,8 +163,9 @@ def rectification_claims(table: str, column: str, old: str | None, new: str,
 
     return [
         Claim(f"We corrected {field_words(column)} in "
-              f"{'the' if records == 1 else 'all'} {table_words(table, records)}: it now "
-              f"says {shown(new)} instead of {shown(old)}.", "correction", records),
+              + (f"the {plain_words()['tables'][table]['one']}" if records == 1 else
+                 f"all {table_words(table, records)}")
+              + f": it now says {shown(new)} instead of {shown(old)}.", "correction", records),
         Claim("We will keep this correction. If your local authority sends us the old "
               "information again, we will correct it again; if they send something different, "
               "a person here will check it with them.", "overlay", 1),
