@@ -1,9 +1,9 @@
 """`trialvault demo`: the whole walk on synthetic data, into a fresh folder.
 
 documents → synth (the five LAs' statutory files, with planted effects and faults) → vault
-init (four users, one per role) → each LA's signing key → prepare, seal and sign per LA →
-ingest → one rights request of each type → evaluate → release request → review by a second
-person → write the release (report).
+init (five users: every role, two output checkers) → each LA's signing key → prepare, seal and sign per LA →
+ingest → one rights request of each type → evaluate → release request → signed reviews by two
+output checkers → write the release (report).
 
 Everything uses data the project generates; no real data is involved. The demo vault's
 passwords are random and written to `demo-credentials.txt` beside it so a newcomer can open the
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from trialvault.seal import LaPublicKey, LaSigningKey
 
 # Who does what in the demo: one user per role, as the two-person rule needs.
-DEMO_USERS = {"dana": "data-manager", "ana": "analyst", "oli": "output-checker", "dpo": "dpo"}
+# Two output checkers: the study asks for two approvals besides the requester's.
+DEMO_USERS = {"dana": "data-manager", "ana": "analyst", "oli": "output-checker",
+              "ola": "output-checker", "dpo": "dpo"}
 # True effects planted for the demo (absolute risk differences / rate ratios, see docs).
 DEMO_EFFECTS = {"entered_care_12m": -0.04, "residential_placement_12m": -0.01,
                 "unauthorised_absence_rate": 0.9, "missing_episodes_12m": 0.8}
@@ -162,7 +164,7 @@ def run_demo(study: StudyFile, folder: Path, *, scale: float = 0.5, seed: int = 
         encoding="utf-8")
     credentials.chmod(0o600)
     run.artefacts["demo-credentials.txt"] = credentials
-    step(f"vault: initialised with {len(DEMO_USERS)} users (one per role)")
+    step(f"vault: initialised with {len(DEMO_USERS)} users (every role; two output checkers)")
 
     la_keys = make_la_keys(summary.la_codes, folder / "la-side" / "keys", credentials,
                            kdf_params=kdf_params)
@@ -202,14 +204,17 @@ def run_demo(study: StudyFile, folder: Path, *, scale: float = 0.5, seed: int = 
     results = evaluate_vault(vault, "ana", passwords["ana"], study)
     step(f"evaluate: cohort {results.cohort_size:,}, excluded {results.excluded_children}")
 
-    release_id = request_release(vault, "ana", passwords["ana"], study,
+    # The rules are those of the study file stored with the evaluation run.
+    release_id = request_release(vault, "ana", passwords["ana"],
                                  note="Demo: primary and secondary results")
-    review_release(vault, "oli", passwords["oli"], release_id, "approve",
-                   "Checked every table against the checking report; safe to release.")
+    for checker in ("oli", "ola"):
+        review_release(vault, checker, passwords[checker], release_id, "approve",
+                       "Checked every table against the checking report; safe to release.")
     report_path = write_release(vault, "ana", passwords["ana"], release_id,
                                 folder / "release")
     run.artefacts["report.html"] = report_path
-    step(f"release {release_id}: requested by ana, approved by oli, written")
+    step(f"release {release_id}: requested by ana, approved (signed) by oli and ola, "
+         "signatures verified, written")
     return run
 
 

@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from trialvault.cli_common import (
-    StudyOption,
     UserOption,
     VaultOption,
     acting_user,
@@ -33,14 +32,19 @@ release_app = typer.Typer(help="Request, review and write out disclosure-checked
 @release_app.command("request")
 @guarded
 def request_cmd(
-    study: StudyOption, vault: VaultOption, user: UserOption = None,
+    vault: VaultOption, user: UserOption = None,
+    study: Annotated[Path | None, typer.Option(
+        "--study", help="Study file to check against the run's. Optional: the rules always "
+        "come from the study file stored with the evaluation run; a different one is "
+        "refused.")] = None,
     run: Annotated[str | None, typer.Option("--run", help="Evaluation run id. Default: the "
-                                            "latest run of the study.")] = None,
-    note: Annotated[str, typer.Option("--note", help="Context for the reviewer.")] = "",
+                                            "latest run.")] = None,
+    note: Annotated[str, typer.Option("--note", help="Context for the reviewers.")] = "",
 ) -> None:
-    """Build a release from an evaluation run: every output through the disclosure rules
-    (suppression, secondary suppression, rounding, dominance, residual dof), stored in the
-    vault with its checking report, pending review by a different person.
+    """Build a release from an evaluation run under the study file in force for that run:
+    every output through the disclosure rules (suppression, secondary suppression, rounding,
+    non-zero contributors, dominance, cluster-level dof), checked together with the study's
+    earlier releases, stored and signed in the vault, pending review by other people.
 
     Example: TRIALVAULT_PASSWORD=... trialvault release request --vault vault --user ana
     --note "final analysis"
@@ -50,10 +54,10 @@ def request_cmd(
     who = acting_user(vault, user)
     password = password_from_env_or_prompt()
     release_id = request_release(vault, who, password, study, run_id=run, note=note)
-    _, checked = show_release(vault, who, password, release_id)
+    record, checked = show_release(vault, who, password, release_id)
     console.print(f"[bold green]release requested[/]: {release_id} (disclosure status "
-                  f"{checked.status}, {len(checked.outputs)} outputs); a reviewer must now run "
-                  f"`trialvault release review {release_id}`")
+                  f"{checked.status}, {len(checked.outputs)} outputs); {record.required} "
+                  f"reviewer(s) must now run `trialvault release review {release_id}`")
 
 
 @release_app.command("review")
@@ -109,23 +113,61 @@ def show_cmd(
     release_id: Annotated[str, typer.Argument(help="Release id (REL-...).")],
     vault: VaultOption, user: UserOption = None,
     fmt: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
+    public: Annotated[bool, typer.Option("--public", help="Show what would leave the vault "
+                                         "instead of the reviewers' checking report.")] = False,
 ) -> None:
-    """Print a release's checking report: every output, rule applied and cell changed.
+    """Print a release's checking report (for reviewers; it never leaves the vault): every
+    output, rule applied, each suppressed cell with its true value and reason, which cell
+    protects which, the audit and the comparison with earlier releases.
 
     Example: TRIALVAULT_PASSWORD=... trialvault release show REL-20261125-1a2b3c4d --vault vault
     """
-    from trialvault.disclose.checking import render_markdown
+    from trialvault.disclose.checking import render_markdown, render_public_markdown
     from trialvault.disclose.release import show_release
 
     record, checked = show_release(vault, acting_user(vault, user), password_from_env_or_prompt(),
                                    release_id)
+    meta = {**record.meta(), "approvals": [
+        {"reviewer": r["reviewer"], "reviewed_at": r["reviewed_at"]}
+        for r in record.reviews if r["decision"] == "approve"]}
     if fmt == "json":
-        text = json.dumps({"release": record.meta(), **checked.to_json()}, indent=2)
+        body = checked.public_json() if public else {**checked.public_json(),
+                                                     **checked.internal_json()}
+        text = json.dumps({"release": record.meta(), **body}, indent=2)
     elif fmt == "md":
-        text = render_markdown(checked, record.meta())
+        text = (render_public_markdown(checked, meta) if public
+                else render_markdown(checked, record.meta()))
     else:
         raise PolicyRefusal(f"unknown format {fmt!r}: md or json")
     console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@release_app.command("verify")
+@guarded
+def verify_cmd(
+    release_id: Annotated[str, typer.Argument(help="Release id (REL-...).")],
+    vault: VaultOption, user: UserOption = None,
+) -> None:
+    """Check a release as `release write` does: the audit log, the stored content against the
+    signed hash, the requester's and every reviewer's signature against the certificates the
+    audit log introduced, distinct people, slots made before the request, enough approvals.
+    Exit 5 when something does not verify, 6 when approvals are missing.
+
+    Example: TRIALVAULT_PASSWORD=... trialvault release verify REL-20261125-1a2b3c4d --vault vault
+    """
+    from trialvault.disclose.release import verify_release
+    from trialvault.errors import IntegrityError
+
+    found = verify_release(vault, acting_user(vault, user), password_from_env_or_prompt(),
+                           release_id)
+    for a in found.approvals:
+        console.print(f"approval by {a['reviewer']} at {a['reviewed_at']}: signature verifies",
+                      markup=False, highlight=False)
+    if found.problems:
+        raise IntegrityError("; ".join(found.problems))
+    if not found.ok:
+        raise PolicyRefusal("; ".join(found.reasons()))
+    console.print(f"release {release_id}: request and {len(found.approvals)} approval(s) verify")
 
 
 @release_app.command("write")
@@ -136,8 +178,9 @@ def write_cmd(
     out: Annotated[Path, typer.Option("--out", help="New (or empty) folder for the release.")
                    ] = Path("release"),
 ) -> None:
-    """Write an approved release to a new folder: the HTML report, the privacy notice, the
-    checked tables (CSV), the checking report and a manifest of SHA-256 file hashes.
+    """Write an approved release to a new folder after verifying every signature: the HTML
+    report, the privacy notice, the published tables (CSV), the disclosure-control note (rules
+    in words; the checking report stays in the vault) and a manifest of SHA-256 hashes.
 
     Example: TRIALVAULT_PASSWORD=... trialvault release write REL-20261125-1a2b3c4d
     --vault vault --user ana --out release-1

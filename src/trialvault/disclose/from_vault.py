@@ -1,19 +1,21 @@
 """Build a `ResultsInput` inside an open vault session from one evaluation run.
 
-The estimates come from the run's `results.*` tables. The LA × period tables the report needs
-(cohort, outcome events, magnitude evidence, event-study group sizes) are not stored by the
-evaluation, so they are recomputed here from the evaluation's own cohort and outcome SQL
+The **rules come from the vault**: the study file in force when the evaluation ran is stored
+with the run (`results.run_study`); a release applies exactly that study, and a request that
+names any other study file is refused. The estimates come from the run's `results.*` tables.
+The LA × period tables are recomputed from the evaluation's own cohort and outcome SQL
 (`trialvault.evaluate.cohort.build_analysis_table`, which applies the rights exclusions) and
-reduced to aggregates at once; the per-child frame never leaves this function except as the
-(la_code, child_id) list the release must record in the vault (`releases.release_children`).
-A run whose cohort no longer matches the data (an erasure or a new extract since) is refused:
-its estimates and the recomputed tables would describe different children.
+reduced to aggregates at once (`aggregate`); the per-child frame never leaves this module
+except as the (la_code, child_id) list the release records in the vault. A run whose cohort no
+longer matches the data (an erasure or a new extract since) is refused. The data's origin
+(synthetic, real, unknown) is read from the package manifests.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
 import json
+import tomllib
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,16 +23,37 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from trialvault.disclose.inputs import Period, ResultsInput
+from trialvault.disclose.aggregate import aggregate_cohort
+from trialvault.disclose.inputs import (
+    ESTIMATE_COLUMNS,
+    EVENT_STUDY_COLUMNS,
+    VARIANCE_COLUMNS,
+    ResultsInput,
+)
 from trialvault.errors import PolicyRefusal
 from trialvault.study.model import StudyFile
 
-_LABEL = {1: "{y}-{m:02d}", 3: "{y} Q{q}", 6: "{y} H{h}", 12: "{y}"}
-_MONTHS = {"month": 1, "quarter": 3, "half-year": 6, "year": 12}
 # Provenance fields a release may carry (no counts, no paths beyond the study file's name).
 _SAFE_PROVENANCE = ("study_id", "study_file", "study_sha256", "study_model_sha256",
-                    "audit_head_seq", "audit_head_hash", "seed", "primary_outcome")
+                    "audit_head_seq", "audit_head_hash", "seed", "primary_outcome", "estimand",
+                    "primary_model", "primary_inference", "multiplicity", "missing_data")
 EVENT_TABLES = ("referrals", "assessments", "s47", "cin_plans", "cp_plans", "cla_episodes")
+
+
+def model_hash(study: StudyFile) -> str:
+    return hashlib.sha256(study.model_dump_json().encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunStudy:
+    """The study file stored with an evaluation run."""
+
+    study: StudyFile
+    text: str
+    format: str
+    sha256: str
+    model_sha256: str
+    file_name: str | None
 
 
 @dataclass(frozen=True)
@@ -39,176 +62,257 @@ class VaultResults:
 
     run_id: str
     run_created_at: str
+    study: RunStudy
     results: ResultsInput
     children: list[tuple[int, str]]  # who the release counts: stays in the vault
 
 
-def table_months(study: StudyFile) -> int:
-    """Months per column of the released LA × period tables."""
-    analysis = _MONTHS[study.analysis.period]
-    wanted = study.disclosure.table_period
-    return analysis if wanted == "analysis" else max(analysis, _MONTHS[wanted])
+def _exists(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND "
+                      "(database_name = ? OR schema_name = ?)", [table, catalog, catalog]
+                      ).fetchone()
+    return bool(row and row[0])
 
 
-def period_of(day: dt.date, months: int) -> Period:
-    """The table period holding `day`: label and first day."""
-    k = (day.month - 1) // months
-    start = dt.date(day.year, k * months + 1, 1)
-    label = _LABEL[months].format(y=day.year, m=start.month, q=k + 1, h=k + 1)
-    return Period(label, start)
-
-
-def latest_run(con: duckdb.DuckDBPyConnection, study: StudyFile,
-               run_id: str | None = None) -> tuple[str, str, int, dict[str, Any]]:
-    """(run_id, created_at, cohort_size, provenance) of the chosen or latest run."""
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'runs' AND "
-                         "(database_name = 'results' OR schema_name = 'results')").fetchone()
-    if not exists or not exists[0]:
+def latest_run(con: duckdb.DuckDBPyConnection, study_id: str | None = None,
+               run_id: str | None = None) -> tuple[str, str, int, dict[str, Any], str]:
+    """(run_id, created_at, cohort_size, provenance, study_id) of the chosen or latest run."""
+    if not _exists(con, "results", "runs"):
         raise PolicyRefusal("the vault holds no evaluation results: run `trialvault evaluate`")
-    sql = ("SELECT run_id, CAST(created_at AS VARCHAR), cohort_size, provenance FROM results.runs "
-           "WHERE study_id = ?")
-    params: list[Any] = [study.study.id]
+    sql = ("SELECT run_id, CAST(created_at AS VARCHAR), cohort_size, provenance, study_id "
+           "FROM results.runs WHERE TRUE")
+    params: list[Any] = []
+    if study_id:
+        sql += " AND study_id = ?"
+        params.append(study_id)
     if run_id:
         sql += " AND run_id = ?"
         params.append(run_id)
     row = con.execute(sql + " ORDER BY created_at DESC LIMIT 1", params).fetchone()
     if row is None:
-        raise PolicyRefusal(f"no evaluation run {run_id or ''} for study '{study.study.id}' "
+        raise PolicyRefusal(f"no evaluation run {run_id or ''} "
+                            f"{'for study ' + repr(study_id) + ' ' if study_id else ''}"
                             "in the vault".replace("  ", " "))
-    return str(row[0]), str(row[1]), int(row[2]), json.loads(row[3])
+    return str(row[0]), str(row[1]), int(row[2]), json.loads(row[3]), str(row[4])
 
 
-def _evidence(values: pd.Series, top_n: int) -> pd.Series:
-    """Magnitude evidence of one cell (aggregates only)."""
-    v = values.dropna().to_numpy(dtype=float)
-    top = np.sort(v)[::-1]
-    return pd.Series({
-        "n": len(v), "total": float(v.sum()), "top1": float(top[0]) if len(v) else 0.0,
-        "top2": float(top[1]) if len(v) > 1 else 0.0, "top_n": float(top[:top_n].sum()),
-        "minimum": float(v.min()) if len(v) else np.nan,
-        "maximum": float(v.max()) if len(v) else np.nan, "negatives": int((v < 0).sum())})
+def run_study(con: duckdb.DuckDBPyConnection, run_id: str, provenance: dict[str, Any],
+              given: StudyFile | None = None, given_sha256: str | None = None) -> RunStudy:
+    """The study in force for `run_id`; a `given` study file that differs is refused."""
+    row = (con.execute("SELECT study_text, study_format, study_sha256, study_model_sha256, "
+                       "study_file FROM results.run_study WHERE run_id = ?", [run_id]).fetchone()
+           if _exists(con, "results", "run_study") else None)
+    if row is None:
+        # A run made before the study was stored with it: accept only a study file whose hash
+        # the run's provenance names, so the rules are still the run's.
+        if given is None:
+            raise PolicyRefusal(f"evaluation run {run_id} does not store its study file: run "
+                                "`trialvault evaluate` again (or name the study file it used)")
+        ok = (given_sha256 is not None and given_sha256 == provenance.get("study_sha256")) or \
+            model_hash(given) == provenance.get("study_model_sha256")
+        if not ok:
+            raise PolicyRefusal(f"the study file given is not the one evaluation run {run_id} "
+                                "used: a release applies the rules in force for its run")
+        text = given.model_dump_json()
+        return RunStudy(given, text, "json", hashlib.sha256(text.encode()).hexdigest(),
+                        model_hash(given), None)
+    text, fmt, sha, name = str(row[0]), str(row[1]), str(row[2]), row[4]
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() != sha:
+        raise PolicyRefusal(f"the study file stored with run {run_id} does not match its hash")
+    study = (StudyFile.model_validate(tomllib.loads(text)) if fmt == "toml"
+             else StudyFile.model_validate_json(text))
+    if given is not None and model_hash(given) != model_hash(study) and given_sha256 != sha:
+        raise PolicyRefusal(f"the study file given differs from the one in force when "
+                            f"evaluation run {run_id} was made (SHA-256 {sha[:12]}…): a "
+                            "release applies the run's rules; run `trialvault evaluate` with "
+                            "the new study file first")
+    return RunStudy(study, text, fmt, sha, model_hash(study), None if name is None else str(name))
 
 
-def _flow(con: duckdb.DuckDBPyConnection, cohort_size: int) -> pd.DataFrame:
-    """Children with any social-care event → excluded by rights → not eligible → cohort."""
-    from trialvault.rights import excluded_children
+def data_origin(con: duckdb.DuckDBPyConnection) -> str:
+    """synthetic when any current package says so, real only when every one does, else
+    unknown (a manifest without `origin`, or no package at all)."""
+    if not _exists(con, "meta", "packages"):
+        return "unknown"
+    rows = con.execute("SELECT la_code, manifest FROM meta.packages ORDER BY ingest_batch, "
+                       "ingested_at").fetchall()
+    current: dict[int, str] = {}
+    for la, manifest in rows:
+        origin = str(json.loads(manifest).get("origin", "unknown")).lower()
+        current[int(la)] = origin if origin in ("synthetic", "real") else "unknown"
+    origins = set(current.values())
+    if "synthetic" in origins:
+        return "synthetic"
+    return "real" if origins == {"real"} else "unknown"
 
+
+def _removed(con: duckdb.DuckDBPyConnection, cohort_size: int) -> list[tuple[str, str, int]]:
+    """Children with any social-care event → excluded by rights (by kind) → not eligible."""
     present = {r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'harmonised' "
         "AND table_catalog = current_database()").fetchall()}
     tables = [t for t in EVENT_TABLES if t in present]
     union = " UNION ".join(f"SELECT la_code, child_id FROM harmonised.{t}" for t in tables)
-    excluded = excluded_children(con)
-    con.register("tv_release_excluded", excluded)
-    try:
+    restricted = objecting = 0
+    start = 0
+    if tables:
+        flags = ("SELECT la_code, child_id, bool_or(kind = 'restriction') AS restricted FROM "
+                 "meta.rights_flags WHERE status = 'active' GROUP BY ALL"
+                 if _exists(con, "meta", "rights_flags") else
+                 "SELECT NULL::INTEGER AS la_code, NULL::VARCHAR AS child_id, "
+                 "NULL::BOOLEAN AS restricted WHERE FALSE")
         row = con.execute(
-            f"WITH everyone AS ({union}) SELECT count(*), count(x.child_id) FROM everyone e "
-            "LEFT JOIN tv_release_excluded x USING (la_code, child_id)").fetchone()
-    finally:
-        con.unregister("tv_release_excluded")
-    start, removed_rights = (int(row[0]), int(row[1])) if row else (0, 0)
-    not_eligible = start - removed_rights - cohort_size
-    return pd.DataFrame([
-        ("start", "Children with a social-care event in the data", start),
-        ("rights", "Excluded: restricted or objecting (data-subject rights)", removed_rights),
-        ("eligibility", "Not eligible: no qualifying event at an eligible age with full "
-                        "follow-up", not_eligible),
-        ("cohort", "Analysed cohort", cohort_size),
-    ], columns=["step", "label", "n"])
+            f"WITH everyone AS ({union}), flags AS ({flags}) SELECT count(*), "
+            "count(*) FILTER (WHERE f.restricted), count(*) FILTER (WHERE NOT f.restricted) "
+            "FROM everyone e LEFT JOIN flags f USING (la_code, child_id)").fetchone()
+        if row:
+            start, restricted, objecting = int(row[0]), int(row[1]), int(row[2])
+    return [
+        ("rights_restriction", "Excluded: processing restricted (data-subject right)",
+         restricted),
+        ("rights_objection", "Excluded: objected to processing (data-subject right)",
+         objecting),
+        ("not_eligible", "Not eligible: no qualifying event at an eligible age with full "
+                         "follow-up", start - restricted - objecting - cohort_size),
+    ]
 
 
-def _estimates(con: duckdb.DuckDBPyConnection, run_id: str, cohort_size: int) -> pd.DataFrame:
-    est = con.execute("SELECT outcome, model, measure, estimate, ci_low, ci_high, p_value, "
-                      "df_resid FROM results.estimates WHERE run_id = ?", [run_id]).df()
-    few = con.execute("SELECT outcome, method, measure, estimate, ci_low, ci_high, p_value "
-                      "FROM results.few_cluster WHERE run_id = ?", [run_id]).df()
-    did = con.execute("SELECT outcome, overall_att, ci_low, ci_high FROM results.did_aggregates "
-                      "WHERE run_id = ? AND type = 'simple'", [run_id]).df()
-    cells = con.execute("SELECT outcome, count(*) AS cells FROM results.did_att_gt WHERE "
-                        "run_id = ? GROUP BY outcome", [run_id]).df().set_index("outcome")
-    rows: list[tuple[Any, ...]] = []
-    for outcome in est["outcome"].drop_duplicates():
-        part = est[est["outcome"] == outcome]
-        mine = few[few["outcome"] == outcome].set_index("method")
-        ri = mine["p_value"].get("randomisation", np.nan)
-        for _, r in part.iterrows():
-            is_diff = not str(r["measure"]).endswith("ratio")
-            rows.append((outcome, f"Hussey & Hughes {r['model']} ({r['measure']})",
-                         r["estimate"], r["ci_low"], r["ci_high"], r["p_value"],
-                         ri if is_diff else np.nan, r["df_resid"]))
-        dof = part["df_resid"].max()
-        for method, label in (("randomisation", "Randomisation inference"),
-                              ("wild_cluster_bootstrap", "Wild cluster bootstrap (Webb)")):
-            if method in mine.index:
-                m = mine.loc[method]
-                rows.append((outcome, f"{label} ({m['measure']})", m["estimate"], m["ci_low"],
-                             m["ci_high"], m["p_value"], np.nan, dof))
-        d = did[did["outcome"] == outcome]
-        if not d.empty:
-            # One parameter per ATT(g,t) cell: residual dof = children - cells.
-            n_cells = int(cells["cells"].get(outcome, 0))
-            rows.append((outcome, "Callaway–Sant'Anna (simple ATT)", d["overall_att"].iloc[0],
-                         d["ci_low"].iloc[0], d["ci_high"].iloc[0], np.nan, np.nan,
-                         float(cohort_size - n_cells)))
-    return pd.DataFrame(rows, columns=["outcome", "analysis", "estimate", "ci_low", "ci_high",
-                                       "p_value", "ri_p_value", "dof"])
+def _params(model: str, support: pd.Series, study: StudyFile) -> float:
+    """Parameters a model estimates at the LA × period level."""
+    clusters, periods, k = (int(support["clusters"]), int(support["periods"]),
+                            int(support["covariates"]))
+    if model == "callaway_santanna":
+        return float(clusters + periods)
+    base = clusters + periods - 1 + k
+    if model == "exposure_time":
+        return float(base + study.analysis.exposure_time_max + 1)
+    return float(base + 1)
 
 
-def read_results(con: duckdb.DuckDBPyConnection, study: StudyFile,
-                 run_id: str | None = None) -> VaultResults:
-    """The aggregates of one evaluation run (default: the latest) as a `ResultsInput`."""
+def _estimates(con: duckdb.DuckDBPyConnection, run_id: str, study: StudyFile,
+               support: pd.DataFrame) -> pd.DataFrame:
+    primary = study.analysis.primary_outcome.id
+    sup = support.set_index(["outcome", "population"])
+    head = (con.execute("SELECT * FROM results.headline WHERE run_id = ?", [run_id]).df()
+            if _exists(con, "results", "headline") else pd.DataFrame())
+    inf = (con.execute("SELECT * FROM results.inference WHERE run_id = ?", [run_id]).df()
+           if _exists(con, "results", "inference") else pd.DataFrame())
+    rows: list[dict[str, Any]] = []
+    chosen = {(str(h["outcome"]), str(h["population"]), str(h["model"]), str(h["method"])):
+              h for _, h in head.iterrows()}
+    for _, r in inf.iterrows():
+        key = (str(r["outcome"]), str(r["population"]), str(r["model"]), str(r["method"]))
+        h = chosen.get(key)
+        rows.append({**{c: r.get(c) for c in ("outcome", "population", "model", "method",
+                                              "estimate", "se", "df", "ci_low", "ci_high",
+                                              "p_value", "n", "note")},
+                     "measure": "difference", "primary": h is not None,
+                     "p_adjusted": h["p_adjusted"] if h is not None else np.nan,
+                     "multiplicity": h["multiplicity"] if h is not None else ""})
+    est = con.execute("SELECT * FROM results.estimates WHERE run_id = ?", [run_id]).df()
+    for _, r in est.iterrows():
+        ratio = str(r["measure"]).endswith("ratio")
+        if not ratio and not inf.empty:
+            continue  # the difference scale is in `inference`
+        rows.append({"outcome": r["outcome"], "population": "main",
+                     "model": f"immediate_{r['model']}", "method": "model_hc1",
+                     "measure": r["measure"], "estimate": r["estimate"], "se": r["se"],
+                     "df": np.nan, "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                     "p_value": r["p_value"], "n": r["n"], "note": r["note"],
+                     "primary": False, "p_adjusted": np.nan, "multiplicity": ""})
+    did = con.execute("SELECT outcome, overall_att, overall_se, ci_low, ci_high FROM "
+                      "results.did_aggregates WHERE run_id = ? AND type = 'simple'",
+                      [run_id]).df()
+    for _, r in did.iterrows():
+        rows.append({"outcome": r["outcome"], "population": "main",
+                     "model": "callaway_santanna", "method": "clustered_by_la",
+                     "measure": "difference", "estimate": r["overall_att"],
+                     "se": r["overall_se"], "df": np.nan, "ci_low": r["ci_low"],
+                     "ci_high": r["ci_high"], "p_value": np.nan, "n": np.nan,
+                     "note": "simple aggregation of ATT(g,t)", "primary": False,
+                     "p_adjusted": np.nan, "multiplicity": ""})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=ESTIMATE_COLUMNS)
+    frame["role"] = np.where(frame["outcome"] == primary, "primary", "secondary")
+    for col in ("clusters", "cells", "params"):
+        frame[col] = np.nan
+    for i, r in frame.iterrows():
+        where = (str(r["outcome"]), str(r["population"]))
+        if where not in sup.index:
+            continue
+        s = sup.loc[where]
+        frame.loc[i, ["clusters", "cells", "params"]] = [
+            s["clusters"], s["cells"], _params(str(r["model"]), s, study)]
+    return frame.reindex(columns=ESTIMATE_COLUMNS)
+
+
+def _event_support(con: duckdb.DuckDBPyConnection, run_id: str, analysis: pd.DataFrame,
+                   study: StudyFile) -> pd.DataFrame:
+    """Treated LAs and their children behind each event-study point: a point at event time e
+    averages ATT(g, g + e) over the groups g estimated there, so its LAs are those groups'
+    (with few LAs left at long exposure times a point may rest on one LA)."""
+    from trialvault.disclose.aggregate import main_mask
+
+    att = con.execute("SELECT outcome, group_period, period FROM results.did_att_gt WHERE "
+                      "run_id = ? AND att IS NOT NULL", [run_id]).df()
+    main = analysis[main_mask(analysis, study)]
+    rel = main["period"] - main["step_period"]
+    rows = []
+    for (outcome, e), part in att.assign(e=att["period"] - att["group_period"]).groupby(
+            ["outcome", "e"]):
+        groups = set(part["group_period"].astype(int))
+        mine = main[main["step_period"].isin(groups) & (rel == int(e))
+                    & main[str(outcome)].notna()]
+        las = main.loc[main["step_period"].isin(groups), "la_code"].nunique()
+        rows.append({"outcome": str(outcome), "event_time": int(e), "n": len(mine),
+                     "clusters": int(las)})
+    return pd.DataFrame(rows, columns=["outcome", "event_time", "n", "clusters"])
+
+
+def read_results(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
+                 study: StudyFile | None = None, study_sha256: str | None = None
+                 ) -> VaultResults:
+    """The aggregates of one evaluation run (default: the latest) with its own study."""
     from trialvault.evaluate.cohort import build_analysis_table
 
-    run_id, created_at, cohort_size, provenance = latest_run(con, study, run_id)
-    analysis = build_analysis_table(con, study).analysis
-    stored = con.execute("SELECT la_code, period, sum(children) AS n FROM results.cohort_counts "
+    run_id, created_at, cohort_size, provenance, run_study_id = latest_run(
+        con, study.study.id if study is not None else None, run_id)
+    stored = run_study(con, run_id, provenance, study, study_sha256)
+    rules_study = stored.study
+    analysis = build_analysis_table(con, rules_study).analysis
+    counts = con.execute("SELECT la_code, period, sum(children) AS n FROM results.cohort_counts "
                          "WHERE run_id = ? GROUP BY ALL ORDER BY ALL", [run_id]).df()
     now = (analysis.groupby(["la_code", "period"]).size().rename("n").reset_index()
            .sort_values(["la_code", "period"]).reset_index(drop=True))
     if len(analysis) != cohort_size or not np.array_equal(
-            stored.to_numpy(dtype=np.int64), now.to_numpy(dtype=np.int64)):
+            counts.to_numpy(dtype=np.int64), now.to_numpy(dtype=np.int64)):
         raise PolicyRefusal(f"evaluation run {run_id} no longer matches the data in the vault "
                             "(children were added, erased or newly excluded since): run "
                             "`trialvault evaluate` again, then request the release")
-    months = table_months(study)
-    starts = sorted(set(pd.to_datetime(analysis["index_date"]).dt.date))
-    periods = sorted({period_of(d, months) for d in starts}, key=lambda p: p.start)
-    label_of = {d: period_of(d, months).label for d in starts}
-    frame = analysis.assign(tperiod=pd.to_datetime(analysis["index_date"]).dt.date.map(label_of))
-    keys = ["la_code", "tperiod"]
-    cohort = frame.groupby(keys).size().rename("n").reset_index().rename(
-        columns={"tperiod": "period"})
-    binary, magnitude = [], []
-    top_n = study.disclosure.dominance_n
-    for outcome in study.analysis.outcomes:
-        col = frame[outcome.id]
-        if outcome.kind == "binary":
-            agg = frame.assign(m=col.notna(), e=col.fillna(0) > 0).groupby(keys)[["m", "e"]].sum()
-            binary.append(agg.rename(columns={"m": "n", "e": "events"}).reset_index()
-                          .assign(outcome=outcome.id))
-        else:
-            agg = frame.groupby(keys)[outcome.id].apply(_evidence, top_n=top_n).unstack()
-            magnitude.append(agg.reset_index().assign(outcome=outcome.id))
+    agg = aggregate_cohort(analysis, rules_study, removed=_removed(con, cohort_size))
     event = con.execute("SELECT outcome, event_time, att AS estimate, ci_low, ci_high FROM "
                         "results.event_study WHERE run_id = ? ORDER BY outcome, event_time",
                         [run_id]).df()
-    rel = (analysis["period"] - analysis["step_period"]).value_counts()
-    event["n"] = event["event_time"].map(rel).fillna(0).astype(int)
-    binary_df = (pd.concat(binary) if binary else pd.DataFrame(
-        columns=["outcome", "la_code", "tperiod", "n", "events"])).rename(
-        columns={"tperiod": "period"})
-    magnitude_df = (pd.concat(magnitude) if magnitude else pd.DataFrame(
-        columns=["outcome", "la_code", "tperiod"])).rename(columns={"tperiod": "period"})
+    event = event.merge(_event_support(con, run_id, analysis, rules_study),
+                        on=["outcome", "event_time"], how="left")
+    event[["n", "clusters"]] = event[["n", "clusters"]].fillna(0).astype(int)
+    variance = (con.execute("SELECT outcome, icc, cac, clusters, n FROM "
+                            "results.variance_components WHERE run_id = ? AND population = "
+                            "'main'", [run_id]).df()
+                if _exists(con, "results", "variance_components")
+                else pd.DataFrame(columns=VARIANCE_COLUMNS))
     results = ResultsInput(
-        la_codes=list(study.la_codes), periods=periods, cohort=cohort,
-        binary=binary_df.reset_index(drop=True),
-        magnitude=magnitude_df.reindex(columns=[
-            "outcome", "la_code", "period", "n", "total", "top1", "top2", "top_n", "minimum",
-            "maximum", "negatives"]).reset_index(drop=True),
-        flow=_flow(con, cohort_size), estimates=_estimates(con, run_id, cohort_size),
-        event_study=event,
+        la_codes=list(rules_study.la_codes), periods=agg.periods, strata=agg.strata,
+        outcomes=agg.outcomes, magnitude=agg.magnitude, baseline=agg.baseline, flow=agg.flow,
+        estimates=_estimates(con, run_id, rules_study, agg.support),
+        event_study=event.reindex(columns=EVENT_STUDY_COLUMNS), variance=variance,
         provenance={"run_id": run_id, "run_created_at": created_at,
-                    **{k: str(provenance[k]) for k in _SAFE_PROVENANCE if k in provenance}})
+                    "study_sha256": stored.sha256, "study_model_sha256": stored.model_sha256,
+                    **{k: str(provenance[k]) for k in _SAFE_PROVENANCE
+                       if k in provenance and k not in ("study_sha256", "study_model_sha256")}},
+        data_origin=data_origin(con))
+    del run_study_id
     children = [(int(la), str(c)) for la, c in zip(analysis["la_code"], analysis["child_id"],
                                                     strict=True)]
-    return VaultResults(run_id, created_at, results, children)
+    return VaultResults(run_id, created_at, stored, results, children)

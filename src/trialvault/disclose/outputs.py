@@ -1,9 +1,14 @@
-"""Checked outputs and the checking report: plain data that round-trips through JSON.
+"""Checked outputs, in two audiences, as plain data that round-trips through JSON.
 
-A `CheckedOutput` is one table as it would be released (numbers as text, suppressed cells as the
-study's symbol) with every rule applied to it, every cell changed and why, a status and free-text
-context — in the spirit of ACRO's `results.json` and OpenSAFELY Airlock file groups. It never
-holds the true value of a changed cell.
+- `CheckedOutput`: one table **as it leaves** the vault: numbers as text, suppressed cells as
+  the study's symbol, a title and context in words. It says nothing about why a cell is
+  suppressed (a rule code per cell tells a reader a cell is 0, or 1-9), nor which cells rounding
+  changed (that would say every other count is exact).
+- `OutputReview`: the same output **for the reviewers inside the vault**: each cell's true
+  value, what is shown, the rule and reason, which quantity a secondary suppression protects,
+  and the audit's feasible ranges. It never leaves the vault.
+- `CheckedRelease`: every output of one release with its review, the rules, the study's LA
+  order and step dates, the data's origin and the cross-release findings.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ import pandas as pd
 
 from trialvault.disclose.rules import Status
 
-OutputKind = Literal["counts", "magnitude", "estimates", "series"]
-Action = Literal["suppressed", "rounded", "withheld"]
+OutputKind = Literal["counts", "magnitude", "estimates", "series", "variance"]
+Action = Literal["published", "rounded", "suppressed", "withheld"]
 _ORDER: dict[str, int] = {"pass": 0, "review": 1, "fail": 2}
 
 
@@ -37,35 +42,56 @@ class RuleResult:
 
 
 @dataclass(frozen=True)
-class CellChange:
-    """One published cell that differs from the underlying value, and why (never the value)."""
+class CellReview:
+    """One cell for the reviewers: the true value, what is shown and why (vault only)."""
 
     row: str
     column: str
+    value: float | int | None
+    shown: str
     action: Action
     rule: str
     reason: str
+    protects: str = ""  # a secondary suppression: the quantity it protects
+
+
+@dataclass
+class OutputReview:
+    """How one output was checked (vault only)."""
+
+    name: str
+    status: Status
+    rules: list[RuleResult] = field(default_factory=list)
+    cells: list[CellReview] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)  # feasible ranges proven
+
+    @property
+    def suppressed(self) -> list[CellReview]:
+        return [c for c in self.cells if c.action in ("suppressed", "withheld")]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status,
+                "rules": [asdict(r) for r in self.rules],
+                "cells": [asdict(c) for c in self.cells], "audit": self.audit}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OutputReview:
+        return cls(data["name"], data["status"], [RuleResult(**r) for r in data["rules"]],
+                   [CellReview(**c) for c in data["cells"]], list(data.get("audit", [])))
 
 
 @dataclass
 class CheckedOutput:
-    """One output of a release after disclosure control."""
+    """One output as it would be released (public)."""
 
     name: str
     title: str
     kind: OutputKind
     context: str
     table: pd.DataFrame  # published text: numbers, or the suppression symbol
-    status: Status
-    rules: list[RuleResult] = field(default_factory=list)
-    changes: list[CellChange] = field(default_factory=list)
-    audit: dict[str, Any] = field(default_factory=dict)
     symbol: str = "c"
-
-    @property
-    def withheld(self) -> bool:
-        """A failing output is listed in the checking report but never written out."""
-        return self.status == "fail"
+    withheld: bool = False  # failed its checks: listed by name, never written out
+    row_keys: list[str] = field(default_factory=list)  # e.g. the LA code of each row
 
     def numeric(self) -> pd.DataFrame:
         """The published table as floats; suppressed and empty cells are NaN."""
@@ -75,14 +101,11 @@ class CheckedOutput:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "title": self.title, "kind": self.kind, "context": self.context,
-            "status": self.status, "symbol": self.symbol,
+            "symbol": self.symbol, "withheld": self.withheld, "row_keys": self.row_keys,
             "table": {"index_name": self.table.index.name,
                       "index": [str(i) for i in self.table.index],
                       "columns": [str(c) for c in self.table.columns],
                       "data": self.table.astype(str).to_numpy().tolist()},
-            "rules": [asdict(r) for r in self.rules],
-            "changes": [asdict(c) for c in self.changes],
-            "audit": self.audit,
         }
 
     @classmethod
@@ -90,28 +113,32 @@ class CheckedOutput:
         t = data["table"]
         table = pd.DataFrame(t["data"], index=pd.Index(t["index"], name=t["index_name"]),
                              columns=t["columns"], dtype=object)
-        return cls(
-            name=data["name"], title=data["title"], kind=data["kind"], context=data["context"],
-            table=table, status=data["status"], symbol=data.get("symbol", "c"),
-            rules=[RuleResult(**r) for r in data["rules"]],
-            changes=[CellChange(**c) for c in data["changes"]], audit=data.get("audit", {}),
-        )
+        return cls(name=data["name"], title=data["title"], kind=data["kind"],
+                   context=data["context"], table=table, symbol=data.get("symbol", "c"),
+                   withheld=bool(data.get("withheld", False)),
+                   row_keys=list(data.get("row_keys", [])))
 
 
 @dataclass
 class CheckedRelease:
-    """Every output of one release, the rules used and where the numbers came from."""
+    """Every output of one release (public) with its review (vault only)."""
 
     study_id: str
     rules: dict[str, Any]
     outputs: list[CheckedOutput]
+    reviews: dict[str, OutputReview] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
     periods: list[dict[str, str]] = field(default_factory=list)  # label + ISO start date
-    la_names: dict[str, str] = field(default_factory=dict)  # DfE code → name (public)
+    # The study's LAs in the study file's order: code, name, step date (public design).
+    la_order: list[dict[str, str]] = field(default_factory=list)
+    data_origin: str = "unknown"
+    # Internal: the count group's structure (for later releases) and cross-release findings.
+    structure: dict[str, Any] = field(default_factory=dict)
+    across: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
-        return worst([o.status for o in self.outputs])
+        return worst([r.status for r in self.reviews.values()])
 
     def output(self, name: str) -> CheckedOutput:
         for o in self.outputs:
@@ -122,17 +149,35 @@ class CheckedRelease:
     def has(self, name: str) -> bool:
         return any(o.name == name for o in self.outputs)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"study_id": self.study_id, "status": self.status, "rules": self.rules,
+    @property
+    def la_names(self) -> dict[str, str]:
+        return {d["code"]: d["name"] for d in self.la_order}
+
+    def public_json(self) -> dict[str, Any]:
+        """Everything that may leave the vault."""
+        return {"study_id": self.study_id, "rules": self.rules,
                 "provenance": self.provenance, "periods": self.periods,
-                "la_names": self.la_names, "outputs": [o.to_json() for o in self.outputs]}
+                "la_order": self.la_order, "data_origin": self.data_origin,
+                "outputs": [o.to_json() for o in self.outputs]}
+
+    def internal_json(self) -> dict[str, Any]:
+        """The reviewers' checking report (stays in the vault)."""
+        return {"status": self.status,
+                "reviews": {k: r.to_json() for k, r in self.reviews.items()},
+                "structure": self.structure, "across": self.across}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CheckedRelease:
-        return cls(study_id=data["study_id"], rules=data["rules"],
-                   outputs=[CheckedOutput.from_json(o) for o in data["outputs"]],
-                   provenance=data.get("provenance", {}), periods=data.get("periods", []),
-                   la_names=data.get("la_names", {}))
+    def from_json(cls, public: dict[str, Any], internal: dict[str, Any] | None = None
+                  ) -> CheckedRelease:
+        internal = internal or {}
+        return cls(study_id=public["study_id"], rules=public["rules"],
+                   outputs=[CheckedOutput.from_json(o) for o in public["outputs"]],
+                   reviews={k: OutputReview.from_json(v)
+                            for k, v in internal.get("reviews", {}).items()},
+                   provenance=public.get("provenance", {}), periods=public.get("periods", []),
+                   la_order=list(public.get("la_order", [])),
+                   data_origin=public.get("data_origin", "unknown"),
+                   structure=internal.get("structure", {}), across=internal.get("across", []))
 
 
 def fmt_number(value: float, digits: int) -> str:
@@ -140,3 +185,14 @@ def fmt_number(value: float, digits: int) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return f"{value:.{digits}f}"
+
+
+def fmt_p(value: float) -> str:
+    """A p-value as a reader expects it: never 0.000 (below 0.001 it is '< 0.001')."""
+    if value is None or (isinstance(value, float) and (math.isnan(value))):
+        return ""
+    if value < 0.001:
+        return "< 0.001"
+    if value > 0.999:
+        return "> 0.999"
+    return f"{value:.3f}"

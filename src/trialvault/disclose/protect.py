@@ -18,6 +18,11 @@ quantity once protected stays protected: groups can be processed one after anoth
 shared suppression set, which is how tables linked across groups (the cohort table shared by every
 outcome) stay consistent. The final audit solves the integer programs, so the proof does not rely
 on the LP relaxation being exact.
+
+Across releases (`across`), a group also holds *fixed* cells: numbers an earlier release already
+published (with the interval that release showed). They constrain the intruder like any
+published cell but can never be suppressed; the quantities to protect are then passed in
+explicitly (`extra` targets).
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ from trialvault.study.model import Disclosure
 CellId = tuple[str, str, str]  # (table, row label, column label)
 TOTAL = "Total"
 _EPS = 1e-7
+# A relaxation range this much wider than needed is taken as secured while protecting (the
+# integer programs are left to the final audit, which sends any shortfall back, exactly).
+LP_SLACK = 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ class Cell:
     atoms: tuple[int, ...]
     value: int
     margin: bool
+    fixed: bool = False  # published by an earlier release: a constraint, never suppressible
+    interval: tuple[int, int] | None = None  # what a fixed cell showed (None: from `value`)
 
 
 @dataclass(frozen=True)
@@ -104,10 +114,13 @@ class LinkedGroup:
         self.atom_home.append(home or self.name)
         return len(self.atom_values) - 1
 
-    def add_cell(self, cell_id: CellId, atoms: Iterable[int], *, margin: bool) -> Cell:
+    def add_cell(self, cell_id: CellId, atoms: Iterable[int], *, margin: bool,
+                 fixed: bool = False, interval: tuple[int, int] | None = None) -> Cell:
         atoms_t = tuple(sorted(set(atoms)))
         value = int(sum(self.atom_values[a] for a in atoms_t))
-        cell = Cell(cell_id, atoms_t, value, margin)
+        if not atoms_t:  # empty by design: nothing to hide, nothing to suppress
+            fixed, interval = True, (0, 0)
+        cell = Cell(cell_id, atoms_t, value, margin, fixed, interval)
         self.cells.append(cell)
         return cell
 
@@ -146,7 +159,7 @@ def unsafe_quantities(group: LinkedGroup, rules: Disclosure, *, rounding: bool) 
     cell_values = np.array([c.value for c in group.cells], dtype=np.int64)
     small, zero = frequency_unsafe(cell_values, rules, rounding=rounding)
     for k, cell in enumerate(group.cells):
-        if small[k] or zero[k]:
+        if (small[k] or zero[k]) and not cell.fixed and cell.atoms:
             key = frozenset(cell.atoms)
             found.setdefault(key, Unsafe(key, THRESHOLD if small[k] else ZERO,
                                          " / ".join(cell.id), cell.value, cell.id[0]))
@@ -168,7 +181,8 @@ def primary_cells(group: LinkedGroup, rules: Disclosure, *, rounding: bool) -> d
     values = np.array([c.value for c in group.cells], dtype=np.int64)
     small, zero = frequency_unsafe(values, rules, rounding=rounding)
     return {c.id: (THRESHOLD if small[k] else ZERO)
-            for k, c in enumerate(group.cells) if small[k] or zero[k]}
+            for k, c in enumerate(group.cells)
+            if (small[k] or zero[k]) and not c.fixed and c.atoms}
 
 
 @dataclass
@@ -202,6 +216,9 @@ def _system(group: LinkedGroup, suppressed: set[CellId], rules: Disclosure,
         rows += [k] * len(cell.atoms)
         cols += list(cell.atoms)
         data += [1.0] * len(cell.atoms)
+        if cell.interval is not None:
+            lo[k], hi[k] = cell.interval
+            continue
         shown = shown_value(cell.value, rules, rounding)
         lo[k], hi[k] = rounding_interval(shown, rules.rounding_base) if rounding else (shown, shown)
     for k, (left, right) in enumerate(group.identities, start=len(cells)):
@@ -237,8 +254,12 @@ def _ranges(system: _System, atoms: frozenset[int], points: list[np.ndarray] | N
         out.append(sign * res.fun)
         is_int = bool(np.all(np.abs(res.x - np.round(res.x)) < 1e-6))
         integral &= is_int
-        if is_int and points is not None:
-            points.append(np.round(res.x))
+        if points is not None:
+            # A fractional optimum rounded often still satisfies every (interval) constraint:
+            # then it is a feasible integer point, a certificate the audit can reuse.
+            near = np.round(res.x)
+            if is_int or _feasible(system, near):
+                points.append(near)
         marg = np.abs(res.ineqlin.marginals) if m else np.zeros(0)
         binding |= {int(k % m) for k in np.flatnonzero(marg > _EPS)
                     if k % m < len(system.cells)}
@@ -319,14 +340,18 @@ class Protection:
     points: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
+Target = tuple[Unsafe, int]  # a quantity and the feasible range it needs
+
+
 def _targets(group: LinkedGroup, rules: Disclosure, protection: Protection,
-             rounding: bool) -> list[tuple[Unsafe, int]]:
+             rounding: bool, extra: Sequence[Target] = ()) -> list[Target]:
     """What must be protected, with the range each needs: every unsafe quantity a range of at
     least the threshold, and every suppressed cell of the group a range above zero (so a `c`
-    never hides a value that can be solved)."""
+    never hides a value that can be solved); plus any `extra` targets (earlier releases)."""
     items = [(u, rules.threshold) for u in sorted(unsafe_quantities(group, rules,
                                                                     rounding=rounding),
                                                   key=lambda u: u.value)]
+    items += [t for t in extra if t[0].atoms not in {u.atoms for u, _ in items}]
     seen = {u.atoms for u, _ in items}
     for cell in group.cells:
         key = frozenset(cell.atoms)
@@ -348,7 +373,7 @@ def _cached_system(group: LinkedGroup, protection: Protection, rules: Disclosure
 
 
 def _secure(group: LinkedGroup, item: Unsafe, need: int, rules: Disclosure,
-            protection: Protection, *, rounding: bool) -> None:
+            protection: Protection, *, rounding: bool, exact: bool = False) -> None:
     """Suppress cells until `item` has an integer range of at least `need`."""
     points = protection.points.setdefault(
         group.name, [np.asarray(group.atom_values, dtype=float)])
@@ -359,12 +384,15 @@ def _secure(group: LinkedGroup, item: Unsafe, need: int, rules: Disclosure,
         lo, hi, binding, integral = _ranges(system, item.atoms, points)
         protection.lp_solves += 2
         if hi - lo >= need and not integral:
+            if not exact and hi - lo >= need + LP_SLACK:
+                return  # the final audit proves it on the integers (and sends it back if not)
             lo, hi = integer_range(system, item.atoms, lp_known_fractional=True, points=points)
         if hi - lo >= need:
             return
         # If the relaxation looks wide but the integers are not, every binding cell is a
         # candidate; with no binding cell (degenerate duals) any published cell is.
-        pool = [system.cells[k] for k in binding] or system.cells
+        pool = ([system.cells[k] for k in binding if not system.cells[k].fixed]
+                or [c for c in system.cells if not c.fixed])
         choice = _pick(pool, need - (hi - lo))
         if choice is None:  # nothing left to suppress: cannot happen with atoms >= 0
             raise RuntimeError(f"{group.name}: cannot protect {item.label}")
@@ -396,8 +424,9 @@ def _prepass(group: LinkedGroup, rules: Disclosure, protection: Protection,
             hidden = [m for m in members if m in sup]
             if len(hidden) != 1 or total in sup:
                 continue
-            open_cells = [by_id[m] for m in members if m not in sup]
-            choice = _pick(open_cells, rules.threshold) if open_cells else by_id[total]
+            open_cells = [by_id[m] for m in members if m not in sup and not by_id[m].fixed]
+            choice = (_pick(open_cells, rules.threshold) if open_cells
+                      else None if by_id[total].fixed else by_id[total])
             if choice is None:
                 continue
             sup[choice.id] = SECONDARY
@@ -405,8 +434,21 @@ def _prepass(group: LinkedGroup, rules: Disclosure, protection: Protection,
             changed = True
 
 
+def secure_exactly(group: LinkedGroup, findings: Sequence[AuditFinding], rules: Disclosure,
+                   protection: Protection, *, rounding: bool,
+                   extra: Sequence[Target] = ()) -> int:
+    """Suppress more until each unprotected finding's integer range is what it needs;
+    returns how many targets were worked on."""
+    wanted = {f.label for f in findings if not f.protected}
+    todo = [(u, need) for u, need in _targets(group, rules, protection, rounding, extra)
+            if u.label in wanted]
+    for item, need in todo:
+        _secure(group, item, need, rules, protection, rounding=rounding, exact=True)
+    return len(todo)
+
+
 def protect_group(group: LinkedGroup, rules: Disclosure, protection: Protection, *,
-                  rounding: bool) -> None:
+                  rounding: bool, extra: Sequence[Target] = ()) -> None:
     """Add primary and secondary suppressions for one group to the shared `protection`."""
     for cid, rule in primary_cells(group, rules, rounding=rounding).items():
         protection.suppressed.setdefault(cid, rule)
@@ -415,7 +457,7 @@ def protect_group(group: LinkedGroup, rules: Disclosure, protection: Protection,
     # solved once; new secondary cells become targets (range > 0) and are picked up in turn.
     done: set[frozenset[int]] = set()
     while True:
-        todo = [(u, need) for u, need in _targets(group, rules, protection, rounding)
+        todo = [(u, need) for u, need in _targets(group, rules, protection, rounding, extra)
                 if u.atoms not in done]
         if not todo:
             return
@@ -439,9 +481,15 @@ class AuditFinding:
     def protected(self) -> bool:
         return self.high - self.low >= self.needed
 
+    def to_json(self) -> dict[str, object]:
+        return {"label": self.label, "rule": self.rule, "low": self.low,
+                "high": None if np.isinf(self.high) else self.high, "needed": self.needed,
+                "table": self.table, "protected": self.protected}
+
 
 def audit_group(group: LinkedGroup, suppressed: dict[CellId, str], rules: Disclosure, *,
-                rounding: bool, points: list[np.ndarray] | None = None) -> list[AuditFinding]:
+                rounding: bool, points: list[np.ndarray] | None = None,
+                extra: Sequence[Target] = ()) -> list[AuditFinding]:
     """The integer range of every unsafe quantity and every suppressed cell, proven from the
     published cells alone: either two solutions that satisfy every published cell (checked here)
     and differ by at least what is needed, or the exact range from linear/integer programs.
@@ -450,7 +498,7 @@ def audit_group(group: LinkedGroup, suppressed: dict[CellId, str], rules: Disclo
     pool = [x for x in (points or []) if _feasible(system, x)]
     pool.append(np.asarray(group.atom_values, dtype=float))
     findings = []
-    for item, need in _targets(group, rules, Protection(dict(suppressed)), rounding):
+    for item, need in _targets(group, rules, Protection(dict(suppressed)), rounding, extra):
         cert = _certified(pool, item.atoms, need)
         lo, hi = cert if cert is not None else integer_range(system, item.atoms)
         findings.append(AuditFinding(item.label, item.rule, lo, hi, need, item.table))

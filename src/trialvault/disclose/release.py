@@ -1,46 +1,45 @@
-"""The release workflow: request → review by a different person → approve / return / reject →
-write out. Everything is kept in the vault's `releases` schema and every step is audited.
+"""The release workflow: request → reviews by other people → approved → written out.
 
-- `request` (role analyst): reads one evaluation run, runs every disclosure rule, stores the
-  checked outputs with their checking report, and records which children the release counted
-  (`meta.release_children`: la_code, child_id — in the child domain, which output checkers
-  hold no key to; never released).
-- `review` (role output-checker): a different user, unlocking their *own* key slot, decides.
-  The requester can never review their own release (`PolicyRefusal`). A release is approved
-  when `disclosure.reviewers_required` people have signed it: the requester plus
-  `reviewers_required - 1` approving reviewers. One return or reject ends the request.
-- `write` (analyst, output-checker or data-manager): only an approved release, only its
-  checked outputs (never anything recomputed), into a new folder with a manifest of SHA-256
-  file hashes. Outputs that failed their checks are withheld.
+Everything is kept in the vault's `releases` catalog (outputs domain) and every step is audited
+and signed (`approvals`):
 
-The vault-level functions (`request_release`, `review_release`, `write_release`, ...) open a
-session each; the rest take an open session's connection.
+- `request` (role analyst): reads one evaluation run *with the study file stored with it*
+  (any other study file is refused), checks every output jointly with the study's earlier
+  releases, stores the public outputs and the reviewers' checking report (which never leaves
+  the vault), records which children the release counted (`meta.release_children`, child
+  domain) and signs the hash of all of it.
+- `review` (role output-checker): a different registered person, whose key slot existed before
+  the request, verifies the request and signs approve / return / reject over the same hash.
+  A release is approved when `disclosure.reviewers_required` distinct people approved it.
+- `write` (analyst, output-checker or data-manager): verifies the audit log, the request and
+  every approval against the certificates the audit log introduced, recomputes the content
+  hash from what is stored now, and only then writes the public outputs (never the checking
+  report, never anything recomputed) into a new folder with a manifest of SHA-256 hashes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import pandas as pd
 
-from trialvault import __version__
+from trialvault.disclose import approvals as ap
+from trialvault.disclose.across import Earlier
 from trialvault.disclose.check import check_results
-from trialvault.disclose.checking import render_html, render_markdown
 from trialvault.disclose.from_vault import read_results
 from trialvault.disclose.outputs import CheckedRelease
 from trialvault.errors import IntegrityError, PolicyRefusal, TrialvaultError
-from trialvault.study.load import load_study
+from trialvault.study.load import load_study, study_hash
 from trialvault.study.model import StudyFile
+
+if TYPE_CHECKING:
+    from trialvault.vault import VaultSession
 
 SCHEMA = "releases"
 REQUEST_ROLES = ("analyst",)
@@ -48,6 +47,7 @@ REVIEW_ROLES = ("output-checker",)
 WRITE_ROLES = ("analyst", "output-checker", "data-manager")
 Decision = Literal["approve", "return", "reject"]
 DECISIONS: dict[str, str] = {"approve": "approved", "return": "returned", "reject": "rejected"}
+CLOSED = ("returned", "rejected")
 
 CHILDREN_TABLE = "meta.release_children"  # child domain: analysts, DPOs and data managers
 CHILDREN_DDL = f"""CREATE TABLE IF NOT EXISTS {CHILDREN_TABLE} (
@@ -66,6 +66,12 @@ _DDL = [
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.writes (
         release_id VARCHAR NOT NULL, written_by VARCHAR NOT NULL, written_at TIMESTAMP NOT NULL,
         folder VARCHAR NOT NULL, manifest_sha256 VARCHAR NOT NULL)""",
+    # Signed releases (issue 16): the reviewers' report, the signed request and reviews.
+    f"ALTER TABLE {SCHEMA}.requests ADD COLUMN IF NOT EXISTS internal_json VARCHAR",
+    f"ALTER TABLE {SCHEMA}.requests ADD COLUMN IF NOT EXISTS request_body VARCHAR",
+    f"ALTER TABLE {SCHEMA}.requests ADD COLUMN IF NOT EXISTS request_signature VARCHAR",
+    f"ALTER TABLE {SCHEMA}.reviews ADD COLUMN IF NOT EXISTS body VARCHAR",
+    f"ALTER TABLE {SCHEMA}.reviews ADD COLUMN IF NOT EXISTS signature VARCHAR",
 ]
 
 
@@ -81,17 +87,37 @@ class ReleaseRecord:
     status: str
     check_status: str
     note: str
-    reviews: list[dict[str, str]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    request_body: dict[str, Any] = field(default_factory=dict)
+    request_signature: str = ""
+    required: int = 2
 
     @property
     def approvals(self) -> list[str]:
+        """Users who approved (as recorded; `write` trusts only verified signatures)."""
         return sorted({r["reviewer"] for r in self.reviews if r["decision"] == "approve"})
 
     def meta(self) -> dict[str, Any]:
-        """What the checking report prints about the request."""
+        """What reports print about the request."""
         return {"release_id": self.release_id, "run_id": self.run_id,
                 "requested_by": self.requested_by, "requested_at": self.requested_at,
-                "status": self.status, "note": self.note, "reviews": self.reviews}
+                "status": self.status, "note": self.note, "required": self.required,
+                "reviews": [{k: r[k] for k in ("reviewer", "role", "decision", "comment",
+                                               "reviewed_at")} for r in self.reviews]}
+
+
+@dataclass
+class StoredRelease:
+    record: ReleaseRecord
+    checked: CheckedRelease
+    study: StudyFile
+    public: dict[str, Any]
+    internal: dict[str, Any]
+    study_json: str
+
+    @property
+    def content_sha256(self) -> str:
+        return ap.content_hash(self.public, self.internal, self.study_json)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -104,12 +130,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _has_schema(con: duckdb.DuckDBPyConnection) -> bool:
@@ -118,58 +140,120 @@ def _has_schema(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(row and row[0])
 
 
-def request(con: duckdb.DuckDBPyConnection, children: duckdb.DuckDBPyConnection, user: str,
-            study: StudyFile, *, run_id: str | None = None, note: str = ""
-            ) -> tuple[ReleaseRecord, CheckedRelease]:
-    """Check one evaluation run's outputs and store the request (see module doc). `con`
-    writes the outputs domain; `children` (another transaction: DuckDB writes one file per
-    transaction) records in the child domain which children the release counted."""
-    read = read_results(con, study, run_id)
-    checked = check_results(read.results, study)
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_columns() WHERE (database_name = ? OR "
+                      "schema_name = ?) AND table_name = ? AND column_name = ?",
+                      [SCHEMA, SCHEMA, table, column]).fetchone()
+    return bool(row and row[0])
+
+
+def earlier_releases(con: duckdb.DuckDBPyConnection, study_id: str) -> list[Earlier]:
+    """Releases of the study that were not returned or rejected, with their structure."""
+    if not _has_schema(con) or not _has_column(con, "requests", "internal_json"):
+        return []
+    rows = con.execute(f"SELECT release_id, internal_json FROM {SCHEMA}.requests WHERE "
+                       "study_id = ? AND status NOT IN ('returned', 'rejected') AND "
+                       "internal_json IS NOT NULL ORDER BY requested_at, release_id",
+                       [study_id]).fetchall()
+    out = []
+    for release_id, internal in rows:
+        e = Earlier.from_internal(str(release_id), json.loads(internal))
+        if e is not None:
+            out.append(e)
+    return out
+
+
+def _study_given(study: StudyFile | Path | None) -> tuple[StudyFile | None, str | None]:
+    if study is None or isinstance(study, StudyFile):
+        return study, None
+    return load_study(study), study_hash(study)
+
+
+def request(s: VaultSession, *, study: StudyFile | Path | None = None,
+            run_id: str | None = None, note: str = "") -> tuple[ReleaseRecord, CheckedRelease,
+                                                                str]:
+    """Check one evaluation run's outputs and store the signed request (module doc). Returns
+    the record, the checked release and its content hash."""
+    given, given_sha = _study_given(study)
+    con, kids = s.con, s.writer("vault")
+    read = read_results(con, run_id=run_id, study=given, study_sha256=given_sha)
+    model = read.study.study
+    earlier = earlier_releases(con, model.study.id)
+    checked = check_results(read.results, model, earlier=earlier)
     if all(o.withheld for o in checked.outputs):
         raise PolicyRefusal("every output failed its disclosure checks: nothing to release")
     ensure_schema(con)
-    release_id = f"REL-{_now():%Y%m%d}-{uuid.uuid4().hex[:8]}"
-    payload = json.dumps(checked.to_json(), sort_keys=True)
+    release_id = f"REL-{dt.datetime.now(dt.UTC):%Y%m%d}-{uuid.uuid4().hex[:8]}"
+    public, internal = checked.public_json(), checked.internal_json()
+    study_json = model.model_dump_json()
+    content = ap.content_hash(public, internal, study_json)
     at = _now()
-    con.execute(f"INSERT INTO {SCHEMA}.requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-        release_id, read.run_id, study.study.id, user, at, "pending", checked.status, note,
-        study.model_dump_json(), payload, _sha256(payload.encode("utf-8"))])
-    kids = pd.DataFrame(read.children, columns=["la_code", "child_id"]).assign(
+    begin = s.begin_entry.seq if s.begin_entry is not None else 0
+    body = ap.request_body(vault_id=s.vault_id, release_id=release_id, run_id=read.run_id,
+                           study_id=model.study.id, study_sha256=read.study.sha256,
+                           content_sha256=content, user=s.user, slot_id=s.slot_id,
+                           person=s.person, requested_at=at, audit_begin_seq=begin,
+                           data_origin=checked.data_origin)
+    signature = s.signer.sign(ap.REQUEST_PURPOSE, body)
+    public_text = json.dumps(public, sort_keys=True)
+    con.execute(
+        f"INSERT INTO {SCHEMA}.requests (release_id, run_id, study_id, requested_by, "
+        "requested_at, status, check_status, note, study_json, checked_json, checked_sha256, "
+        "internal_json, request_body, request_signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?)", [release_id, read.run_id, model.study.id, s.user,
+                        dt.datetime.fromisoformat(at).replace(tzinfo=None), "pending",
+                        checked.status, note, study_json, public_text, content,
+                        json.dumps(internal, sort_keys=True), json.dumps(body, sort_keys=True),
+                        signature])
+    frame = pd.DataFrame(read.children, columns=["la_code", "child_id"]).assign(
         release_id=release_id, run_id=read.run_id)
-    children.execute(CHILDREN_DDL)
-    children.register("tv_release_kids", kids)
+    kids.execute(CHILDREN_DDL)
+    kids.register("tv_release_kids", frame)
     try:
-        children.execute(f"INSERT INTO {CHILDREN_TABLE} SELECT release_id, run_id, la_code, "
-                         "child_id FROM tv_release_kids")
+        kids.execute(f"INSERT INTO {CHILDREN_TABLE} SELECT release_id, run_id, la_code, "
+                     "child_id FROM tv_release_kids")
     finally:
-        children.unregister("tv_release_kids")
-    record = ReleaseRecord(release_id, read.run_id, study.study.id, user, str(at), "pending",
-                           checked.status, note)
-    return record, checked
+        kids.unregister("tv_release_kids")
+    record = ReleaseRecord(release_id, read.run_id, model.study.id, s.user, at, "pending",
+                           checked.status, note, [], body, signature,
+                           model.disclosure.reviewers_required)
+    return record, checked, content
 
 
-def load(con: duckdb.DuckDBPyConnection, release_id: str) -> tuple[ReleaseRecord, CheckedRelease,
-                                                                    StudyFile]:
-    """One stored request, its checked outputs (integrity-checked) and the study it used."""
+def load(con: duckdb.DuckDBPyConnection, release_id: str) -> StoredRelease:
+    """One stored request with its reviews, outputs, checking report and study."""
     if not _has_schema(con):
         raise TrialvaultError(f"no release {release_id}: the vault has no releases yet")
+    ensure_columns = _has_column(con, "requests", "internal_json")
+    extra = ("internal_json, request_body, request_signature" if ensure_columns
+             else "NULL, NULL, NULL")
     row = con.execute(f"SELECT release_id, run_id, study_id, requested_by, CAST(requested_at AS "
-                      f"VARCHAR), status, check_status, note, study_json, checked_json, "
-                      f"checked_sha256 FROM {SCHEMA}.requests WHERE release_id = ?",
-                      [release_id]).fetchone()
+                      f"VARCHAR), status, check_status, note, study_json, checked_json, {extra} "
+                      f"FROM {SCHEMA}.requests WHERE release_id = ?", [release_id]).fetchone()
     if row is None:
         raise TrialvaultError(f"no release {release_id} in the vault")
-    if _sha256(str(row[9]).encode("utf-8")) != row[10]:
-        raise IntegrityError(f"release {release_id}: stored outputs do not match their hash")
+    signed = _has_column(con, "reviews", "body")
     reviews = [{"reviewer": str(r[0]), "role": str(r[1]), "decision": str(r[2]),
-                "comment": str(r[3]), "reviewed_at": str(r[4])} for r in con.execute(
-        f"SELECT reviewer, role, decision, comment, CAST(reviewed_at AS VARCHAR) FROM "
-        f"{SCHEMA}.reviews WHERE release_id = ? ORDER BY reviewed_at", [release_id]).fetchall()]
+                "comment": str(r[3]), "reviewed_at": str(r[4]),
+                "body": json.loads(r[5]) if r[5] else None, "signature": r[6]}
+               for r in con.execute(
+                   f"SELECT reviewer, role, decision, comment, CAST(reviewed_at AS VARCHAR), "
+                   f"{'body, signature' if signed else 'NULL, NULL'} FROM {SCHEMA}.reviews "
+                   "WHERE release_id = ? ORDER BY reviewed_at, reviewer", [release_id]
+               ).fetchall()]
+    try:
+        public = json.loads(row[9])
+        internal = json.loads(row[10]) if row[10] else {}
+        study = StudyFile.model_validate_json(str(row[8]))
+        checked = CheckedRelease.from_json(public, internal)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"release {release_id}: stored release is unreadable "
+                             f"({type(exc).__name__})") from None
+    body = json.loads(row[11]) if row[11] else {}
     record = ReleaseRecord(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]),
-                           str(row[5]), str(row[6]), str(row[7]), reviews=reviews)
-    return (record, CheckedRelease.from_json(json.loads(row[9])),
-            StudyFile.model_validate_json(str(row[8])))
+                           str(row[5]), str(row[6]), str(row[7]), reviews, body,
+                           str(row[12] or ""), study.disclosure.reviewers_required)
+    return StoredRelease(record, checked, study, public, internal, str(row[8]))
 
 
 def list_releases(con: duckdb.DuckDBPyConnection) -> list[ReleaseRecord]:
@@ -177,42 +261,98 @@ def list_releases(con: duckdb.DuckDBPyConnection) -> list[ReleaseRecord]:
         return []
     ids = [r[0] for r in con.execute(f"SELECT release_id FROM {SCHEMA}.requests ORDER BY "
                                      "requested_at, release_id").fetchall()]
-    return [load(con, str(i))[0] for i in ids]
+    return [load(con, str(i)).record for i in ids]
 
 
-def _refuse_self_review(record: ReleaseRecord, user: str) -> None:
-    if user == record.requested_by:
-        raise PolicyRefusal(f"{user!r} requested release {record.release_id} and may not review "
-                            "it: a different person must (two-person rule)")
+def verify_stored(s: VaultSession, stored: StoredRelease, *, check_log: bool = True
+                  ) -> ap.Verification:
+    """Every signature and hash of a stored release (see `approvals`)."""
+    from trialvault.vault import audit as audit_log
+
+    out = ap.Verification(required=stored.study.disclosure.reviewers_required)
+    if check_log:
+        log = audit_log.verify(s.con, s.vault_dir, vault_id=s.vault_id,
+                               running=s.begin_entry.seq if s.begin_entry else None)
+        if not log.ok:
+            out.problems.append("the audit log does not verify (`trialvault audit verify` "
+                                "names the entries): approvals cannot be trusted")
+            return out
+    certs = ap.audited_certificates(s.con)
+    record = stored.record
+    anchors = ap.request_anchors(s.con, record.release_id)
+    content = stored.content_sha256
+    out.problems += ap.check_request(record.request_body, record.request_signature,
+                                     certs=certs, content_sha256=content, anchors=anchors,
+                                     requester_roles=REQUEST_ROLES)
+    if record.request_body.get("release_id") not in (None, record.release_id):
+        out.problems.append("the signed request is for another release")
+    if out.problems:
+        return out
+    reviews = ap.check_reviews(record.request_body, record.reviews, certs=certs,
+                               request_seq=anchors.get(content), reviewer_roles=REVIEW_ROLES,
+                               required=out.required)
+    reviews.problems = out.problems + reviews.problems
+    return reviews
 
 
-def review(con: duckdb.DuckDBPyConnection, user: str, role: str, release_id: str,
-           decision: Decision, comment: str) -> ReleaseRecord:
-    """Record one reviewer's decision; a two-person rule, enforced here."""
+def review(s: VaultSession, release_id: str, decision: Decision, comment: str
+           ) -> ReleaseRecord:
+    """Verify the request, then record one reviewer's signed decision (two-person rule)."""
     if decision not in DECISIONS:
         raise PolicyRefusal(f"unknown decision {decision!r}: approve, return or reject")
     if not comment.strip():
         raise PolicyRefusal("a review needs a comment saying why")
-    record, checked, _ = load(con, release_id)
-    _refuse_self_review(record, user)
+    stored = load(s.con, release_id)
+    record = stored.record
+    _refuse_self_review(record, s.user, s.person)
+    s.require_role(*REVIEW_ROLES)
     if record.status != "pending":
         raise PolicyRefusal(f"release {release_id} is {record.status}: only a pending release "
                             "can be reviewed")
-    if any(r["reviewer"] == user for r in record.reviews):
-        raise PolicyRefusal(f"{user!r} has already reviewed release {release_id}")
+    if any(r["reviewer"] == s.user or (r.get("body") or {}).get("person") == s.person
+           for r in record.reviews):
+        raise PolicyRefusal(f"{s.user!r} has already reviewed release {release_id}")
+    found = verify_stored(s, stored)
+    if found.problems:
+        raise IntegrityError(f"release {release_id} does not verify, so it cannot be reviewed: "
+                             + "; ".join(found.problems))
+    certs = ap.audited_certificates(s.con)
+    mine = certs.get(s.slot_id)
+    anchor = ap.request_anchors(s.con, release_id).get(stored.content_sha256)
+    if mine is None or anchor is None or mine.introduced_seq >= anchor:
+        raise PolicyRefusal(f"{s.user!r}'s key slot was made after release {release_id} was "
+                            "requested: a slot added after the request cannot review it")
     at = _now()
-    con.execute(f"INSERT INTO {SCHEMA}.reviews VALUES (?, ?, ?, ?, ?, ?)",
-                [release_id, user, role, decision, comment, at])
-    record.reviews.append({"reviewer": user, "role": role, "decision": decision,
-                           "comment": comment, "reviewed_at": str(at)})
-    needed = int(checked.rules.get("reviewers_required", 2)) - 1
+    body = ap.review_body(request=record.request_body, decision=decision, comment=comment,
+                          user=s.user, slot_id=s.slot_id, person=s.person, reviewed_at=at,
+                          audit_begin_seq=s.begin_entry.seq if s.begin_entry else 0)
+    signature = s.signer.sign(ap.APPROVAL_PURPOSE, body)
+    s.con.execute(f"INSERT INTO {SCHEMA}.reviews (release_id, reviewer, role, decision, comment, "
+                  "reviewed_at, body, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  [release_id, s.user, s.role, decision, comment,
+                   dt.datetime.fromisoformat(at).replace(tzinfo=None),
+                   json.dumps(body, sort_keys=True), signature])
+    record.reviews.append({"reviewer": s.user, "role": s.role, "decision": decision,
+                           "comment": comment, "reviewed_at": at, "body": body,
+                           "signature": signature})
     if decision != "approve":
         record.status = DECISIONS[decision]
-    elif len(record.approvals) >= needed:
-        record.status = "approved"
-    con.execute(f"UPDATE {SCHEMA}.requests SET status = ? WHERE release_id = ?",
-                [record.status, release_id])
+    else:
+        check = ap.check_reviews(record.request_body, record.reviews, certs=certs,
+                                 request_seq=anchor, reviewer_roles=REVIEW_ROLES,
+                                 required=record.required)
+        record.status = "approved" if check.ok else "pending"
+    s.con.execute(f"UPDATE {SCHEMA}.requests SET status = ? WHERE release_id = ?",
+                  [record.status, release_id])
+    s.record(detail={"review_sha256": ap.digest_of(body)})
     return record
+
+
+def _refuse_self_review(record: ReleaseRecord, user: str, person: str | None = None) -> None:
+    if user == record.requested_by or (
+            person is not None and person == record.request_body.get("person")):
+        raise PolicyRefusal(f"{user!r} requested release {record.release_id} and may not review "
+                            "it: a different person must (two-person rule)")
 
 
 def children_in_release(con: duckdb.DuckDBPyConnection, release_id: str) -> list[tuple[int, str]]:
@@ -226,74 +366,28 @@ def children_in_release(con: duckdb.DuckDBPyConnection, release_id: str) -> list
         "ORDER BY la_code, child_id", [release_id]).fetchall()]
 
 
-def release_files(record: ReleaseRecord, checked: CheckedRelease, study: StudyFile
-                  ) -> dict[str, bytes]:
-    """Every file of the release folder except the manifest, by relative path."""
-    from trialvault.report import render_report
-    from trialvault.study.documents import render
-
-    files: dict[str, bytes] = {}
-    meta = record.meta()
-    files["report.html"] = render_report(checked, study, meta, notice_href="privacy-notice.html"
-                                         ).encode("utf-8")
-    files["privacy-notice.html"] = render(study, "notice", "html").encode("utf-8")
-    for out in checked.outputs:
-        if out.withheld:
-            continue
-        files[f"tables/{out.name}.csv"] = out.table.to_csv(lineterminator="\n").encode("utf-8")
-    files["checking-report.json"] = json.dumps(
-        {"release": meta, **checked.to_json()}, indent=2, sort_keys=True).encode("utf-8")
-    files["checking-report.md"] = render_markdown(checked, meta).encode("utf-8")
-    files["checking-report.html"] = render_html(checked, meta).encode("utf-8")
-    return files
-
-
-def write_folder(out_dir: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> bytes:
-    """Write `files` and `manifest.json` into a new folder, all or nothing. Returns the
-    manifest's bytes."""
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise PolicyRefusal(f"{out_dir} exists and is not empty: a release goes to a new folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        entries = []
-        for rel, data in sorted(files.items()):
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            entries.append({"path": rel, "bytes": len(data), "sha256": _sha256(data)})
-        body = json.dumps({**manifest, "files": entries}, indent=2, sort_keys=True).encode()
-        (staging / "manifest.json").write_bytes(body)
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return body
-
-
 # --- vault-level entry points (each opens and audits one session) --------------------------
 
-def _study(study: StudyFile | Path) -> StudyFile:
-    return study if isinstance(study, StudyFile) else load_study(study)
-
-
-def request_release(vault_dir: Path, user: str, password: str, study: StudyFile | Path, *,
-                    run_id: str | None = None, note: str = "") -> str:
-    """Request a release of the latest (or the given) evaluation run; return its id."""
+def request_release(vault_dir: Path, user: str, password: str,
+                    study: StudyFile | Path | None = None, *, run_id: str | None = None,
+                    note: str = "") -> str:
+    """Request a release of the latest (or the given) evaluation run; return its id. `study`
+    is optional: the rules are the run's; a different study file is refused."""
     from trialvault.vault import open_vault
 
-    model = _study(study)
     with open_vault(vault_dir, user, password, command="release request",
-                    args={"study": model.study.id, "run_id": run_id}) as s:
+                    args={"run_id": run_id,
+                          "study": None if study is None else (
+                              study.study.id if isinstance(study, StudyFile) else study.name)}
+                    ) as s:
         s.require_role(*REQUEST_ROLES)
-        kids = s.writer("vault")
-        record, checked = request(s.con, kids, s.user, model, run_id=run_id, note=note)
-        n_kids = len(children_in_release(kids, record.release_id))
+        record, checked, content = request(s, study=study, run_id=run_id, note=note)
+        n_kids = len(children_in_release(s.writer("vault"), record.release_id))
         s.record(rows_touched={f"{SCHEMA}.requests": 1, CHILDREN_TABLE: n_kids},
                  detail={"release_id": record.release_id, "run_id": record.run_id,
-                         "check_status": checked.status, "outputs": len(checked.outputs)})
+                         "content_sha256": content, "check_status": checked.status,
+                         "outputs": len(checked.outputs),
+                         "study_sha256": record.request_body["study_sha256"]})
     return record.release_id
 
 
@@ -304,10 +398,7 @@ def review_release(vault_dir: Path, user: str, password: str, release_id: str,
 
     with open_vault(vault_dir, user, password, command="release review",
                     args={"release_id": release_id, "decision": decision}) as s:
-        # The two-person rule first: a requester is refused as such, whatever their role.
-        _refuse_self_review(load(s.con, release_id)[0], s.user)
-        s.require_role(*REVIEW_ROLES)
-        record = review(s.con, s.user, s.role, release_id, decision, comment)
+        record = review(s, release_id, decision, comment)
         s.record(rows_touched={f"{SCHEMA}.reviews": 1},
                  detail={"release_id": release_id, "decision": decision,
                          "status": record.status})
@@ -320,8 +411,18 @@ def show_release(vault_dir: Path, user: str, password: str, release_id: str
 
     with open_vault(vault_dir, user, password, command="release show",
                     args={"release_id": release_id}, write=False) as s:
-        record, checked, _ = load(s.con, release_id)
-    return record, checked
+        stored = load(s.con, release_id)
+    return stored.record, stored.checked
+
+
+def verify_release(vault_dir: Path, user: str, password: str, release_id: str
+                   ) -> ap.Verification:
+    """Every signature, anchor and hash of a release, as `write` checks them."""
+    from trialvault.vault import open_vault
+
+    with open_vault(vault_dir, user, password, command="release verify",
+                    args={"release_id": release_id}, write=False) as s:
+        return verify_stored(s, load(s.con, release_id))
 
 
 def release_list(vault_dir: Path, user: str, password: str) -> list[ReleaseRecord]:
@@ -334,29 +435,44 @@ def release_list(vault_dir: Path, user: str, password: str) -> list[ReleaseRecor
 
 def write_release(vault_dir: Path, user: str, password: str, release_id: str,
                   out_dir: Path) -> Path:
-    """Write an approved release to `out_dir` (new or empty); return the report's path."""
+    """Write a verified, approved release to `out_dir` (new or empty); return the report."""
+    from trialvault import __version__
+    from trialvault.disclose.folder import release_files, write_folder
     from trialvault.vault import open_vault
 
     with open_vault(vault_dir, user, password, command="release write",
                     args={"release_id": release_id, "folder": out_dir.name}) as s:
         s.require_role(*WRITE_ROLES)
-        record, checked, study = load(s.con, release_id)
-        if record.status != "approved":
-            raise PolicyRefusal(f"release {release_id} is {record.status}: only an approved "
-                                "release is written out")
-        files = release_files(record, checked, study)
+        stored = load(s.con, release_id)
+        found = verify_stored(s, stored)
+        if found.problems:
+            raise IntegrityError(f"release {release_id} does not verify: "
+                                 + "; ".join(found.problems))
+        if not found.ok:
+            raise PolicyRefusal(f"release {release_id} is not approved: "
+                                + "; ".join(found.reasons()) + "; only an approved release "
+                                "is written out")
+        record, checked = stored.record, stored.checked
+        files = release_files(record, checked, stored.study, found.approvals)
         at = _now()
         manifest = {
             "release_id": release_id, "study_id": record.study_id, "run_id": record.run_id,
+            "study_sha256": record.request_body.get("study_sha256"),
+            "content_sha256": stored.content_sha256, "data_origin": checked.data_origin,
             "requested_by": record.requested_by, "requested_at": record.requested_at,
-            "approved_by": record.approvals, "written_by": s.user, "written_at": str(at),
-            "disclosure_status": checked.status, "trialvault_version": __version__,
+            "request_signature": record.request_signature,
+            "approvals": found.approvals, "approved_by": [a["reviewer"] for a in
+                                                          found.approvals],
+            "written_by": s.user, "written_at": at, "trialvault_version": __version__,
             "withheld_outputs": [o.name for o in checked.outputs if o.withheld],
         }
         body = write_folder(out_dir, files, manifest)
         s.con.execute(f"INSERT INTO {SCHEMA}.writes VALUES (?, ?, ?, ?, ?)",
-                      [release_id, s.user, at, out_dir.name, _sha256(body)])
+                      [release_id, s.user, dt.datetime.fromisoformat(at).replace(tzinfo=None),
+                       out_dir.name, ap.sha256_hex(body)])
         s.record(rows_touched={f"{SCHEMA}.writes": 1},
                  detail={"release_id": release_id, "files": len(files) + 1,
-                         "manifest_sha256": _sha256(body)})
+                         "manifest_sha256": ap.sha256_hex(body),
+                         "approvals": len(found.approvals)})
     return out_dir / "report.html"
+

@@ -14,6 +14,10 @@ flag every cell ACRO flags:
   `MinimumDoFCheck`).
 - all values the same: every contributor to a magnitude cell has the same value (ACRO
   `AllSameValuesCheck`, a class disclosure).
+- non-zero contributors (beyond ACRO): a mean, rate or proportion is published only when at
+  least `threshold` contributors have a non-zero value, since mean × n is the total.
+- residual degrees of freedom at the cluster level: LA × period cells minus parameters, and at
+  least `min_clusters` LAs behind every estimate (children are not independent units).
 Magnitude cells with negative contributions get `review` (dominance is undefined), as in ACRO.
 """
 
@@ -38,6 +42,9 @@ RESIDUAL_DOF = "residual_dof"
 SECONDARY = "secondary"
 ROUNDING = "rounding"
 MISSING = "missing"
+NONZERO = "nonzero"
+MIN_CLUSTERS = "min_clusters"
+ACROSS = "across_releases"
 
 Status = Literal["pass", "review", "fail"]
 
@@ -59,7 +66,17 @@ def describe(rule: str, rules: Disclosure) -> str:
                  "of the largest",
         ALL_SAME: "a cell where every contributor has the same value is suppressed",
         NEGATIVE: "dominance is undefined with negative contributions: a reviewer must look",
-        RESIDUAL_DOF: f"models need at least {rules.min_residual_dof} residual degrees of freedom",
+        RESIDUAL_DOF: f"models need at least {rules.min_residual_dof} residual degrees of freedom, "
+                      "counted on local authority × period cells (the level the trial "
+                      "randomises at), not on children",
+        NONZERO: f"a mean, rate or proportion is published only when at least "
+                 f"{rules.threshold} children contribute a non-zero value (otherwise the mean "
+                 "times the number of children would reveal a small total)",
+        MIN_CLUSTERS: f"every estimate must rest on at least {rules.min_clusters} local "
+                      "authorities (an event-study point from fewer is suppressed)",
+        ACROSS: "checked together with every earlier release of the study: no suppressed "
+                f"quantity of either narrows below {rules.threshold}; cells suppressed "
+                "before stay suppressed",
         SECONDARY: "suppressed so that no suppressed cell can be recovered from totals or from "
                    f"linked tables (every unsafe quantity keeps a feasible range of at least "
                    f"{rules.threshold})",
@@ -117,6 +134,7 @@ class MagnitudeEvidence:
     minimum: FloatArray
     maximum: FloatArray
     negatives: IntArray
+    nonzero: IntArray | None = None  # contributors with a non-zero value
 
 
 def magnitude_unsafe(ev: MagnitudeEvidence, rules: Disclosure) -> dict[str, BoolArray]:
@@ -141,6 +159,10 @@ def magnitude_unsafe(ev: MagnitudeEvidence, rules: Disclosure) -> dict[str, Bool
         P_RATIO: ~negatives & (p_val < rules.p_ratio) & (n > 0),
         ALL_SAME: (n > 1) & (np.asarray(ev.minimum) == np.asarray(ev.maximum)),
         NEGATIVE: negatives,
+        # Beyond ACRO: mean x n is the total, so the non-zero contributors must pass the
+        # threshold too (a mean of 0.02 over 150 children is 3 children with one event).
+        NONZERO: (np.asarray(ev.nonzero, dtype=np.int64) < rules.threshold
+                  if ev.nonzero is not None else np.zeros(n.shape, dtype=bool)),
     }
 
 

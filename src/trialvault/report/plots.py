@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-
-from trialvault.study.model import StudyFile
 
 _CONTROL, _INTERVENTION = "#d9d9d9", "#1f6f8b"
 _LINE = "#1f6f8b"
@@ -47,30 +46,32 @@ def _period_edges(starts: Sequence[dt.date]) -> list[dt.date]:
     return edges
 
 
-def rollout_diagram(study: StudyFile, starts: Sequence[dt.date], labels: Sequence[str]) -> str:
-    """The stepped wedge: one row per LA (in step order), one column per period, shaded from the
-    period its step falls in."""
-    steps = sorted(study.design.rollout, key=lambda s: (s.step_date, s.la))
+def rollout_diagram(steps: Sequence[tuple[str, dt.date]], starts: Sequence[dt.date],
+                    labels: Sequence[str], intervention: str) -> tuple[str, dict[str, str]]:
+    """The stepped wedge: one row per LA in step order (name, step date, from the study), one
+    column per period, shaded from the period its step falls in."""
     edges = _period_edges(starts)
     fig = Figure(figsize=(max(6.0, 0.55 * len(labels) + 2.5), 0.5 * len(steps) + 1.4))
     ax = fig.add_subplot()
-    for row, step in enumerate(steps):
+    marks = {}
+    for row, (name, step) in enumerate(steps):
         for j in range(len(labels)):
-            on = edges[j + 1] > step.step_date  # any part of the period after the step
+            on = edges[j + 1] > step  # any part of the period after the step
             ax.add_patch(_rect(j, row, _INTERVENTION if on else _CONTROL))
+        marks[name] = step.isoformat()
     ax.set_xlim(0, len(labels))
     ax.set_ylim(len(steps), 0)
     ax.set_xticks(np.arange(len(labels)) + 0.5, labels, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(np.arange(len(steps)) + 0.5,
-                  [f"{study.la(s.la).name} ({s.step_date:%b %Y})" for s in steps], fontsize=9)
+                  [f"{name} ({step:%b %Y})" for name, step in steps], fontsize=9)
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
     ax.legend(handles=[Patch(color=_CONTROL, label="usual practice"),
-                       Patch(color=_INTERVENTION, label=study.study.intervention)],
+                       Patch(color=_INTERVENTION, label=intervention)],
               loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2, frameon=False,
               fontsize=9)
-    return to_data_uri(fig, tight=True)
+    return to_data_uri(fig, tight=True), marks
 
 
 def _rect(x: float, y: float, color: str) -> Patch:
@@ -79,41 +80,60 @@ def _rect(x: float, y: float, color: str) -> Patch:
     return Rectangle((x + 0.04, y + 0.08), 0.92, 0.84, color=color)
 
 
-def trends_by_la(values: pd.DataFrame, starts: Sequence[dt.date], study: StudyFile,
-                 la_codes: Sequence[int], *, ylabel: str, percent: bool) -> str:
-    """Small multiples: one panel per LA (rows of `values`, by name), the step marked."""
-    names = list(values.index)
-    n = len(names)
+def trends_by_la(values: pd.DataFrame, starts: Sequence[dt.date],
+                 panels: Sequence[tuple[str, dt.date]], *, ylabel: str, percent: bool
+                 ) -> tuple[str, dict[str, str]]:
+    """Small multiples: one panel per row of `values`, titled and marked with the step date
+    given for that row in `panels` (name, step date) — the pairing comes from the release's
+    own row keys, never from the order of a dict. Returns the PNG and, read back from the
+    drawn artists, each panel's title and the date its step line marks."""
+    n = len(panels)
     cols = min(n, 3)
     rows = int(np.ceil(n / cols))
     fig = Figure(figsize=(3.3 * cols, 2.4 * rows + 0.4))
     x = pd.to_datetime(list(starts))
     span = (pd.Timestamp(_period_edges(starts)[0]), pd.Timestamp(_period_edges(starts)[-1]))
-    top = np.nanmax(values.to_numpy(dtype=float)) if np.isfinite(values.to_numpy(
-        dtype=float)).any() else 1.0
-    for k, (name, code) in enumerate(zip(names, la_codes, strict=True)):
+    data = values.to_numpy(dtype=float) * (100 if percent else 1)
+    top = np.nanmax(data) if np.isfinite(data).any() else 1.0
+    for k, (name, step) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, k + 1)
-        y = values.loc[name].to_numpy(dtype=float) * (100 if percent else 1)
+        y = data[k]
         ax.plot(x, y, marker="o", ms=3, color=_LINE, lw=1.4)
         hidden = np.isnan(y)
         if hidden.any():  # say where a value was suppressed, so a gap never looks like a bug
             ax.plot(x[hidden], np.zeros(hidden.sum()), ls="none", marker="x", ms=4,
                     color="#999999", label="suppressed")
-        ax.axvline(pd.Timestamp(study.step_date(code)), color="#c0392b", ls="--", lw=1)
+        line = ax.axvline(pd.Timestamp(step), color="#c0392b", ls="--", lw=1)
+        line.set_gid("step")
         ax.set_title(str(name), fontsize=9)
         ax.set_xlim(*span)  # the same window in every panel, even one that is all gaps
-        ax.set_ylim(0, (top * (100 if percent else 1)) * 1.15 or 1)
+        ax.set_ylim(0, (top * 1.15) or 1)
         ax.tick_params(labelsize=7)
         ax.xaxis.set_major_locator(_year_locator())
         ax.xaxis.set_major_formatter(_year_formatter())
         if k % cols == 0:
             ax.set_ylabel(ylabel, fontsize=8)
-    if np.isnan(values.to_numpy(dtype=float)).any():
+    if np.isnan(data).any():
         fig.legend(handles=[Line2D([], [], ls="none", marker="x", color="#999999",
                                    label="suppressed (disclosure control)")],
                    loc="lower right", fontsize=8, frameon=False)
     fig.tight_layout()
-    return to_data_uri(fig)
+    return to_data_uri(fig), step_marks(fig)
+
+
+def step_marks(fig: Figure) -> dict[str, str]:
+    """Each panel's title → the date its step line is drawn at (read from the artists)."""
+    from matplotlib.dates import num2date
+
+    marks = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_gid() == "step":
+                x0: Any = np.ravel(np.asarray(line.get_xdata(), dtype=object))[0]
+                day = (pd.Timestamp(x0).date() if isinstance(x0, dt.date | np.datetime64)
+                       else num2date(float(x0)).date())
+                marks[ax.get_title()] = day.isoformat()
+    return marks
 
 
 def _year_locator():  # type: ignore[no-untyped-def]

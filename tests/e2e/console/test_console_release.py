@@ -50,13 +50,18 @@ def test_two_person_rule_in_the_browser(browser: Any, demo_run: Any,
         shot(page, "release-self-review-refused")
         page.get_by_role("button", name="Sign out").click()
 
-        sign_in(page, url, "oli", demo_credentials["oli"])
-        page.goto(release_url)
-        page.get_by_label("Comment (why)").fill("Every table checked against the report.")
-        page.get_by_role("button", name="Record review").click()
-        page.wait_for_load_state()
+        # Two output checkers must approve (the study's reviewers_required), each signing.
+        for checker in ("oli", "ola"):
+            sign_in(page, url, checker, demo_credentials[checker])
+            page.goto(release_url)
+            page.get_by_label("Comment (why)").fill("Every table checked against the report.")
+            page.get_by_role("button", name="Record review").click()
+            page.wait_for_load_state()
+            if checker == "oli":
+                assert "status <strong>pending</strong>" in page.content()
+                page.get_by_role("button", name="Sign out").click()
         content = page.content()
-        assert "status <strong>approved</strong>" in content and "oli" in content
+        assert "status <strong>approved</strong>" in content and "ola" in content
         shot(page, "release-approved")
         page.get_by_role("link", name="Releases").click()
         shot(page, "releases")

@@ -72,6 +72,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
              kdf_params=FAST_TEST_KDF)
     add_user(vault, "dm", dm_pw, "olu", "olu checks every output", role="output-checker",
              kdf_params=FAST_TEST_KDF)
+    add_user(vault, "dm", dm_pw, "oma", "oma checks every output too", role="output-checker",
+             kdf_params=FAST_TEST_KDF)
     s = _setup()
     s.PASSWORDS["dm"] = "dm keeps the vault keys safe"
     s.fill_vault(vault, s.toy_tables(load_study(study_path), seed=3, per_cell=12))
@@ -83,6 +85,16 @@ def run(args: list[str], user: str, password: str) -> tuple[int, str]:
     result = CliRunner().invoke(_app(), args, env={"TRIALVAULT_USER": user,
                                                    "TRIALVAULT_PASSWORD": password})
     return result.exit_code, result.output
+
+
+def test_a_different_study_file_is_refused(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    vault, study = setup
+    weak = tmp_path / "weak.toml"
+    weak.write_text(study.read_text().replace("threshold = 10", "threshold = 1")
+                    .replace("rounding_base = 5", "rounding_base = 1"))
+    code, out = run(["release", "request", "--study", str(weak), "--vault", str(vault)],
+                    "ana", "ana reads the trial data")
+    assert code == PolicyRefusal.exit_code and "differs from the one in force" in out
 
 
 def test_request_review_write(setup: tuple[Path, Path], tmp_path: Path) -> None:
@@ -109,16 +121,30 @@ def test_request_review_write(setup: tuple[Path, Path], tmp_path: Path) -> None:
 
     code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
                      "--comment", "tables and figures checked"], "olu", "olu checks every output")
+    assert code == 0 and "pending" in out, out  # two approvals are required
+    code, out = run(["release", "verify", release_id, "--vault", str(vault)], "olu",
+                    "olu checks every output")
+    assert code == PolicyRefusal.exit_code and "1 valid approval" in out
+    code, out = run(["release", "review", release_id, "--vault", str(vault), "--approve",
+                     "--comment", "second check"], "oma", "oma checks every output too")
     assert code == 0 and "approved" in out, out
+    code, out = run(["release", "verify", release_id, "--vault", str(vault)], "ana",
+                    "ana reads the trial data")
+    assert code == 0 and "2 approval(s) verify" in out, out
     code, out = run(["release", "list", "--vault", str(vault)], "olu", "olu checks every output")
     assert code == 0 and release_id in out and "approved" in out
     code, out = run(["release", "show", release_id, "--vault", str(vault)], "olu", "olu checks every output")
     assert code == 0 and "Checking report" in out and "`cohort`" in out
+    assert "True value" in out  # the reviewers' report (it never leaves the vault)
+    code, out = run(["release", "show", release_id, "--vault", str(vault), "--public"], "olu",
+                    "olu checks every output")
+    assert code == 0 and "Disclosure control" in out and "True value" not in out
     target = tmp_path / "release"
     code, out = run(["release", "write", release_id, "--vault", str(vault), "--out",
                      str(target)], "ana", "ana reads the trial data")
     assert code == 0, out
     assert (target / "report.html").exists() and (target / "manifest.json").exists()
+    assert not list(target.rglob("checking-report*"))
     code, out = run(["release", "write", release_id, "--vault", str(vault), "--out",
                      str(target)], "ana", "ana reads the trial data")
     assert code == PolicyRefusal.exit_code and "not empty" in out

@@ -1,22 +1,30 @@
-"""An intruder who sees only the published count tables of a release, written independently
-of `trialvault.disclose.protect` so that tests prove protection without trusting it.
+"""An intruder who sees only the published numbers of a release, written independently of
+`trialvault.disclose` (it shares no code with the protector) so that tests prove protection
+without trusting it.
 
-The intruder knows how the tables hang together (cohort = events + non-events [+ undefined] for
-every outcome, denominators = events + non-events, the flow start = cohort + removed, the flow
-end = the cohort total, totals are sums), that counts are non-negative integers, and the rounding
-base: a published number `r` means any integer that rounds (half up) to `r`. With integer
-programs (scipy `milp`) the intruder computes the exact range of any quantity.
+The intruder knows what anyone reading the release and the study file knows:
+- which strata (LA × period × exposed) the rollout schedule allows;
+- how every published table is built from hidden non-negative integer counts: children per
+  stratum; per binary outcome its events, non-events, missing and undefined children in each
+  stratum (adding up to the stratum); per count outcome children measured, missing and undefined
+  by condition; baseline categories adding up to each condition; flow steps;
+- that a published number `r` means any integer that rounds (half up) to `r`.
+With integer programs (scipy `milp`) the intruder computes the exact range of any quantity.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 TOTAL = "Total"
+CONDITIONS = ("Unexposed", "Exposed")
+Expr = dict[int, float]
 
 
 def value_range(text: str, base: int) -> tuple[int, int]:
@@ -27,66 +35,81 @@ def value_range(text: str, base: int) -> tuple[int, int]:
     return max(lo, 0), int(np.ceil(r + base / 2)) - 1
 
 
+@dataclass(frozen=True)
+class OutcomeSpec:
+    id: str
+    title: str
+    binary: bool
+    can_be_missing: bool
+    can_be_undefined: bool
+
+
 @dataclass
 class Intruder:
-    """Integer variables, linear constraints read off the published tables, then ranges."""
-
-    rows: list[str]
-    cols: list[str]
     base: int
     symbol: str
     names: list[str] = field(default_factory=list)
-    constraints: list[tuple[dict[int, float], float, float]] = field(default_factory=list)
-    # (table, row, column) → the cell as a sum of variables, for every published cell.
-    cells: dict[tuple[str, str, str], dict[int, float]] = field(default_factory=dict)
+    constraints: list[tuple[Expr, float, float]] = field(default_factory=list)
+    # (table, row, column) → the published cell as a sum of variables.
+    cells: dict[tuple[str, str, str], Expr] = field(default_factory=dict)
+    vars: dict[str, int] = field(default_factory=dict)
+    _cache: tuple[sparse.csr_array, np.ndarray, np.ndarray] | None = None
+    _cache_key: tuple[int, int] | None = None
 
     def var(self, name: str) -> int:
         self.names.append(name)
+        self.vars[name] = len(self.names) - 1
         return len(self.names) - 1
 
-    def grid(self, prefix: str) -> dict[tuple[str, str], int]:
-        return {(r, c): self.var(f"{prefix}/{r}/{c}") for r in self.rows for c in self.cols}
-
-    def read_table(self, name: str, table: pd.DataFrame, grid: dict[tuple[str, str], int]
-                   ) -> None:
-        """Every published number of a rows × cols table with totals becomes a constraint."""
-        for r in [*self.rows, TOTAL]:
-            for c in [*self.cols, TOTAL]:
-                if r not in table.index or c not in table.columns:
-                    continue
-                self.cells[(name, r, c)] = self.expr(grid, r, c)
-                text = str(table.loc[r, c])
-                if text == self.symbol:
-                    continue
-                lo, hi = value_range(text, self.base)
-                self.constraints.append((self.expr(grid, r, c), lo, hi))
-
-    def expr(self, grid: dict[tuple[str, str], int], r: str, c: str) -> dict[int, float]:
-        rs = self.rows if r == TOTAL else [r]
-        cs = self.cols if c == TOTAL else [c]
-        return {grid[(a, b)]: 1.0 for a in rs for b in cs}
-
-    def equal(self, left: dict[int, float], right: dict[int, float]) -> None:
-        coef = dict(left)
-        for k, v in right.items():
-            coef[k] = coef.get(k, 0.0) - v
+    def equal(self, left: Sequence[int], right: Sequence[int]) -> None:
+        coef: Expr = {}
+        for k in left:
+            coef[k] = coef.get(k, 0.0) + 1.0
+        for k in right:
+            coef[k] = coef.get(k, 0.0) - 1.0
         self.constraints.append((coef, 0.0, 0.0))
 
-    def at_most(self, small: dict[int, float], large: dict[int, float]) -> None:
-        coef = {k: -v for k, v in small.items()}
-        for k, v in large.items():
-            coef[k] = coef.get(k, 0.0) + v
-        self.constraints.append((coef, 0.0, np.inf))
+    def read(self, table: str, row: str, col: str, atoms: Sequence[int],
+             published: dict[str, pd.DataFrame]) -> None:
+        """A cell of `table` is the sum of `atoms`; its text, if published, constrains it."""
+        if table not in published:
+            return
+        frame = published[table]
+        if row not in frame.index or col not in frame.columns:
+            return
+        expr: Expr = {}
+        for a in atoms:
+            expr[a] = expr.get(a, 0.0) + 1.0
+        self.cells[(table, row, col)] = expr
+        text = str(frame.loc[row, col])
+        if text == "z":  # not applicable: the cell has no children by design
+            self.constraints.append((expr, 0, 0))
+        elif text != self.symbol:
+            lo, hi = value_range(text, self.base)
+            self.constraints.append((expr, lo, hi))
 
-    def range_of(self, expr: dict[int, float]) -> tuple[float, float]:
+    def _matrix(self) -> tuple[sparse.csr_array, np.ndarray, np.ndarray]:
+        key = (len(self.names), len(self.constraints))
+        if self._cache is None or self._cache_key != key:
+            rows, cols, vals = [], [], []
+            lo = np.empty(len(self.constraints))
+            hi = np.empty(len(self.constraints))
+            for k, (coef, low, high) in enumerate(self.constraints):
+                for j, v in coef.items():
+                    rows.append(k)
+                    cols.append(j)
+                    vals.append(v)
+                lo[k], hi[k] = low, high
+            a = sparse.csr_array((vals, (rows, cols)),
+                                 shape=(len(self.constraints), len(self.names)))
+            self._cache = (a, lo, hi)
+            self._cache_key = key
+        assert self._cache is not None
+        return self._cache
+
+    def range_of(self, expr: Expr) -> tuple[float, float]:
         n = len(self.names)
-        a = np.zeros((len(self.constraints), n))
-        lo = np.empty(len(self.constraints))
-        hi = np.empty(len(self.constraints))
-        for k, (coef, low, high) in enumerate(self.constraints):
-            for j, v in coef.items():
-                a[k, j] += v
-            lo[k], hi[k] = low, high
+        a, lo, hi = self._matrix()
         c = np.zeros(n)
         for j, v in expr.items():
             c[j] += v
@@ -94,53 +117,88 @@ class Intruder:
         for sign in (1.0, -1.0):
             res = milp(sign * c, constraints=[LinearConstraint(a, lo, hi)],
                        integrality=np.ones(n), bounds=Bounds(0, np.inf))
-            if res.status != 0 or res.x is None:
-                out.append(np.inf)  # unbounded: nothing published limits it
-            else:
-                out.append(sign * res.fun)
+            out.append(np.inf if res.status != 0 or res.x is None else sign * res.fun)
         return out[0], out[1]
 
 
-def attack(tables: dict[str, pd.DataFrame], rows: list[str], cols: list[str],
-           outcomes: list[str], *, base: int, symbol: str
-           ) -> tuple[Intruder, dict[str, dict[tuple[str, str], int]]]:
-    """Build the intruder's model of a release's count tables.
+def attack(published: dict[str, pd.DataFrame], *, strata: Sequence[tuple[int, str, int]],
+           la_names: dict[int, str], periods: Sequence[str], outcomes: Sequence[OutcomeSpec],
+           baseline: Sequence[tuple[str, Sequence[str]]], flow: Sequence[tuple[str, str]],
+           flow_labels: tuple[str, str, str], base: int, symbol: str) -> Intruder:
+    """Build the intruder's model of a release from its published tables (see module doc).
+    `flow`: (label, stage) of the steps outside the main analysis."""
+    it = Intruder(base, symbol)
+    c = {s: it.var(f"C|{s}") for s in strata}
+    las = list(la_names)
 
-    `tables` maps 'cohort', 'events_<o>', optionally 'denominators_<o>' and 'flow' to the
-    published text tables. Returns the intruder (with `cells`: every published cell as an
-    expression) and its variable grids by table name.
-    """
-    it = Intruder(rows, cols, base, symbol)
-    grids: dict[str, dict[tuple[str, str], int]] = {"cohort": it.grid("cohort")}
-    it.read_table("cohort", tables["cohort"], grids["cohort"])
+    def sel(la: int | None = None, p: str | None = None, e: int | None = None) -> list[int]:
+        return [v for (a, q, x), v in c.items() if (la is None or a == la)
+                and (p is None or q == p) and (e is None or x == e)]
+
+    def grid(table: str, cols: Sequence[str], pick) -> None:  # type: ignore[no-untyped-def]
+        for la in [*las, None]:
+            for col in [*cols, None]:
+                row = la_names[la] if la is not None else TOTAL
+                name = col if col is not None else TOTAL
+                it.read(table, row, name, pick(la, col), published)
+
+    grid("cohort", periods, lambda la, p: sel(la, p))
+    grid("allocation", CONDITIONS, lambda la, cond: sel(la, e=None if cond is None
+                                                        else CONDITIONS.index(cond)))
+    f = {label: it.var(f"F|{label}") for label, _ in flow}
+    start, cohort_label, main_label = flow_labels
+    inside = [f[lb] for lb, stage in flow if stage == "in_cohort"]
+    it.read("flow", start, "Children", [*c.values(), *f.values()], published)
+    for label, _ in flow:
+        it.read("flow", label, "Children", [f[label]], published)
+    it.read("flow", cohort_label, "Children", [*c.values(), *inside], published)
+    it.read("flow", main_label, "Children", list(c.values()), published)
     for o in outcomes:
-        ev = it.grid(f"events_{o}")
-        grids[f"events_{o}"] = ev
-        it.read_table(f"events_{o}", tables[f"events_{o}"], ev)
-        den_name = f"denominators_{o}"
-        den = it.grid(den_name) if den_name in tables else None
-        if den is not None:
-            grids[den_name] = den
-            it.read_table(den_name, tables[den_name], den)
-        for key in grids["cohort"]:
-            # events <= denominators <= cohort; denominators = cohort when not published.
-            upper = den if den is not None else grids["cohort"]
-            it.at_most({ev[key]: 1.0}, {upper[key]: 1.0})
-            if den is not None:
-                it.at_most({den[key]: 1.0}, {grids["cohort"][key]: 1.0})
-    flow = tables.get("flow")
-    if flow is not None and len(flow) >= 2:
-        labels = list(flow.index)
-        removed = {label: it.var(f"flow/{label}") for label in labels[1:-1]}
-        cohort_all = it.expr(grids["cohort"], TOTAL, TOTAL)
-        start = dict(cohort_all)
-        start.update({v: 1.0 for v in removed.values()})
-        for label, coef in [(labels[0], start), (labels[-1], cohort_all),
-                            *[(lb, {v: 1.0}) for lb, v in removed.items()]]:
-            it.cells[("flow", label, "n")] = coef
-            text = str(flow.loc[label, "n"])
-            if text != symbol:
-                lo, hi = value_range(text, base)
-                it.constraints.append((coef, lo, hi))
-        grids["flow"] = {(lb, "n"): v for lb, v in removed.items()}
-    return it, grids
+        if o.binary:
+            ev, non, mis = {}, {}, {}
+            for s, cv in c.items():
+                ev[s], non[s] = it.var(f"E|{o.id}|{s}"), it.var(f"N|{o.id}|{s}")
+                parts = [ev[s], non[s]]
+                if o.can_be_missing:
+                    mis[s] = it.var(f"M|{o.id}|{s}")
+                    parts.append(mis[s])
+                if o.can_be_undefined:
+                    parts.append(it.var(f"U|{o.id}|{s}"))
+                it.equal([cv], parts)
+            grid(f"events_{o.id}", periods,
+                 lambda la, p, ev=ev: [ev[s] for s in strata if (la is None or s[0] == la)
+                                       and (p is None or s[1] == p)])
+            for e, cond in enumerate(CONDITIONS):
+                mine = [s for s in strata if s[2] == e]
+                it.read("outcomes_by_condition", f"{o.title}: children measured", cond,
+                        [v for s in mine for v in (ev[s], non[s])], published)
+                it.read("outcomes_by_condition", f"{o.title}: children with the outcome", cond,
+                        [ev[s] for s in mine], published)
+                if o.can_be_missing:
+                    it.read("missing_data", f"{o.title}: children expected to have it", cond,
+                            [v for s in mine for v in (ev[s], non[s], mis[s])], published)
+                    it.read("missing_data", f"{o.title}: missing", cond, [mis[s] for s in mine],
+                            published)
+        else:
+            for e, cond in enumerate(CONDITIONS):
+                d = it.var(f"D|{o.id}|{e}")
+                parts = [d]
+                m = it.var(f"M|{o.id}|{e}") if o.can_be_missing else None
+                if m is not None:
+                    parts.append(m)
+                if o.can_be_undefined:
+                    parts.append(it.var(f"U|{o.id}|{e}"))
+                it.equal(sel(e=e), parts)
+                it.read("outcomes_by_condition", f"{o.title}: children measured", cond, [d],
+                        published)
+                if m is not None:
+                    it.read("missing_data", f"{o.title}: children expected to have it", cond,
+                            [d, m], published)
+                    it.read("missing_data", f"{o.title}: missing", cond, [m], published)
+    for title, cats in baseline:
+        for e, cond in enumerate(CONDITIONS):
+            atoms = [it.var(f"B|{title}|{cat}|{e}") for cat in cats]
+            it.equal(sel(e=e), atoms)
+            for cat, a in zip(cats, atoms, strict=True):
+                it.read("baseline", f"{title}: {cat}", cond, [a], published)
+    return it
