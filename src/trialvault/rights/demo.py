@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trialvault.errors import InputFileError
+from trialvault.errors import InputFileError, PolicyRefusal
 from trialvault.rights import service
 from trialvault.rights.register import REQUEST_TYPES
 from trialvault.study.model import StudyFile
@@ -23,6 +23,7 @@ from trialvault.study.model import StudyFile
 # The demo's correction: a recorded ethnicity replaced by the code the person gives
 # (DfE code WIRI, "White Irish"); harmless on synthetic data.
 DEMO_RECTIFICATION = ("children", "ethnicity", "WIRI")
+DEMO_FALLBACK = "WOTH"  # when the child is already recorded as WIRI
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,17 @@ def demo_requests(vault_dir: Path, user: str, password: str, study: StudyFile, l
                 "ethnicity is wrong and gave the right code.")}
         else:
             service.start(v, rid, today=day)
-        report = service.execute(v, study, rid, today=day, **kwargs)  # type: ignore[arg-type]
+        try:
+            report = service.execute(v, study, rid, today=day, **kwargs)  # type: ignore[arg-type]
+        except PolicyRefusal:
+            if kind != "rectification":
+                raise
+            # The synthetic child already had the demo's code: correct it to another one.
+            table, column, _ = DEMO_RECTIFICATION
+            kwargs = {"rectification": service.Rectification(
+                table, column, DEMO_FALLBACK, "The person, through the LA, says the recorded "
+                "ethnicity is wrong and gave the right code.")}
+            report = service.execute(v, study, rid, today=day, **kwargs)  # type: ignore[arg-type]
         detail = service.show_request(v, rid, today=day)
         summaries.append(RequestSummary(
             request_id=rid, type=kind, state=report.state, received=received,
