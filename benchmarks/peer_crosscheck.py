@@ -1,30 +1,47 @@
-"""Compare our per-rule counts with the public DfE-rule validators on the public fake files.
+"""Record-level cross-check of our DfE rules against the public validators, on the same files.
 
-    python benchmarks/peer_crosscheck.py [--record tests/integration/prepare/peer_counts.yaml]
+    python benchmarks/peer_crosscheck.py                 # every dataset, writes the doc
+    python benchmarks/peer_crosscheck.py --only 903 --datasets fake,shift --codes 101,102
+    python benchmarks/peer_crosscheck.py --record        # also refresh the suite's fixture
 
-Runs the public validators (csc-validator-be-903 and csc-validator-be-cin, in the virtual
-environments that `../shared/tools/peer-validators` creates under $PEER_VENVS, default
-/tmp/peer-validators) through their Python API for per-rule flagged-row counts, runs our rules on
-the same files, prints agreement per rule code and writes benchmarks/out/peer_crosscheck.json.
-With --record it rewrites the YAML that tests/integration/prepare/test_peer_counts.py checks.
+For each dataset (below) both sides run every rule of the collection year's ruleset: the public
+validators (csc-validator-be-903 and csc-validator-be-cin, in the virtual environments that
+`../shared/tools/peer-validators` creates under $PEER_VENVS, default /tmp/peer-validators) each
+rule on its own deep copy of the data (some of their rules edit the shared tables in place), and
+ours through `prepare.validate`. Every shared code is compared record by record: the set of rows
+(table, row index in the file) each side flags on the table our rule reports. A difference is a
+disagreement; each is explained in `benchmarks/peer_differences.yaml` and the whole comparison is
+written to docs/validation-vs-peer.md (with the coverage table, docs/validation-coverage.md) and
+benchmarks/out/peer_crosscheck.json.
 
-Inputs (the same for both sides):
-- 903: the 11 CSVs `lac_validator run-offline` reads (placed_for_adoption_errors.csv as the
-  adoption-placement table), collection year 2023, ruleset lac2022_23 (the ruleset of that year,
-  so code lists agree).
-- CIN: each XML file of ../shared/external/cin_census, ruleset cin2022_23 (the oldest shipped;
-  the files say Year 2022/2023).
+Datasets (all derived from public or project-generated files, never edited in place):
+- `fake`: the public fake returns as they are (../shared/external): the 11 SSDA903 CSVs the
+  peer's `run-offline` reads, collection year 2023; each CIN census XML with its own header year.
+- `shift`: the same files with every date moved forward whole years so the activity falls in
+  collection year 2025, 2026 and 2027 (the current and previous two years), plus, for SSDA903,
+  the same files moved one year less as last year's return (`--previous`), so the year-on-year
+  rules have something to compare.
+- `fuzz`: seeded random mutations of the shifted files (blanked, swapped, shifted, lower-cased,
+  malformed and out-of-list values; repeated and dropped rows).
+- `synth`: one LA of `trialvault synth` (seeded, with planted faults) for collection years 2025
+  and 2026 with the previous year's return.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
+import hashlib
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,270 +54,629 @@ from trialvault.spec.rules import load_rules
 REPO = Path(__file__).resolve().parents[1]
 EXTERNAL = REPO.parent / "shared" / "external"
 OUT = REPO / "benchmarks" / "out"
+CACHE = OUT / "peer_cache"
+DIFFERENCES = REPO / "benchmarks" / "peer_differences.yaml"
+DOC = REPO / "docs" / "validation-vs-peer.md"
+COVERAGE_DOC = REPO / "docs" / "validation-coverage.md"
+FIXTURE = REPO / "tests" / "integration" / "prepare" / "peer_records.json"
+YEARS = (2025, 2026, 2027)
+# The files the 903 peer's `run-offline` reads (placed_for_adoption_errors.csv is its
+# adoption-placement table).
 PEER_903_FILES = ("ad1", "episodes", "header", "missing", "oc2", "oc3",
                   "placed_for_adoption_errors", "previous_permanence", "reviews", "uasc",
                   "sw_episodes")
-YEAR_903 = 2023
-RULESET_903 = "lac2022_23"
-RULESET_CIN = "cin2022_23"
 TABLES_903 = {"header": "Header", "episodes": "Episodes", "uasc": "UASC", "missing": "Missing",
               "reviews": "Reviews", "oc2": "OC2", "oc3": "OC3", "ad1": "AD1",
               "placed_for_adoption": "PlacedAdoption", "previous_permanence": "PrevPerm",
-              "sw_episodes": "SWEpisodes"}
+              "sw_episodes": "SWEpisodes", "dolo": "DoLo"}
 TABLES_CIN = {"collection_details": "Header", "source": "Header",
               "child_identifiers": "ChildIdentifiers",
               "child_characteristics": "ChildCharacteristics", "disabilities": "Disabilities",
               "cin_details": "CINdetails", "assessments": "Assessments",
-              "cin_plan_dates": "CINplanDates", "section47": "Section47",
-              "child_protection_plans": "ChildProtectionPlans", "cpp_reviews": "Reviews",
-              "assessment_factors": "Assessments"}
+              "assessment_factors": "AssessmentFactorsList", "cin_plan_dates": "CINplanDates",
+              "section47": "Section47", "child_protection_plans": "ChildProtectionPlans",
+              "cpp_reviews": "Reviews", "pre_proceedings": "PreProceedings"}
 
 _PEER_903 = r"""
-import copy, importlib, json, logging, sys, time, warnings
+import copy, contextlib, importlib, io, json, logging, sys, warnings
 warnings.filterwarnings("ignore"); logging.disable(logging.CRITICAL)
-import io, contextlib
 import pandas as pd
-from lac_validator import lac_validator
 from lac_validator.datastore import create_datastore
 from lac_validator.ingress import read_from_text
 from lac_validator.utils import process_uploaded_files
-folder, ruleset, year, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
-files = process_uploaded_files({"This year": [f"{folder}/{n}.csv" for n in names]})
-reg = importlib.import_module(f"lac_validator.rules.{ruleset}").registry
-metadata = {"collectionYear": year, "localAuthority": "E09000027"}
-start = time.perf_counter()
+from importlib.metadata import version
+cfg = json.load(open(sys.argv[1]))
+files = {"This year": cfg["this"]}
+if cfg.get("prev"):
+    files["Prev year"] = cfg["prev"]
+reg = importlib.import_module("lac_validator.rules." + cfg["ruleset"]).registry
+metadata = {"collectionYear": str(cfg["year"]), "localAuthority": "E09000027"}
 with contextlib.redirect_stdout(io.StringIO()):
-    v = lac_validator.LacValidator(metadata=dict(metadata), files=files, registry=reg,
-                                   selected_rules=None)
-seconds = time.perf_counter() - start
-full = {}
-for table, df in v.ds_results.items():
-    if table == "metadata":
-        continue
-    for col in df.columns:
-        if col.startswith("ERR_"):
-            n = int((df[col] == True).sum())
-            if n:
-                full.setdefault(col[4:], {})[table] = n
-# Each rule again on its own deep copy: in a full run rules share (shallow-copied) tables, and
-# some rules' in-place edits (e.g. filling blank DEC) change what later rules see.
-with contextlib.redirect_stdout(io.StringIO()):
-    dfs, extra = read_from_text(raw_files=files)
+    dfs, extra = read_from_text(raw_files=process_uploaded_files(files))
     store = create_datastore(dfs, {**metadata, **extra})
-isolated = {}
-for code in sys.argv[5].split(","):
-    if code not in reg:
-        continue
+rules = {}
+for code, rule in reg.items():
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            result = reg[code].func(copy.deepcopy(store))
-    except Exception:
+            result = rule.func(copy.deepcopy(store))
+    except Exception as exc:
+        rules[code] = {"crash": type(exc).__name__}
         continue
+    tables = {}
     for table, values in result.items():
-        n = len({x for x in values if pd.notna(x)})
-        if n:
-            isolated.setdefault(code, {})[table] = n
-from importlib.metadata import version
-print(json.dumps({"counts": isolated, "full_run": full, "failed": v.fails, "skipped": v.skips,
-                  "seconds": seconds, "version": version("csc-validator-be-903"),
-                  "rules": sorted(reg)}))
+        rows = set()
+        for value in values:
+            try:
+                if pd.notna(value):
+                    rows.add(int(value))
+            except (TypeError, ValueError):
+                pass
+        if rows:
+            tables[table] = sorted(rows)
+    rules[code] = {"tables": tables}
+json.dump({"version": version("csc-validator-be-903"), "rules": rules}, open(sys.argv[2], "w"))
 """
 
 _PEER_CIN = r"""
-import importlib, json, logging, sys, time, warnings
+import copy, contextlib, importlib, io, json, logging, sys, warnings
 warnings.filterwarnings("ignore"); logging.disable(logging.CRITICAL)
 import xml.etree.ElementTree as ET
+import pandas as pd
 from cin_validator import cin_validator
-path, ruleset = sys.argv[1], sys.argv[2]
-reg = importlib.import_module(f"cin_validator.rules.{ruleset}").registry
-start = time.perf_counter()
-root = ET.parse(path).getroot()
-data = cin_validator.process_data(cin_validator.convert_data(root))
-v = cin_validator.CinValidator(data, reg)
-seconds = time.perf_counter() - start
-counts = {}
-df = v.full_issue_df
-for code, g in df.groupby("rule_code"):
-    counts[str(code)] = {t: int(gg["row_id"].astype(int).nunique())
-                         for t, gg in g.groupby("tables_affected")}
-la = sorted({str(x) for x in v.multichild_issues["rule_code"].unique()})
-for code in la:
-    counts.setdefault(code, {})["Header"] = 1
+from cin_validator.rule_engine import RuleContext
 from importlib.metadata import version
-print(json.dumps({"counts": counts, "seconds": seconds, "rules": sorted(str(r) for r in reg),
-                  "version": version("csc-validator-be-cin")}))
+cfg = json.load(open(sys.argv[1]))
+reg = importlib.import_module("cin_validator.rules." + cfg["ruleset"]).registry
+with contextlib.redirect_stdout(io.StringIO()):
+    data = cin_validator.process_data(cin_validator.convert_data(ET.parse(cfg["file"]).getroot()))
+    enum_data = cin_validator.enum_keys(data)
+rules = {}
+for code, rule in reg.items():
+    ctx = RuleContext(rule)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            rule.func(copy.deepcopy(enum_data), ctx)
+    except Exception as exc:
+        rules[str(code)] = {"crash": type(exc).__name__}
+        continue
+    tables = {}
+    for frame in (ctx.type_zero_issues, ctx.type_one_issues, ctx.type_two_issues,
+                  ctx.type_three_issues):
+        if len(frame) == 0:
+            continue
+        for table, rows in frame.groupby("tables_affected")["ROW_ID"]:
+            found = tables.setdefault(str(table), set())
+            for value in rows:
+                try:
+                    found.add(int(value))
+                except (TypeError, ValueError):
+                    pass
+    entry = {"tables": {t: sorted(v) for t, v in tables.items() if v}}
+    if len(ctx.la_level_issues):
+        entry["la_level"] = True
+    rules[str(code)] = entry
+json.dump({"version": version("csc-validator-be-cin"), "rules": rules}, open(sys.argv[2], "w"))
 """
 
 
-def peer_python(kind: str) -> Path:
+@dataclass(frozen=True)
+class Dataset:
+    """One comparison input: a return of one collection year (and last year's, for 903)."""
+
+    name: str
+    fmt: str  # "ssda903" or "cin_census"
+    year: int
+    current: Path  # 903: a folder of CSVs; CIN: one XML file
+    previous: Path | None = None
+    kind: str = "fake"  # fake | shift | fuzz | synth
+
+    @property
+    def ruleset(self) -> str:
+        # The peers ship rulesets lac2022_23 / cin2022_23 (applied to older years too) onwards.
+        year = min(max(self.year, 2023), 2027)
+        return f"{'lac' if self.fmt == 'ssda903' else 'cin'}{year - 1}_{year % 100:02d}"
+
+
+@dataclass
+class Comparison:
+    """Our rows and the peer's for one rule code on one dataset."""
+
+    code: str
+    table: str
+    ours: set[int] = field(default_factory=set)
+    peer: set[int] = field(default_factory=set)
+    peer_crash: str | None = None
+    peer_other_tables: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def agree(self) -> bool:
+        return self.peer_crash is None and self.ours == self.peer
+
+
+# --- peers ---------------------------------------------------------------------------------
+
+def peer_python(fmt: str) -> Path:
     root = Path(os.environ.get("PEER_VENVS", "/tmp/peer-validators"))
-    python = root / ("v903" if kind == "903" else "vcin") / "bin" / "python"
+    python = root / ("v903" if fmt == "ssda903" else "vcin") / "bin" / "python"
     if not python.exists():
         tool = REPO.parent / "shared" / "tools" / "peer-validators"
-        raise SystemExit(f"no peer venv at {python}: run `{tool} {kind} ...` once to create it")
+        raise SystemExit(f"no peer venv at {python}: run `{tool} {'903' if fmt == 'ssda903' else 'cin'}"
+                         " ...` once to create it")
     return python
 
 
-def run_peer_903(folder: Path) -> dict[str, Any]:
-    codes = ",".join(load_rules("ssda903").codes)
-    out = subprocess.run([str(peer_python("903")), "-c", _PEER_903, str(folder), RULESET_903,
-                          str(YEAR_903), ",".join(PEER_903_FILES), codes], capture_output=True,
-                         text=True, check=True, cwd=tempfile.gettempdir())
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+def _digest(paths: Iterable[Path]) -> str:
+    sha = hashlib.sha256()
+    for path in sorted(paths):
+        sha.update(path.name.encode())
+        sha.update(path.read_bytes())
+    return sha.hexdigest()[:16]
 
 
-def run_peer_cin(path: Path) -> dict[str, Any]:
-    out = subprocess.run([str(peer_python("cin")), "-c", _PEER_CIN, str(path), RULESET_CIN],
-                         capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+def _files(ds: Dataset) -> tuple[list[Path], list[Path]]:
+    if ds.fmt == "cin_census":
+        return [ds.current], []
+    # DoLOs are part of the return from 2026 to 2027 only.
+    names = [*PEER_903_FILES, *(["DoLo"] if ds.year >= 2027 else [])]
+    this = [ds.current / f"{n}.csv" for n in names if (ds.current / f"{n}.csv").exists()]
+    prev = ([ds.previous / f"{n}.csv" for n in names if (ds.previous / f"{n}.csv").exists()]
+            if ds.previous else [])
+    return this, prev
 
 
-def peer_903_folder(tmp: Path) -> Path:
-    """A folder holding exactly the files the peer reads (links to the shared fake data)."""
-    folder = tmp / "ssda903"
-    folder.mkdir()
+def run_peer(ds: Dataset) -> dict[str, Any]:
+    """The peer's flagged rows per rule (cached by the input's bytes and the ruleset)."""
+    this, prev = _files(ds)
+    key = f"{ds.fmt}-{ds.ruleset}-{_digest(this)}-{_digest(prev) if prev else 'none'}"
+    cached = CACHE / f"{key}.json"
+    if cached.exists():
+        return dict(json.loads(cached.read_text()))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.json"
+        out = Path(tmp) / "out.json"
+        if ds.fmt == "ssda903":
+            config.write_text(json.dumps({"this": [str(p) for p in this],
+                                          "prev": [str(p) for p in prev],
+                                          "year": ds.year, "ruleset": ds.ruleset}))
+            script = _PEER_903
+        else:
+            config.write_text(json.dumps({"file": str(ds.current), "ruleset": ds.ruleset}))
+            script = _PEER_CIN
+        subprocess.run([str(peer_python(ds.fmt)), "-c", script, str(config), str(out)],
+                       check=True, cwd=tmp, capture_output=True)
+        result = json.loads(out.read_text())
+    cached.write_text(json.dumps(result))
+    return dict(result)
+
+
+# --- ours ----------------------------------------------------------------------------------
+
+def our_rows(ds: Dataset) -> dict[str, dict[str, set[int]]]:
+    """{code: {our table: row indexes in the current year's file}} from our engine."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if ds.fmt == "ssda903":
+            root = Path(tmp) / "ssda903"
+            root.mkdir()
+            for year, folder in ((ds.year, ds.current), (ds.year - 1, ds.previous)):
+                if folder is None:
+                    continue
+                (root / str(year)).mkdir()
+                for path in _files(Dataset(ds.name, ds.fmt, year, folder))[0]:
+                    (root / str(year) / path.name).symlink_to(path)
+            source = read_ssda903([root])
+        else:
+            source = read_cin_census([ds.current])
+        con = connect()
+        try:
+            load_tables(con, source)
+            run_rules(con, load_rules(ds.fmt))
+            tables = [t for (t,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+                [ds.fmt]).fetchall()]
+            lines = " UNION ALL ".join(
+                f"SELECT '{t}' AS t, _row, collection_year, source_line FROM {ds.fmt}.\"{t}\""
+                for t in tables)
+            # A CSV row's index in its file is its line less the header's; XML tables are read
+            # one file at a time, so the row id is the index.
+            index = "r.source_line - 2" if ds.fmt == "ssda903" else "r._row"
+            found = con.execute(f"""
+                SELECT i.rule, i.table_name, {index} FROM validation.issues i
+                JOIN ({lines}) r ON r.t = i.table_name AND r._row = i.row_id
+                WHERE r.collection_year = ? OR ? = 'cin_census'""", [ds.year, ds.fmt]).fetchall()
+        finally:
+            con.close()
+    out: dict[str, dict[str, set[int]]] = {}
+    for code, table, row in found:
+        out.setdefault(code, {}).setdefault(table, set()).add(int(row))
+    return out
+
+
+def compare(ds: Dataset, peer: dict[str, Any], ours: dict[str, dict[str, set[int]]],
+            codes: set[str] | None = None) -> list[Comparison]:
+    """A Comparison for every code both sides have in force in the dataset's year."""
+    ruleset = load_rules(ds.fmt)
+    names = TABLES_903 if ds.fmt == "ssda903" else TABLES_CIN
+    out = []
+    for code in ruleset.codes_in(ds.year):
+        if code not in peer["rules"] or (codes and code not in codes):
+            continue
+        rule = ruleset.rule(code, ds.year)
+        table = names.get(rule.table, rule.table)
+        entry = peer["rules"][code]
+        comparison = Comparison(code=code, table=table,
+                                ours=ours.get(code, {}).get(rule.table, set()),
+                                peer_crash=entry.get("crash"))
+        for peer_table, rows in entry.get("tables", {}).items():
+            if peer_table == table:
+                comparison.peer = set(rows)
+            else:
+                comparison.peer_other_tables[peer_table] = len(rows)
+        if entry.get("la_level") and table == "Header":
+            comparison.peer = {0}
+        out.append(comparison)
+    return out
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+_DMY = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
+_YMD = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+
+
+def _shift_date(text: str, years: int) -> str:
+    match = _DMY.match(text)
+    if match:
+        day, month, year = match.groups()
+        return f"{day}/{month}/{int(year) + years}"
+    match = _YMD.match(text)
+    if match:
+        year, month, day = match.groups()
+        return f"{int(year) + years}-{month}-{day}{text[10:]}"
+    return text
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], rows[1:]
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def shifted_903(src: Path, dest: Path, years: int) -> Path:
+    """The fakes moved `years` forward, with social worker episodes and DoLOs added (the fakes
+    hold one deliberately broken row of each) so those rules have something to check."""
+    dest.mkdir(parents=True, exist_ok=True)
     for name in PEER_903_FILES:
-        (folder / f"{name}.csv").symlink_to(EXTERNAL / "ssda903" / f"{name}.csv")
+        header, rows = _read_csv(src / f"{name}.csv")
+        _write_csv(dest / f"{name}.csv", header,
+                   [[_shift_date(v, years) for v in row] for row in rows])
+    _add_sw_and_dolo(dest, seed=years)
+    return dest
+
+
+def _dmy(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def _add_sw_and_dolo(folder: Path, seed: int) -> None:
+    """Seeded social worker episodes (chained around each child's care, with the gaps,
+    overlaps, blanks and odd reasons real extracts have) and DoLOs for some children."""
+    rng = random.Random(seed)
+    _, episodes = _read_csv(folder / "episodes.csv")
+    _, header = _read_csv(folder / "header.csv")
+    dob = {r[0]: r[2] for r in header}
+    first: dict[str, dt.date] = {}
+    for row in episodes:
+        match = _DMY.match(row[1])
+        if match:
+            day, month, year = (int(x) for x in match.groups())
+            try:
+                start = dt.date(year, month, day)
+            except ValueError:
+                continue
+            first[row[0]] = min(first.get(row[0], start), start)
+    reasons = ["MANAGE", "FCONTA", "LEFTRL", "ORGRST", "TSPROC", "ABSENC", "CHCHAN", "PCCHAN",
+               "OTHERS", "", "XXXX"]
+    sw_rows, dolo_rows = [], []
+    for child, start in sorted(first.items()):
+        day = start - dt.timedelta(days=rng.randint(0, 200))
+        for k in range(rng.randint(1, 3)):
+            length = rng.choice([2, 5, 30, 90, 200, 400])
+            end = day + dt.timedelta(days=length)
+            last = k == 2 or rng.random() < 0.4
+            sw_rows.append([child, dob.get(child, ""), rng.choice(["SW", "SW", "XX", "AB"])
+                            + str(rng.randint(1, 99999)), _dmy(day),
+                            "" if last and rng.random() < 0.7 else _dmy(end),
+                            "FCONTA" if k == 0 and rng.random() < 0.7 else rng.choice(reasons)])
+            if last:
+                break
+            # Mostly a handover within days; sometimes a gap or an overlap (never the same day,
+            # which real extracts hold only by mistake and rule SW19 reports).
+            day = end + dt.timedelta(days=rng.choice([-8, -3, 0, 1, 2, 3, 7, 8, 15]))
+        if rng.random() < 0.08:
+            begin = start + dt.timedelta(days=rng.randint(-30, 300))
+            dolo_rows.append([child, dob.get(child, ""), _dmy(begin),
+                              "" if rng.random() < 0.4 else
+                              _dmy(begin + dt.timedelta(days=rng.randint(-5, 200)))])
+    _write_csv(folder / "sw_episodes.csv", ["CHILD", "DOB", "SW_ID", "SW_DECOM", "SW_DEC",
+                                            "SW_REASON"], sw_rows)
+    _write_csv(folder / "DoLo.csv", ["CHILD", "DOB", "DOLO_START", "DOLO_END"], dolo_rows)
+
+
+def shifted_cin(src: Path, dest: Path, year: int) -> Path:
+    text = src.read_text(encoding="utf-8")
+    old = int(re.search(r"<Year>(\d{4})</Year>", text).group(1))  # type: ignore[union-attr]
+    years = year - old
+
+    def date(match: re.Match[str]) -> str:
+        return f">{_shift_date(match.group(1), years)}<"
+
+    text = re.sub(r">(\d{4}-\d{2}-\d{2}[^<]*)<", date, text)
+    text = re.sub(r"<ReferenceDate>[^<]*</ReferenceDate>",
+                  f"<ReferenceDate>{year}-03-31</ReferenceDate>", text)
+    text = re.sub(r"<Year>\d{4}</Year>", f"<Year>{year}</Year>", text)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text, encoding="utf-8")
+    return dest
+
+
+def _mutate(value: str, column: list[str], rng: random.Random) -> str:
+    """One random change of the kind real exports carry (or a hostile one)."""
+    choice = rng.random()
+    if choice < 0.2:
+        return ""
+    if _DMY.match(value):
+        day, month, year = _DMY.match(value).groups()  # type: ignore[union-attr]
+        pick = rng.random()
+        if pick < 0.5:
+            moved = dt.date(int(year), int(month), min(int(day), 28)) + dt.timedelta(
+                days=rng.randint(-500, 500))
+            return moved.strftime("%d/%m/%Y")
+        if pick < 0.65:
+            return f"{month}/{day}/{year}"
+        if pick < 0.8:
+            return f"{year}-{month}-{day}"
+        return f"31/02/{year}"
+    if _YMD.match(value):
+        year, month, day = _YMD.match(value).groups()  # type: ignore[union-attr]
+        pick = rng.random()
+        if pick < 0.6:
+            moved = dt.date(int(year), int(month), min(int(day), 28)) + dt.timedelta(
+                days=rng.randint(-500, 500))
+            return moved.isoformat()
+        if pick < 0.8:
+            return f"{day}/{month}/{year}"
+        return f"{year}-02-31"
+    if choice < 0.6 and column:
+        return rng.choice(column)
+    if choice < 0.75:
+        return value.lower()
+    if choice < 0.9:
+        return rng.choice(["X", "XX9", "0", "99", "-1", "Z1"])
+    return value + rng.choice(["0", "A"])
+
+
+def fuzzed_903(src: Path, dest: Path, seed: int, rate: float = 0.04) -> Path:
+    rng = random.Random(seed)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in (*PEER_903_FILES, "DoLo"):
+        if not (src / f"{name}.csv").exists():
+            continue
+        header, rows = _read_csv(src / f"{name}.csv")
+        columns = [sorted({r[i] for r in rows if i < len(r) and r[i]}) for i in range(len(header))]
+        out = []
+        for row in rows:
+            if rng.random() < 0.01:
+                continue  # a dropped row
+            new = [(_mutate(v, columns[i], rng) if i > 0 and rng.random() < rate else v)
+                   for i, v in enumerate(row)]
+            if rng.random() < 0.005 and columns[0]:
+                new[0] = rng.choice(columns[0])  # another child's code
+            out.append(new)
+            if rng.random() < 0.01:
+                out.append(list(new))  # a repeated row
+        _write_csv(dest / f"{name}.csv", header, out)
+    return dest
+
+
+def fuzzed_cin(src: Path, dest: Path, seed: int, rate: float = 0.04) -> Path:
+    rng = random.Random(seed)
+    text = src.read_text(encoding="utf-8")
+    leaves = list(re.finditer(r"<(\w+)>([^<]+)</\1>", text))
+    by_tag: dict[str, list[str]] = {}
+    for match in leaves:
+        by_tag.setdefault(match.group(1), []).append(match.group(2))
+    keep = {"Collection", "Year", "ReferenceDate", "LEA", "SourceLevel", "SoftwareCode",
+            "Release", "SerialNo", "DateTime"}
+
+    def mutate(match: re.Match[str]) -> str:
+        tag, value = match.group(1), match.group(2)
+        if tag in keep or rng.random() >= rate:
+            return match.group(0)
+        new = _mutate(value, sorted(set(by_tag[tag])), rng)
+        # An empty element is how an export blanks a value.
+        return f"<{tag}>{new}</{tag}>" if new else f"<{tag}></{tag}>"
+
+    text = re.sub(r"<(\w+)>([^<]+)</\1>", mutate, text)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text, encoding="utf-8")
+    return dest
+
+
+def synth_data(tmp: Path) -> Path:
+    """One LA of synthetic returns, generated once per seed (cached under benchmarks/out)."""
+    folder = OUT / "crosscheck_synth_seed11"
+    if not (folder / "truth.json").exists():
+        from trialvault.study import load_study
+        from trialvault.synth import generate_files
+
+        generate_files(load_study(REPO / "studies" / "no-wrong-door.toml"), folder, seed=11,
+                       scale=0.15, error_rate=0.02)
+    del tmp
     return folder
 
 
-def our_counts(fmt: str, paths: list[Path]) -> dict[str, dict[str, int]]:
-    """{rule: {table: flagged rows}} from our engine (peer table names)."""
-    source = (read_ssda903(paths, year=YEAR_903) if fmt == "ssda903"
-              else read_cin_census(paths))
-    con = connect()
-    try:
-        load_tables(con, source)
-        run_rules(con, load_rules(fmt))
-        # The peer keeps assessment factors as a list on the assessment row, so a finding on
-        # factor rows counts once per assessment there.
-        rows = con.execute("""
-            SELECT i.rule, i.table_name, count(DISTINCT CASE WHEN i.table_name =
-                   'assessment_factors' THEN f.assessments_key ELSE i.row_id END)
-            FROM validation.issues i
-            LEFT JOIN cin_census.assessment_factors f
-              ON i.table_name = 'assessment_factors' AND f._row = i.row_id
-            GROUP BY ALL""").fetchall() if fmt == "cin_census" else con.execute(
-            "SELECT rule, table_name, count(*) FROM validation.issues GROUP BY ALL").fetchall()
-    finally:
-        con.close()
-    names = TABLES_903 if fmt == "ssda903" else TABLES_CIN
-    counts: dict[str, dict[str, int]] = {}
-    for rule, table, n in rows:
-        counts.setdefault(rule, {})[names.get(table, table)] = int(n)
-    return counts
-
-
-def compare(fmt: str, ours: dict[str, dict[str, int]], peer: dict[str, dict[str, int]],
-            peer_rules: list[str]) -> dict[str, dict[str, Any]]:
-    """Per rule we implement: our count on its table, the peer's on the same table (None when
-    the peer has no rule of that code, e.g. our own integrity checks)."""
-    names = TABLES_903 if fmt == "ssda903" else TABLES_CIN
-    out: dict[str, dict[str, Any]] = {}
-    for rule in load_rules(fmt).rules:
-        table = names.get(rule.table, rule.table)
-        mine = ours.get(rule.code, {}).get(table, 0)
-        if rule.code not in peer_rules:
-            out[rule.code] = {"table": table, "ours": mine, "peer": None, "agree": None}
-            continue
-        theirs = peer.get(rule.code, {}).get(table, 0)
-        out[rule.code] = {"table": table, "ours": mine, "peer": theirs, "agree": mine == theirs}
+def build_datasets(tmp: Path, kinds: set[str], formats: set[str]) -> list[Dataset]:
+    out: list[Dataset] = []
+    fake903 = EXTERNAL / "ssda903"
+    cin_dir = EXTERNAL / "cin_census"
+    if "ssda903" in formats:
+        if "fake" in kinds:
+            out.append(Dataset("903 fake 2023", "ssda903", 2023, fake903))
+        for year in YEARS:
+            years = year - 2018  # the fakes' activity is mostly in 2017-18
+            if "shift" in kinds or "fuzz" in kinds:
+                cur = shifted_903(fake903, tmp / f"903s{year}", years)
+                prev = shifted_903(fake903, tmp / f"903s{year}p", years - 1)
+                if "shift" in kinds:
+                    out.append(Dataset(f"903 shifted {year}", "ssda903", year, cur, prev, "shift"))
+                if "fuzz" in kinds:
+                    for seed in (1, 2):
+                        out.append(Dataset(
+                            f"903 fuzzed {year} seed {seed}", "ssda903", year,
+                            fuzzed_903(cur, tmp / f"903f{year}_{seed}", seed * 100 + year),
+                            fuzzed_903(prev, tmp / f"903f{year}_{seed}p", seed * 100 + year + 1),
+                            "fuzz"))
+        if "synth" in kinds:
+            data = synth_data(tmp)
+            la = sorted(p for p in data.iterdir() if p.name.isdigit())[0]
+            for year in (2025, 2026):
+                out.append(Dataset(f"903 synthetic LA {la.name} {year}", "ssda903", year,
+                                   la / "ssda903" / str(year), la / "ssda903" / str(year - 1),
+                                   "synth"))
+    if "cin_census" in formats:
+        files = sorted(cin_dir.glob("*.xml"))
+        if "fake" in kinds:
+            for path in files:
+                year = int(re.search(r"<Year>(\d{4})</Year>",  # type: ignore[union-attr]
+                                     path.read_text(encoding="utf-8")).group(1))
+                out.append(Dataset(f"CIN fake {path.name}", "cin_census", year, path))
+        for year in YEARS:
+            base = cin_dir / "fake_CIN_data.xml"
+            if "shift" in kinds or "fuzz" in kinds:
+                cur = shifted_cin(base, tmp / f"cins{year}" / "fake_CIN_data.xml", year)
+                if "shift" in kinds:
+                    out.append(Dataset(f"CIN shifted {year}", "cin_census", year, cur, kind="shift"))
+                    rich = shifted_cin(cin_dir / "CIN_Census_2024.xml",
+                                       tmp / f"cinr{year}" / "CIN_Census_2024.xml", year)
+                    out.append(Dataset(f"CIN shifted {year} (2024 layout)", "cin_census", year,
+                                       rich, kind="shift"))
+                if "fuzz" in kinds:
+                    for seed in (1, 2):
+                        out.append(Dataset(
+                            f"CIN fuzzed {year} seed {seed}", "cin_census", year,
+                            fuzzed_cin(cur, tmp / f"cinf{year}_{seed}" / "fake_CIN_data.xml",
+                                       seed * 100 + year), kind="fuzz"))
+        if "synth" in kinds:
+            data = synth_data(tmp)
+            la = sorted(p for p in data.iterdir() if p.name.isdigit())[0]
+            for year in (2025, 2026):
+                out.append(Dataset(f"CIN synthetic LA {la.name} {year}", "cin_census", year,
+                                   la / "cin_census" / f"{year}.xml", kind="synth"))
     return out
 
 
-def full_run_differences(peer: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """Rules whose count in the peer's full run differs from the same rule run alone."""
-    out = {}
-    for rule in load_rules("ssda903").rules:
-        table = TABLES_903.get(rule.table, rule.table)
-        alone = peer["counts"].get(rule.code, {}).get(table, 0)
-        full = peer["full_run"].get(rule.code, {}).get(table, 0)
-        if alone != full:
-            out[rule.code] = {"alone": alone, "full_run": full}
-    return out
+# --- running and reporting -------------------------------------------------------------------
 
-
-def crosscheck() -> dict[str, Any]:
-    result: dict[str, Any] = {"date": dt.date.today().isoformat()}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = peer_903_folder(Path(tmp))
-        peer = run_peer_903(folder)
-        result["ssda903"] = {"input": "ssda903 fake CSVs (peer's run-offline set)",
-                             "collection_year": YEAR_903, "ruleset": RULESET_903,
-                             "validator": f"csc-validator-be-903 {peer['version']}",
-                             "rules": compare("ssda903", our_counts("ssda903", [folder]),
-                                              peer["counts"], peer["rules"]),
-                             "full_run_differs": full_run_differences(peer)}
-    cin_files: dict[str, Any] = {}
-    version = ""
-    for path in sorted((EXTERNAL / "cin_census").glob("*.xml")):
-        peer = run_peer_cin(path)
-        version = peer["version"]
-        cin_files[path.name] = compare("cin_census", our_counts("cin_census", [path]),
-                                       peer["counts"], peer["rules"])
-    result["cin_census"] = {"ruleset": RULESET_CIN, "validator": f"csc-validator-be-cin {version}",
-                            "files": cin_files}
+def crosscheck(datasets: list[Dataset], codes: set[str] | None = None,
+               progress: Callable[[str], None] = print) -> dict[str, Any]:
+    result: dict[str, Any] = {"date": dt.date.today().isoformat(), "datasets": []}
+    for ds in datasets:
+        progress(f"  {ds.name} ({ds.ruleset})")
+        peer = run_peer(ds)
+        ours = our_rows(ds)
+        comparisons = compare(ds, peer, ours, codes)
+        result["datasets"].append({
+            "name": ds.name, "format": ds.fmt, "year": ds.year, "kind": ds.kind,
+            "ruleset": ds.ruleset, "validator_version": peer["version"],
+            "rules": {c.code: {"table": c.table, "ours": sorted(c.ours), "peer": sorted(c.peer),
+                               "peer_crash": c.peer_crash,
+                               "peer_other_tables": c.peer_other_tables}
+                      for c in comparisons}})
     return result
 
 
-def _print(result: dict[str, Any]) -> None:
-    rules = result["ssda903"]["rules"]
-    shared = {c: r for c, r in rules.items() if r["agree"] is not None}
-    agree = sum(r["agree"] for r in shared.values())
-    print(f"SSDA903 ({result['ssda903']['validator']}): {agree}/{len(shared)} rules agree "
-          f"({len(rules) - len(shared)} of ours have no peer rule)")
-    for code, r in rules.items():
-        mark = "n/a " if r["agree"] is None else ("ok " if r["agree"] else "DIFF")
-        peer = "-" if r["peer"] is None else r["peer"]
-        print(f"  {mark} {code:>8} {r['table']:<16} ours {r['ours']:>6}  peer {peer:>6}")
-    files = result["cin_census"]["files"]
-    print(f"CIN census ({result['cin_census']['validator']}):")
-    codes = sorted({c for f in files.values() for c, r in f.items() if r["agree"] is not None})
-    for code in codes:
-        cells = [files[f][code] for f in files if code in files[f]]
-        agree = sum(c["agree"] for c in cells)
-        ours = sum(c["ours"] for c in cells)
-        peer = sum(c["peer"] for c in cells)
-        mark = "ok " if agree == len(cells) else "DIFF"
-        print(f"  {mark} {code:>8} {cells[0]['table']:<22} ours {ours:>5}  peer {peer:>5}  "
-              f"({agree}/{len(cells)} files agree)")
+def summary_lines(result: dict[str, Any], explained: dict[str, Any]) -> list[str]:
+    lines = []
+    for ds in result["datasets"]:
+        rules = ds["rules"]
+        agree = [c for c, r in rules.items() if r["ours"] == r["peer"] and not r["peer_crash"]]
+        differ = [c for c in rules if c not in agree]
+        unexplained = [c for c in differ if c not in explained.get(ds["format"], {})]
+        lines.append(f"{ds['name']}: {len(agree)}/{len(rules)} codes agree record by record; "
+                     f"{len(differ)} differ ({len(unexplained)} unexplained"
+                     f"{': ' + ', '.join(unexplained) if unexplained else ''})")
+    return lines
+
+
+def load_differences() -> dict[str, Any]:
+    if not DIFFERENCES.exists():
+        return {}
+    return dict(yaml.safe_load(DIFFERENCES.read_text()) or {})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--record", type=Path, help="write the counts YAML the test checks")
+    parser.add_argument("--only", choices=["903", "cin"], help="one format only")
+    parser.add_argument("--datasets", default="fake,shift,fuzz,synth",
+                        help="comma-separated kinds: fake, shift, fuzz, synth")
+    parser.add_argument("--codes", help="comma-separated rule codes to compare")
+    parser.add_argument("--show", action="store_true", help="print the differing rows")
+    parser.add_argument("--record", action="store_true",
+                        help="refresh the suite's record-level fixture (fake datasets)")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite the docs")
     args = parser.parse_args(argv)
-    result = crosscheck()
-    _print(result)
+    formats = {"ssda903", "cin_census"}
+    if args.only:
+        formats = {"ssda903" if args.only == "903" else "cin_census"}
+    kinds = set(args.datasets.split(","))
+    codes = set(args.codes.split(",")) if args.codes else None
+    with tempfile.TemporaryDirectory() as tmp:
+        datasets = build_datasets(Path(tmp), kinds, formats)
+        print(f"cross-check on {len(datasets)} datasets:")
+        result = crosscheck(datasets, codes)
+    explained = load_differences()
+    for line in summary_lines(result, explained):
+        print(line)
+    if args.show:
+        for ds in result["datasets"]:
+            for code, r in ds["rules"].items():
+                if r["ours"] != r["peer"] or r["peer_crash"]:
+                    ours, peer = set(r["ours"]), set(r["peer"])
+                    print(f"  {ds['name']} {code} {r['table']}: ours-only "
+                          f"{sorted(ours - peer)[:12]} ({len(ours - peer)}), peer-only "
+                          f"{sorted(peer - ours)[:12]} ({len(peer - ours)})"
+                          f"{' CRASH ' + r['peer_crash'] if r['peer_crash'] else ''}")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "peer_crosscheck.json").write_text(json.dumps(result, indent=2))
+    (OUT / "peer_crosscheck.json").write_text(json.dumps(result))
+    if not args.no_docs and not args.codes and kinds == {"fake", "shift", "fuzz", "synth"} \
+            and formats == {"ssda903", "cin_census"}:
+        from peer_report import write_docs  # type: ignore[import-not-found]
+
+        write_docs(result, explained)
     if args.record:
-        record(result, args.record)
+        record_fixture(result)
     return 0
 
 
-def record(result: dict[str, Any], path: Path) -> None:
-    """Rewrite the recorded peer counts, keeping the explanations already written there."""
-    old = yaml.safe_load(path.read_text()) if path.exists() else {}
-    notes = (old or {}).get("differences", {})
-    data = {
-        "date": result["date"],
-        "ssda903": {k: result["ssda903"][k] for k in ("input", "collection_year", "ruleset",
-                                                      "validator")}
-        | {"peer": {c: r["peer"] for c, r in result["ssda903"]["rules"].items()
-                    if r["peer"] is not None},
-           "peer_full_run_differs": result["ssda903"]["full_run_differs"]},
-        "cin_census": {"ruleset": result["cin_census"]["ruleset"],
-                       "validator": result["cin_census"]["validator"],
-                       "peer": {f: {c: r["peer"] for c, r in rules.items()
-                                    if r["peer"] is not None}
-                                for f, rules in result["cin_census"]["files"].items()}},
-        "differences": notes,
-    }
-    header = ("# Per-rule flagged-row counts of the public validators on ../shared/external,\n"
-              "# recorded by benchmarks/peer_crosscheck.py --record; `differences` explains\n"
-              "# every rule where our count differs (the test fails on an unexplained one).\n")
-    path.write_text(header + yaml.safe_dump(data, sort_keys=False, width=100))
+def record_fixture(result: dict[str, Any]) -> None:
+    """The peer's rows on the unshifted public fakes, for the fast test in the suite."""
+    data = {"date": result["date"], "datasets": {}}
+    for ds in result["datasets"]:
+        if ds["kind"] != "fake":
+            continue
+        data["datasets"][ds["name"]] = {
+            "format": ds["format"], "year": ds["year"], "ruleset": ds["ruleset"],
+            "validator_version": ds["validator_version"],
+            "peer": {c: r["peer"] for c, r in ds["rules"].items() if not r["peer_crash"]}}
+    FIXTURE.write_text(json.dumps(data, indent=0, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -88,12 +88,14 @@ def load_typed(engine: Engine, typed: TypedTables) -> None:
     engine.load_tables(typed.tables)
 
 
-def issue_sql(fmt: str, rule: Rule, *, child_column: bool) -> str:
+def issue_sql(ruleset: RuleSet, rule: Rule, *, child_column: bool) -> str:
     """The DuckDB-dialect SELECT of one rule's findings: row_id, file, line, child.
 
-    Runs with the format's tables unqualified (`schema=fmt`). Mirrors what
-    `prepare.validate.run_rules` inserts, so both paths flag the same rows.
+    Runs with the format's tables unqualified (`schema=fmt`); the views the rule reads come
+    first as common table expressions. Mirrors what `prepare.validate.run_rules` inserts, so
+    both paths flag the same rows.
     """
+    fmt = ruleset.format
     table = f'"{rule.table}"'
     if rule.where is not None:
         flagged = f"SELECT _row FROM {table} WHERE ({rule.where})"
@@ -106,9 +108,10 @@ def issue_sql(fmt: str, rule: Rule, *, child_column: bool) -> str:
         years.append(f"t.collection_year <= {int(rule.valid_to)}")
     year_filter = f" AND {' AND '.join(years)}" if years else ""
     child = f't."{CHILD_COLUMN[fmt]}"' if child_column else "CAST(NULL AS VARCHAR)"
-    return (f"SELECT t._row AS row_id, t.source_file AS file, t.source_line AS line, "
-            f"CAST({child} AS VARCHAR) AS child FROM {table} AS t "
-            f"WHERE t._row IN ({flagged}){year_filter}")
+    return ruleset.with_views(rule.tables, (
+        f"SELECT t._row AS row_id, t.source_file AS file, t.source_line AS line, "
+        f"CAST({child} AS VARCHAR) AS child FROM {table} AS t "
+        f"WHERE t._row IN ({flagged}){year_filter}"))
 
 
 def run_rules_on(engine: Engine, ruleset: RuleSet, typed: TypedTables,
@@ -123,7 +126,7 @@ def run_rules_on(engine: Engine, ruleset: RuleSet, typed: TypedTables,
             continue
         schema = typed.tables[f"{fmt}.{rule.table}"].schema
         has_child = fmt in CHILD_COLUMN and CHILD_COLUMN[fmt] in schema.names
-        found = _run(engine, rule, fmt, issue_sql(fmt, rule, child_column=has_child))
+        found = _run(engine, rule, fmt, issue_sql(ruleset, rule, child_column=has_child))
         parts.append(_issue_rows(fmt, rule, found))
         ran.append(rule.code)
     return _concat_issues(parts), ran
@@ -206,7 +209,7 @@ def example_cases(ruleset: RuleSet, rule: Rule) -> list[tuple[CaseKey, dict[str,
             tables[rule.table] = tables.get(rule.table, []) + rows
             clean = {name: [{k: v for k, v in r.items() if k != "_flag"} for r in rs]
                      for name, rs in tables.items()}
-            out.append(((rule.code, kind, index), clean, year))
+            out.append(((rule.key, kind, index), clean, year))
     return out
 
 
@@ -231,7 +234,7 @@ def flag_examples(engine: Engine, ruleset: RuleSet, rules: Iterable[Rule] | None
                 table = example_table(fmt, name, rows, year)
                 raw.setdefault(name, []).append(table.append_column(
                     CASE_COLUMN, pa.array([number] * table.num_rows, pa.int32())))
-            cases_of.setdefault(rule.code, []).append((number, key))
+            cases_of.setdefault(rule.key, []).append((number, key))
             number += 1
     if not raw:
         return {}
@@ -245,12 +248,12 @@ def flag_examples(engine: Engine, ruleset: RuleSet, rules: Iterable[Rule] | None
     selects: dict[str, str] = {}
     for rule in chosen:
         has_child = CHILD_COLUMN.get(fmt, "") in loaded[f"{fmt}.{rule.table}"].schema.names
-        base = issue_sql(fmt, rule, child_column=has_child)
-        selects[rule.code] = " UNION ALL ".join(
+        base = issue_sql(ruleset, rule, child_column=has_child)
+        selects[rule.key] = " UNION ALL ".join(
             f"SELECT {n} AS case_no, row_id FROM ("
             f"{narrow_to_case(base, fmt, set(layout.tables), n)}) AS _c{n}"
-            for n, _ in cases_of[rule.code])
-        for n, key in cases_of[rule.code]:
+            for n, _ in cases_of[rule.key])
+        for n, key in cases_of[rule.key]:
             keys[n] = key
             result[key] = set()
     try:
@@ -258,11 +261,11 @@ def flag_examples(engine: Engine, ruleset: RuleSet, rules: Iterable[Rule] | None
         for start in range(0, len(chosen), batch):
             group = chosen[start:start + batch]
             try:
-                found = engine.query(" UNION ALL ".join(selects[r.code] for r in group),
+                found = engine.query(" UNION ALL ".join(selects[r.key] for r in group),
                                      schema=fmt)
             except EngineError:
                 # Find the rule that cannot run, so the error names it.
-                found = _concat_found([_run(engine, r, fmt, selects[r.code]) for r in group])
+                found = _concat_found([_run(engine, r, fmt, selects[r.key]) for r in group])
             for case_no, row_id in zip(found["case_no"].to_pylist(),
                                        found["row_id"].to_pylist(), strict=True):
                 result[keys[int(case_no)]].add(int(row_id))

@@ -67,7 +67,7 @@ def _flagged(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule,
     layout = load_layout(fmt)
     # Only the tables the rule says it reads are loaded, so a rule whose SQL reads a table it
     # does not declare fails here.
-    wanted = {rule.table, *rule.tables}
+    wanted = ruleset.base_tables((rule.table, *rule.tables))
     only = layout.model_copy(update={"tables": {n: t for n, t in layout.tables.items()
                                                 if n in wanted}})
     source = SourceTables(format=fmt, tables={
@@ -77,7 +77,8 @@ def _flagged(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule,
     con.execute(f"DROP SCHEMA IF EXISTS {fmt} CASCADE")
     con.execute(f"DELETE FROM {ISSUES}")
     columns = load_tables(con, source, only, materialise=False)
-    run_rules(con, RuleSet(format=fmt, source=ruleset.source, rules=[rule]), tables=columns)
+    run_rules(con, RuleSet(format=fmt, source=ruleset.source, views=ruleset.views,
+                           rules=[rule]), tables=columns)
     found = con.execute(f"SELECT row_id FROM {ISSUES}").fetchall()
     return {int(r[0]) for r in found}
 
@@ -140,7 +141,7 @@ def _check(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule) -> list
         # Row numbers within the case (0 = its first row).
         own = {i for i, p in enumerate(positions) if p in flagged}
         marked = {i for i, r in enumerate(rows) if r.get("_flag") is True}
-        label = f"rule {rule.code} {kind} case {index}"
+        label = f"rule {rule.key} {kind} case {index}"
         if kind == "pass":
             if own:
                 problems.append(f"{label}: rows {sorted(own)} flagged, expected none")

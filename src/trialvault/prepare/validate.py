@@ -112,11 +112,11 @@ def _date_regex(date_format: str) -> str:
     return "".join(mapping.get(p, re.escape(p)) for p in parts)
 
 
-def _typed_expr(column: str, kind: str, date_format: str) -> list[str]:
+def _typed_expr(column: str, kind: str, date_format: str, upper: bool = False) -> list[str]:
     col = q(column)
     text = f"NULLIF(TRIM({col}), '')"
     if kind == "string":
-        return [f"{text} AS {col}"]
+        return [f"{f'upper({text})' if upper else text} AS {col}"]
     raw = f"{col} AS {q('raw_' + column)}"
     if kind == "date":
         pattern = _date_regex(date_format).replace("'", "''")
@@ -168,7 +168,8 @@ def load_tables(con: duckdb.DuckDBPyConnection, source: SourceTables,
         table = source.tables.get(name)
         if table is None:
             table = _empty_table(spec, source)
-        columns[name] = _load_table(con, fmt, spec, table, layout.date_format, materialise)
+        columns[name] = _load_table(con, fmt, spec, table, layout.date_format, materialise,
+                                    layout.upper_case)
     return columns
 
 
@@ -181,14 +182,17 @@ def _empty_table(spec: TableLayout, source: SourceTables) -> pa.Table:
 
 
 def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, table: pa.Table,
-                date_format: str, materialise: bool) -> list[str]:
+                date_format: str, materialise: bool, upper: bool = False) -> list[str]:
     with_row = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
     view = f"_arrow_{fmt}_{spec.name}"
     names = set(table.column_names)
     exprs = ["_row"]
     layout_cols = set(spec.column_names)
     for column in spec.columns:
-        exprs += _typed_expr(column.name, column.type, date_format)
+        # Only coded columns: child codes and UPNs must stay as written, since they link to
+        # other returns and exports that are not upper-cased.
+        exprs += _typed_expr(column.name, column.type, date_format,
+                             upper and column.code_list is not None)
     exprs += [q(n) for n in table.column_names if n not in layout_cols]
     exprs += _period_exprs(fmt, names)
     con.register(view, with_row)
@@ -266,7 +270,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
         for rule in chosen:
             by_table.setdefault(rule.table, []).append(rule)
         for batch in by_table.values():
-            _run_batch(con, fmt, batch, columns)
+            _run_batch(con, ruleset, batch, columns)
     finally:
         con.execute("SET search_path = 'main'")
     return [r.code for r in chosen]
@@ -298,8 +302,9 @@ def _rule_error(fmt: str, rule: Rule, exc: duckdb.Error) -> InputFileError:
                           file=f"{fmt}.yaml", rule=rule.code)
 
 
-def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule,
+def _run_rule(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule,
               columns: set[tuple[str, str]]) -> None:
+    fmt = ruleset.format
     table = q(rule.table)
     if rule.where is not None:
         flagged = f"SELECT _row FROM {table} WHERE ({rule.where})"
@@ -307,12 +312,12 @@ def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule,
         flagged = f"SELECT DISTINCT _row FROM ({rule.query}) AS _q"
     years = _year_filter(rule, "t")
     year_filter = f"AND {' AND '.join(years)}" if years else ""
-    sql = f"""
-        INSERT INTO {ISSUES}
+    select = ruleset.with_views(rule.tables, f"""
         SELECT ?, ?, t._row, t.source_file, t.source_line, {_child_expr(fmt, rule.table, columns)},
                ?, ?, ?, ?
         FROM {table} AS t
-        WHERE t._row IN ({flagged}) {year_filter}"""
+        WHERE t._row IN ({flagged}) {year_filter}""")
+    sql = f"INSERT INTO {ISSUES} {select}"
     try:
         con.execute(sql, [fmt, rule.table, rule.code, rule.severity, rule.message,
                           ",".join(rule.fields)])
@@ -320,13 +325,14 @@ def _run_rule(con: duckdb.DuckDBPyConnection, fmt: str, rule: Rule,
         raise _rule_error(fmt, rule, exc) from None
 
 
-def _run_batch(con: duckdb.DuckDBPyConnection, fmt: str, rules: list[Rule],
+def _run_batch(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rules: list[Rule],
                columns: set[tuple[str, str]]) -> None:
     """The rules of one table in one statement: the row-wise ones in one scan (each row yields
     the indexes of the rules it breaks), the others as subqueries, all joined to the rules'
     codes and messages."""
+    fmt = ruleset.format
     if len(rules) == 1:
-        _run_rule(con, fmt, rules[0], columns)
+        _run_rule(con, ruleset, rules[0], columns)
         return
     table = rules[0].table
     parts = []
@@ -348,21 +354,21 @@ def _run_batch(con: duckdb.DuckDBPyConnection, fmt: str, rules: list[Rule],
                      "valid_from": pa.array([r.valid_from for r in rules], pa.int32()),
                      "valid_to": pa.array([r.valid_to for r in rules], pa.int32())})
     con.register("_rule_meta", meta)
-    sql = f"""
-        INSERT INTO {ISSUES}
+    select = ruleset.with_views([t for r in rules for t in r.tables], f"""
         SELECT ?, ?, t._row, t.source_file, t.source_line, {_child_expr(fmt, table, columns)},
                m.code, m.severity, m.message, m.fields
         FROM ({' UNION ALL '.join(parts)}) AS f
         JOIN {q(table)} AS t ON t._row = f._row
         JOIN _rule_meta AS m ON m.idx = f.idx
         WHERE (m.valid_from IS NULL OR t.collection_year >= m.valid_from)
-          AND (m.valid_to IS NULL OR t.collection_year <= m.valid_to)"""
+          AND (m.valid_to IS NULL OR t.collection_year <= m.valid_to)""")
+    sql = f"INSERT INTO {ISSUES} {select}"
     try:
         con.execute(sql, [fmt, table])
     except duckdb.Error:
         # The statement inserted nothing: run the rules one by one to name the broken one.
         for rule in rules:
-            _run_rule(con, fmt, rule, columns)
+            _run_rule(con, ruleset, rule, columns)
         raise
     finally:
         con.unregister("_rule_meta")
@@ -375,8 +381,8 @@ def issues_table(con: duckdb.DuckDBPyConnection) -> pa.Table:
 
 
 def rule_tables(ruleset: RuleSet) -> set[str]:
-    """Every table some rule of `ruleset` reads."""
-    return {t for r in ruleset.rules for t in (r.table, *r.tables)}
+    """Every table some rule of `ruleset` reads (directly or through a view)."""
+    return ruleset.base_tables(t for r in ruleset.rules for t in (r.table, *r.tables))
 
 
 def validate_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[SourceTables],

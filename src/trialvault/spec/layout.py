@@ -39,6 +39,8 @@ class ColumnLayout(_Frozen):
     identifier: bool = Field(description="A direct identifier that prepare drops (UPN, DOB, ...)")
     field: str | None = Field(description="Harmonised field it maps to (docs/architecture.md)")
     xml_name: str | None = Field(default=None, description="XML element name where it differs")
+    xml_only: bool = Field(default=False, description="Only the XML form carries it (the CSV "
+                           "file of the table has no such column)")
     description: str | None = None
     valid_from: int | None = Field(default=None, description="First collection year it exists")
     valid_to: int | None = Field(default=None, description="Last collection year it exists")
@@ -80,6 +82,11 @@ class TableLayout(_Frozen):
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def csv_column_names(self) -> list[str]:
+        """The columns of the table's CSV file (the DfE's order)."""
+        return [c.name for c in self.columns if not c.xml_only]
+
     def column(self, name: str) -> ColumnLayout:
         for col in self.columns:
             if col.name == name:
@@ -107,6 +114,8 @@ class FormatLayout(_Frozen):
     specification: str = Field(description="The public DfE specification the layout follows")
     container: Literal["csv_set", "csv", "xml"]
     date_format: str
+    upper_case: bool = Field(default=False, description="Coded values are compared upper-cased "
+                             "(DfE codes are upper case; a lower-case one is the same code)")
     xml_root: str | None = None
     xml_child: str | None = None
     collection_year_from: str | None = None

@@ -1,17 +1,23 @@
 """Validation rules as data: one YAML file per format under `spec/rules/`.
 
-A rule is small and self-describing: the DfE rule code and message LA analysts know, the table
-whose rows it flags, the fields it looks at, its severity (`reject`: the row is quarantined and
-reported; `warn`: reported only), the collection years it applies to, and the check itself as
-SQL run by DuckDB (vectorised):
+A rule is small and self-describing: the DfE rule code and message LA analysts know, its DfE
+type (`kind`: `error` must be fixed, `query` must be fixed or explained; by the DfE's convention
+a code ending in Q is a query, and the SSDA903 return has errors only), the table whose rows it
+flags, the fields it looks at, our handling (`severity`: `reject` quarantines the row and
+reports it; `warn` reports it only), the collection years it applies to (`valid_from`,
+`valid_to`: collection year N ends on 31 March N; a code the DfE changed between years has one
+entry per version, with disjoint years), and the check itself as SQL run by DuckDB
+(vectorised):
 
 - `where`: a predicate over the rule's table; rows for which it is true are flagged, or
 - `query`: a SELECT returning the `_row` ids of flagged rows of the rule's table (for checks
   across rows or tables).
 
 Both see the typed tables of the format (dates as DATE, `raw_<COL>` holding the text of every
-non-string column, `collection_year`, `collection_start`, `collection_end`) and the macro
-`in_codes(value, 'CODE_LIST', collection_year)`. Each rule carries `examples` (rows that must
+non-string column, `collection_year`, `collection_start`, `collection_end`), the macro
+`in_codes(value, 'CODE_LIST', collection_year)`, and the rule set's named `views` (derived
+tables several rules share, e.g. the children looked after continuously for 12 months), which a
+rule names in `tables` and the engine puts in front of its SQL as a common table expression. Each rule carries `examples` (rows that must
 fail and rows that must pass) that the test suite runs through the same engine.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -29,6 +36,7 @@ from trialvault.spec.layout import load_layout, read_yaml
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 RULE_FORMATS: tuple[str, ...] = ("ssda903", "cin_census", "education", "neet")
 Severity = Literal["reject", "warn"]
+Kind = Literal["error", "query"]
 # Columns every typed table has besides the layout's own (added by reader and engine).
 ENGINE_COLUMNS = frozenset({"_row", "collection_year", "collection_start", "collection_end",
                             "source_file", "source_line"})
@@ -61,6 +69,10 @@ class Rule(_Frozen):
     tables: list[str] = Field(default_factory=list, description="Other tables the check reads")
     fields: list[str] = Field(min_length=1, description="Fields the rule is about")
     severity: Severity
+    kind: Kind | None = Field(default=None, description="DfE type; default: query when the code "
+                              "ends in Q, else error")
+    part: str | None = Field(default=None, description="For a check the DfE reports on several "
+                             "tables: which one this entry flags (one entry per table)")
     valid_from: int | None = Field(default=None, description="First collection year it applies")
     valid_to: int | None = Field(default=None, description="Last collection year it applies")
     where: str | None = None
@@ -78,33 +90,129 @@ class Rule(_Frozen):
         return (self.valid_from is None or year >= self.valid_from) and (
             self.valid_to is None or year <= self.valid_to)
 
+    @property
+    def dfe_kind(self) -> Kind:
+        """`error` or `query`, as the DfE classes the check."""
+        if self.kind is not None:
+            return self.kind
+        return "query" if self.code.endswith("Q") else "error"
+
+    @property
+    def key(self) -> str:
+        """Unique within a rule set: the code, plus the first year for a later version and the
+        part for a check reported on several tables."""
+        key = self.code if self.valid_from is None else f"{self.code}@{self.valid_from}"
+        return key if self.part is None else f"{key}#{self.part}"
+
+    def overlaps(self, other: Rule) -> bool:
+        if self.part != other.part:
+            return False
+        low = max(self.valid_from or 0, other.valid_from or 0)
+        high = min(self.valid_to or 9999, other.valid_to or 9999)
+        return low <= high
+
+
+class View(_Frozen):
+    """A derived table rules share: a SELECT over the format's tables (and earlier views)."""
+
+    description: str = Field(min_length=1)
+    tables: list[str] = Field(min_length=1, description="Tables and views the SELECT reads")
+    sql: str = Field(min_length=1)
+
 
 class RuleSet(_Frozen):
     format: str
     source: str = Field(description="Where the rules' facts come from")
-    rules: list[Rule] = Field(min_length=1)
+    views: dict[str, View] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> RuleSet:
-        codes = [r.code for r in self.rules]
-        dup = sorted({c for c in codes if codes.count(c) > 1})
+        # A code may appear once per version; versions must not share a collection year.
+        dup = sorted({a.code for i, a in enumerate(self.rules) for b in self.rules[i + 1:]
+                      if a.code == b.code and a.overlaps(b)})
         if dup:
-            raise ValueError(f"rule code(s) given twice: {dup}")
+            raise ValueError(f"rule code(s) given twice for the same collection year: {dup}")
         return self
 
-    def rule(self, code: str) -> Rule:
+    def rule(self, code: str, year: int | None = None) -> Rule:
+        """The rule `code` (a key such as `101@2025` names one version), in force in `year`
+        when given, else its first version."""
         for rule in self.rules:
-            if rule.code == code:
+            if rule.key == code or (rule.code == code and (year is None
+                                                           or rule.applies_in(year))):
                 return rule
         raise KeyError(f"no rule {code!r} for format {self.format}")
 
     @property
     def codes(self) -> list[str]:
-        return [r.code for r in self.rules]
+        """Every rule code (once, in file order)."""
+        return list(dict.fromkeys(r.code for r in self.rules))
+
+    def codes_in(self, year: int) -> list[str]:
+        """The codes in force in collection year `year`."""
+        return list(dict.fromkeys(r.code for r in self.rules if r.applies_in(year)))
+
+    def views_of(self, tables: Iterable[str]) -> list[str]:
+        """The views among `tables`, with the views they read, in dependency order."""
+        ordered: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in self.views and name not in ordered:
+                for inner in self.views[name].tables:
+                    visit(inner)
+                ordered.append(name)
+
+        for table in tables:
+            visit(table)
+        return ordered
+
+    def base_tables(self, tables: Iterable[str]) -> set[str]:
+        """The format tables `tables` read, directly or through views."""
+        names = set(tables)
+        for view in self.views_of(tables):
+            names |= set(self.views[view].tables)
+        return names - set(self.views)
+
+    def with_views(self, tables: Iterable[str], sql: str) -> str:
+        """`sql` preceded by `WITH view AS (...)` for each view among `tables` (or none)."""
+        views = self.views_of(tables)
+        if not views:
+            return sql
+        ctes = ", ".join(f"{name} AS ({self.views[name].sql})" for name in views)
+        return f"WITH {ctes} {sql}"
 
 
 def parse_rules(path: Path) -> RuleSet:
-    """Load and check one rule file: tables and fields must exist in the format's layout."""
+    """Load and check one rule file, or a folder of them (merged in name order): tables and
+    fields must exist in the format's layout, and a code may not repeat across files."""
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    if not files:
+        raise InputFileError("rule folder holds no *.yaml file", file=str(path))
+    parts = [_parse_rule_file(f) for f in files]
+    formats = {p.format for p in parts}
+    if len(formats) != 1:
+        raise InputFileError(f"rule files disagree on the format: {sorted(formats)}",
+                             file=path.name)
+    if len(parts) == 1:
+        _check_against_layout(parts[0], path.name)
+        return parts[0]
+    names = [v for p in parts for v in p.views]
+    twice = sorted({v for v in names if names.count(v) > 1})
+    if twice:
+        raise InputFileError(f"view(s) defined in two rule files: {twice}", file=path.name)
+    try:
+        merged = RuleSet(format=parts[0].format, source=parts[0].source,
+                         views={k: v for p in parts for k, v in p.views.items()},
+                         rules=[r for p in parts for r in p.rules])
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise InputFileError(f"bad rule files: {problems}", file=path.name) from None
+    _check_against_layout(merged, path.name)
+    return merged
+
+
+def _parse_rule_file(path: Path) -> RuleSet:
     data = read_yaml(path)
     try:
         ruleset = RuleSet.model_validate(data)
@@ -112,18 +220,26 @@ def parse_rules(path: Path) -> RuleSet:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                              for e in exc.errors())
         raise InputFileError(f"bad rule file: {problems}", file=path.name) from None
-    _check_against_layout(ruleset, path.name)
     return ruleset
 
 
 def _check_against_layout(ruleset: RuleSet, name: str) -> None:
     layout = load_layout(ruleset.format)
     extra = _extra_columns(ruleset.format)
+    for view_name, view in ruleset.views.items():
+        if view_name in layout.tables:
+            raise InputFileError(f"view {view_name!r} has the name of a table", file=name)
+        for table in view.tables:
+            if table not in layout.tables and table not in ruleset.views:
+                raise InputFileError(f"view {view_name}: unknown table {table!r}", file=name)
     for rule in ruleset.rules:
-        for table in (rule.table, *rule.tables):
-            if table not in layout.tables:
+        if rule.table not in layout.tables:
+            raise InputFileError(f"rule {rule.code}: unknown table {rule.table!r}", file=name)
+        for table in rule.tables:
+            if table not in layout.tables and table not in ruleset.views:
                 raise InputFileError(f"rule {rule.code}: unknown table {table!r}", file=name)
-        known = {c for t in (rule.table, *rule.tables) for c in layout.tables[t].column_names}
+        known = {c for t in ruleset.base_tables((rule.table, *rule.tables))
+                 for c in layout.tables[t].column_names}
         unknown = sorted(set(rule.fields) - known - extra - ENGINE_COLUMNS)
         if unknown:
             raise InputFileError(f"rule {rule.code}: unknown field(s) {unknown}", file=name)
@@ -147,7 +263,8 @@ def load_rules(fmt: str) -> RuleSet:
     if fmt not in RULE_FORMATS:
         raise KeyError(f"no validation rules for format {fmt!r} (known: "
                        f"{', '.join(RULE_FORMATS)})")
-    ruleset = parse_rules(RULES_DIR / f"{fmt}.yaml")
+    folder = RULES_DIR / fmt
+    ruleset = parse_rules(folder if folder.is_dir() else RULES_DIR / f"{fmt}.yaml")
     if ruleset.format != fmt:
         raise InputFileError(f"rule file says format {ruleset.format!r}, expected {fmt!r}",
                              file=f"{fmt}.yaml")

@@ -42,7 +42,7 @@ def expectation_problems(ruleset: RuleSet, found: dict[CaseKey, set[int]]) -> li
                 rows = [case] if isinstance(case, dict) else list(case)
                 own = {before + i for i in range(len(rows))}
                 marked = {before + i for i, r in enumerate(rows) if r.get("_flag") is True}
-                got = found[(rule.code, kind, index)]
+                got = found[(rule.key, kind, index)]
                 if kind == "pass" and got:
                     problems.append(f"{rule.code} pass {index}: flagged {sorted(got)}")
                 elif kind == "fail" and marked and got & own != marked:

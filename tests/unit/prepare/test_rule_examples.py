@@ -14,7 +14,7 @@ from trialvault.prepare.examples import check_examples
 from trialvault.prepare.validate import connect
 from trialvault.spec.rules import RULE_FORMATS, RULES_DIR, load_rules, parse_rules
 
-CASES = [(fmt, rule.code) for fmt in RULE_FORMATS for rule in load_rules(fmt).rules]
+CASES = [(fmt, rule.key) for fmt in RULE_FORMATS for rule in load_rules(fmt).rules]
 
 
 @pytest.fixture(scope="module")
@@ -85,4 +85,9 @@ def test_rule_needs_exactly_one_check(tmp_path: Path) -> None:
 
 
 def test_rule_files_are_where_the_loader_looks() -> None:
-    assert sorted(p.stem for p in RULES_DIR.glob("*.yaml")) == sorted(RULE_FORMATS)
+    # One file per small format, one folder of files (by table) per DfE return.
+    found = {p.stem for p in RULES_DIR.glob("*.yaml")} | {p.name for p in RULES_DIR.iterdir()
+                                                         if p.is_dir()}
+    assert found == set(RULE_FORMATS)
+    for folder in (p for p in RULES_DIR.iterdir() if p.is_dir()):
+        assert all(f.suffix == ".yaml" for f in folder.iterdir()), folder
