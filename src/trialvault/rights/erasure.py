@@ -260,36 +260,41 @@ def _insert(con: duckdb.DuckDBPyConnection, request_id: int, a: Action) -> None:
                 [request_id, a.kind, a.place, a.action, a.count, a.ref, a.detail])
 
 
-def _erase_data(s: VaultSession, request_id: int) -> dict[str, int]:
-    """Step 2, on the child domain only (the register is read, not written)."""
+def _erase_data(s: VaultSession, request_id: int) -> list[Action]:
+    """Step 2, on `s.con` writing the child domain only (the register is read). Returns what
+    it deleted in this run (also logged in `meta.erasure_log`, same transaction)."""
     con = s.con
     req = reg.get_request(con, request_id)
     if req.child_id is None:  # step 3 already ran (its commit is what removes the code)
-        return {}
+        return []
     child = req.child_id
     con.execute(LOG_DDL)
     now = _now()
-    touched: dict[str, int] = {}
+    done: list[Action] = []
     for t in actions.child_tables(con):
         n = len(con.execute(f"DELETE FROM {t.qualified} WHERE la_code = ? AND child_id = ? "
                             "RETURNING 1", [req.la_code, child]).fetchall())
         if n:
-            touched[t.qualified] = n
-            con.execute("INSERT INTO meta.erasure_log VALUES (?, 'table', ?, 'deleted', ?, "
-                        "NULL, ?)", [request_id, t.qualified, n, now])
+            done.append(Action("table", t.qualified, "deleted", n))
     for package_id, removed, rewritten in validation_lines(con, req.la_code, child):
         con.execute("UPDATE meta.packages SET validation_csv = ? WHERE package_id = ?",
                     [rewritten, package_id])
-        touched[VALIDATION_PLACE] = touched.get(VALIDATION_PLACE, 0) + removed
-        con.execute("INSERT INTO meta.erasure_log VALUES (?, 'validation', ?, 'removed lines', "
-                    "?, ?, ?)", [request_id, VALIDATION_PLACE, removed, package_id, now])
-    s.record(rows_touched=touched, detail={"request_id": request_id, "step": "erase data"})
-    return touched
+        done.append(Action("validation", VALIDATION_PLACE, "removed lines", removed,
+                           package_id))
+    for a in done:
+        con.execute("INSERT INTO meta.erasure_log VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [request_id, a.kind, a.place, a.action, a.count, a.ref, now])
+    s.record(rows_touched={a.place: a.count for a in done if a.kind == "table"},
+             detail={"request_id": request_id, "step": "erase data",
+                     "validation_lines": sum(a.count for a in done if a.kind == "validation")})
+    return done
 
 
-def _settle(s: VaultSession, request_id: int) -> None:
-    """Step 3, on the register only."""
-    con = s.con
+def _settle(s: VaultSession, con: duckdb.DuckDBPyConnection, request_id: int,
+            this_run: list[Action]) -> None:
+    """Step 3, on `con` writing the register only (the session's `writer("rights")`, committed
+    after step 2's child-domain transaction). `this_run`: what step 2 deleted in this session
+    (not yet committed, so not visible here); earlier runs' deletions come from the log."""
     req = reg.get_request(con, request_id)
     row = con.execute(f"SELECT child_hash FROM {RIGHTS_SCHEMA}.erasures WHERE request_id = ?",
                       [request_id]).fetchone()
@@ -301,6 +306,8 @@ def _settle(s: VaultSession, request_id: int) -> None:
         con.execute(f"INSERT INTO {RIGHTS_SCHEMA}.erasure_actions SELECT request_id, kind, "
                     "place, action, sum(count), ref, NULL FROM meta.erasure_log WHERE "
                     "request_id = ? GROUP BY ALL", [request_id])
+    for a in this_run:
+        _insert(con, request_id, a)
     child = req.child_id
     if child is not None:
         for art in inventory.holding(con, req.la_code, child):
@@ -416,20 +423,30 @@ class ErasureResult:
     rekey: RekeyReport | None
 
 
-def run(path: Any, user: str, password: str, request_id: int, *, today: dt.date
-        ) -> ErasureResult:
-    """Carry out (or resume) the erasure of `request_id`; see the module docstring."""
-    with _session(path, user, password, request_id, "start") as s:
-        s.require_role("dpo", "data-manager")
-        step = _start(s, request_id)
-        recorded = (_step(s.con, request_id) or ("", {}))[1]
+def start(s: VaultSession, request_id: int) -> tuple[str, dict[str, str]]:
+    """Step 1 inside the caller's session (`s.con` must write only the register): the step
+    reached and the key fingerprints recorded at step 3 (empty before it)."""
+    s.require_role("dpo", "data-manager")
+    step = _start(s, request_id)
+    return step, (_step(s.con, request_id) or ("", {}))[1]
+
+
+def run(path: Any, user: str, password: str, request_id: int, *, today: dt.date,
+        started: tuple[str, dict[str, str]] | None = None) -> ErasureResult:
+    """Carry out (or resume) the erasure of `request_id`; see the module docstring.
+    `started`: what `start` returned when the caller already ran step 1 in its session."""
+    if started is None:
+        with _session(path, user, password, request_id, "start") as s:
+            started = start(s, request_id)
+    step, recorded = started
     if step == "started":
+        # Steps 2 and 3 in one session: the child domain on s.con (committed first), the
+        # register on its writer (committed right after). A crash between the two commits
+        # leaves step 'started'; running again deletes nothing more and settles from the log.
         with _session(path, user, password, request_id, "erase data") as s:
             s.require_role("dpo", "data-manager")
-            _erase_data(s, request_id)
-        with _session(path, user, password, request_id, "settle") as s:
-            s.require_role("dpo", "data-manager")
-            _settle(s, request_id)
+            deleted = _erase_data(s, request_id)
+            _settle(s, s.writer(RIGHTS_SCHEMA), request_id, deleted)
             recorded = dict(s.key_fingerprints)
         step = "data_erased"
     report = None

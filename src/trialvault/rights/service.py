@@ -330,43 +330,55 @@ def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
                     source_line=rectification.source_line,
                     package=rectification.package_id,
                     collection_year=rectification.collection_year)
-    with _session(v, "rights execute", {**args, "step": "check"}, write=False) as s:
-        _desk(s)
-        kind = reg.check_executable(s.con, request_id).type
-    if kind == "erasure":
-        return _erase(v, request_id, today)
     sealed: tuple[str, bytes] | None = None
+    started: tuple[str, dict[str, str]] | None = None
     with _session(v, "rights execute", args) as s:
         _desk(s)
-        # Child-domain work on s.con (committed first); the register on its own writer.
-        register = s.writer("rights")
-        req = reg.check_executable(register, request_id)
-        args["type"] = req.type
-        report = ExecutionReport(request_id=request_id, type=req.type, state=req.state)
-        if req.type == "access":
-            if recipient is None or out_dir is None:
-                raise InputFileError("an access response needs --recipient (age public key) "
-                                     "and --out (folder)", rule="recipient")
-            result, sealed, report.outcome = _access(s, register, study, req, recipient,
-                                                     out_dir, today)
-        elif req.type == "rectification":
-            if rectification is None:
-                raise InputFileError("a rectification needs --table, --column, --value and "
-                                     "--reason", rule="rectification")
-            result, report.outcome = _rectify(s, register, req, rectification)
+        if reg.check_executable(s.con, request_id).type == "erasure":
+            # Step 1 of the erasure in this session (its s.con writes only the register).
+            started = erasure.start(s, request_id)
+            report = ExecutionReport(request_id=request_id, type="erasure", state="erasing")
         else:
-            result = actions.set_flag(s.con, req, req.type, user=s.user)  # type: ignore[arg-type]
-            report.outcome = "\n\n".join(c.text for c in letters.flag_claims(req.type, today))
-        done = reg.complete(register, request_id, outcome=report.outcome, user=s.user,
-                            today=today)
-        report.state = done.state
-        report.rows_touched = result.rows_touched
-        report.affected_outputs = result.affected_outputs
-        s.record(rows_touched=result.rows_touched,
-                 detail={"request_id": request_id, "type": req.type, **result.detail})
+            report, sealed = _act(s, study, request_id, today=today, recipient=recipient,
+                                  out_dir=out_dir, rectification=rectification)
+    if started is not None:
+        return _erase(v, request_id, today, started)
     if sealed is not None and out_dir is not None:
         report.files.append(export.write_atomic(out_dir, *sealed))
     return report
+
+
+def _act(s: VaultSession, study: StudyFile, request_id: int, *, today: dt.date,
+         recipient: str | None, out_dir: Path | None, rectification: Rectification | None
+         ) -> tuple[ExecutionReport, tuple[str, bytes] | None]:
+    """Access, rectification, restriction or objection in one session: child-domain work on
+    s.con (committed first); the register on its own writer."""
+    sealed: tuple[str, bytes] | None = None
+    register = s.writer("rights")
+    req = reg.check_executable(register, request_id)
+    report = ExecutionReport(request_id=request_id, type=req.type, state=req.state)
+    if req.type == "access":
+        if recipient is None or out_dir is None:
+            raise InputFileError("an access response needs --recipient (age public key) "
+                                 "and --out (folder)", rule="recipient")
+        result, sealed, report.outcome = _access(s, register, study, req, recipient,
+                                                 out_dir, today)
+    elif req.type == "rectification":
+        if rectification is None:
+            raise InputFileError("a rectification needs --table, --column, --value and "
+                                 "--reason", rule="rectification")
+        result, report.outcome = _rectify(s, register, req, rectification)
+    else:
+        result = actions.set_flag(s.con, req, req.type, user=s.user)  # type: ignore[arg-type]
+        report.outcome = "\n\n".join(c.text for c in letters.flag_claims(req.type, today))
+    done = reg.complete(register, request_id, outcome=report.outcome, user=s.user,
+                        today=today)
+    report.state = done.state
+    report.rows_touched = result.rows_touched
+    report.affected_outputs = result.affected_outputs
+    s.record(rows_touched=result.rows_touched,
+             detail={"request_id": request_id, "type": req.type, **result.detail})
+    return report, sealed
 
 
 def _rectify(s: VaultSession, register: Any, req: reg.RightsRequest, r: Rectification
@@ -395,8 +407,9 @@ def _rectify(s: VaultSession, register: Any, req: reg.RightsRequest, r: Rectific
     return result, text
 
 
-def _erase(v: Vault, request_id: int, today: dt.date) -> ExecutionReport:
-    done = erasure.run(v.path, v.user, v.password, request_id, today=today)
+def _erase(v: Vault, request_id: int, today: dt.date,
+           started: tuple[str, dict[str, str]]) -> ExecutionReport:
+    done = erasure.run(v.path, v.user, v.password, request_id, today=today, started=started)
     rows: dict[str, int] = {}
     outputs: list[dict[str, Any]] = []
     for a in done.actions:
