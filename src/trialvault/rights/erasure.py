@@ -140,7 +140,8 @@ def validation_lines(con: duckdb.DuckDBPyConnection, la_code: int, child_id: str
             "SELECT package_id, validation_csv FROM meta.packages WHERE la_code = ? "
             "ORDER BY package_id", [la_code]).fetchall():
         data = bytes(blob or b"")
-        if child_id.encode() not in data:
+        # A quick test before parsing: the code as written, or quoted CSV-style ("" for ").
+        if not any(form.encode() in data for form in (child_id, child_id.replace('"', '""'))):
             continue
         text = data.decode("utf-8", errors="surrogateescape")
         rows = list(csv.reader(io.StringIO(text, newline="")))
