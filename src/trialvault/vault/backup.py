@@ -350,7 +350,8 @@ def _reconcile(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         for o in overlay.active(con):
             corrections += overlay._apply_one(con, "raw", o.table, o.la_code, o.child_id, o.key,
                                               o.column, o.old, o.new, None)
-        harmonised = rebuild_harmonised(con)
+        has_packages = con.execute("SELECT count(*) FROM meta.packages").fetchone()
+        harmonised = rebuild_harmonised(con) if has_packages and has_packages[0] else {}
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

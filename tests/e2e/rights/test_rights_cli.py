@@ -69,3 +69,28 @@ def test_request_lifecycle_through_the_cli(env: dict[str, str], tmp_path: Path) 
     assert CHILD not in letter.read_text()
     code, out = _run(env, "rights", "execute", "1")
     assert code == 6 and "is completed" in out
+
+
+def test_backup_restore_inventory_and_destroy_through_the_cli(env: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    code, out = _run(env, "backup", "--out", str(tmp_path / "b1"))
+    assert code == 0 and "backup " in out and (tmp_path / "b1" / "backup.json").exists()
+    code, out = _run(env, "backup", "--out", str(tmp_path / "b1"))
+    assert code == 3 and "not empty" in out
+    code, out = _run(env, "restore", "--backup", str(tmp_path / "b1"))
+    assert code == 0 and "restored backup" in out and "0 erased children" in out
+    code, out = _run(env, "restore", "--backup", str(tmp_path))
+    assert code == 3 and "not a trialvault backup" in out
+    code, out = _run(env, "rights", "inventory")
+    assert code == 0 and "backup" in out and "held" in out
+    backup_id = next(line.split()[1] for line in out.splitlines() if "backup" in line
+                     and "│" in line)
+    code, out = _run(env, "rights", "destroy", backup_id, "--elsewhere", "short")
+    assert code == 6 and "at least" in out
+    code, out = _run(env, "rights", "destroy", backup_id)
+    assert code == 0 and "destroyed" in out and not (tmp_path / "b1").exists()
+    code, out = _run(env, "rights", "inventory", "--to-destroy")
+    assert code == 0 and "nothing to destroy" in out
+    code, out = _run(env, "rights", "new", "--type", "access", "--la", "354", "--child",
+                     CHILD, "--received", "1999-01-01", "--channel", "post")
+    assert code == 3 and "before the study's data period" in out and CHILD not in out
