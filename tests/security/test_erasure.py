@@ -414,11 +414,32 @@ def test_backup_opens_with_no_password_and_refuses_tampering(world: dict[str, An
     del nwd_study
 
 
-def test_unknown_export_purpose_is_refused(world: dict[str, Any]) -> None:
-    with open_vault(world["vault"], "dm", PW["dm"], command="export", args={}) as s, \
+def test_exports_leave_out_restricted_children(world: dict[str, Any],
+                                               nwd_study: StudyFile) -> None:
+    vault, root, dpo = world["vault"], world["root"], world["dpo"]
+    with open_vault(vault, "dm", PW["dm"], command="export", args={}) as s, \
             pytest.raises(InputFileError, match="unknown export purpose"):
-        export_parquet(s, world["root"] / "e", purpose="marketing")
-    assert not (world["root"] / "e").exists()
+        export_parquet(s, root / "e", purpose="marketing")
+    assert not (root / "e").exists()
+    with open_vault(vault, "dm", PW["dm"], command="export", args={}) as s:
+        before = export_parquet(s, root / "before")
+    rid = _request(dpo, nwd_study, "restriction")
+    report = desk.execute(dpo, nwd_study, rid, today=TODAY)
+    # The analysis copy made before holds the child: listed to destroy, and the letter says so.
+    assert [a.artefact_id for a in desk.artefacts(dpo, to_destroy_only=True)] == [
+        before.export_id]
+    assert "1 copy of the research data made for analysis" in report.outcome
+    with open_vault(vault, "dm", PW["dm"], command="export", args={}) as s:
+        after = export_parquet(s, root / "after")
+        storage = export_parquet(s, root / "storage", purpose="storage")
+        from trialvault.vault.export import read_export, vault_master_keys
+
+        analysis = read_export(root / "after", vault_master_keys(s, after.export_id))
+        kept = read_export(root / "storage", vault_master_keys(s, storage.export_id))
+    assert CHILD not in analysis["children"]["child_id"].to_pylist()
+    assert analysis["rights_flags"].num_rows == 0
+    assert CHILD in kept["children"]["child_id"].to_pylist()
+    assert kept["rights_flags"]["child_id"].to_pylist() == [CHILD]
 
 
 def test_domain_files_of_every_domain_are_scanned() -> None:

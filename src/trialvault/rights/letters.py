@@ -174,14 +174,23 @@ def rectification_claims(table: str, column: str, old: str | None, new: str,
     ]
 
 
-def flag_claims(kind: str, since: dt.date) -> list[Claim]:
+def flag_claims(kind: str, since: dt.date, *, analysis_copies: int = 0) -> list[Claim]:
     if kind == "restriction":
-        return [Claim(f"From {long_date(since)} we do not use your information in any part "
-                      "of the research. We still keep it safely, and we will tell you before "
-                      "we ever start using it again.", "flag", 1)]
-    return [Claim(f"From {long_date(since)} we no longer use your information in the research. "
-                  "We would only use it again if we had very strong reasons that outweigh "
-                  "yours; we would write those reasons down and tell you first.", "flag", 1)]
+        claims = [Claim(f"From {long_date(since)} we do not use your information in any part "
+                        "of the research. We still keep it safely, and we will tell you before "
+                        "we ever start using it again.", "flag", 1)]
+    else:
+        claims = [Claim(f"From {long_date(since)} we no longer use your information in the "
+                        "research. We would only use it again if we had very strong reasons "
+                        "that outweigh yours; we would write those reasons down and tell you "
+                        "first.", "flag", 1)]
+    if analysis_copies:
+        claims.append(Claim(
+            f"{_n(analysis_copies, 'copy', 'copies')} of the research data made for analysis "
+            "before you asked included your information. We will destroy "
+            f"{'it' if analysis_copies == 1 else 'them'}; any new copy leaves you out.",
+            "copies", analysis_copies))
+    return claims
 
 
 def access_claims(counts: dict[str, int]) -> list[Claim]:

@@ -370,7 +370,16 @@ def _act(s: VaultSession, study: StudyFile, request_id: int, *, today: dt.date,
         result, report.outcome = _rectify(s, register, req, rectification)
     else:
         result = actions.set_flag(s.con, req, req.type, user=s.user)  # type: ignore[arg-type]
-        report.outcome = "\n\n".join(c.text for c in letters.flag_claims(req.type, today))
+        # Copies made for analysis before the request hold the child: only storage is allowed
+        # now (Art. 18(2)), so they go on the "still to destroy" list (a new export leaves
+        # the child out); storage copies and backups may stay.
+        analysis = [a for a in inventory.holding(register, req.la_code, actions.child_of(req))
+                    if a.kind == "export" and a.purpose != "storage"]
+        for a in analysis:
+            inventory.mark_to_destroy(register, a.artefact_id, req.request_id)
+        result.detail["exports_to_destroy"] = len(analysis)
+        report.outcome = "\n\n".join(c.text for c in letters.flag_claims(
+            req.type, today, analysis_copies=len(analysis)))
     done = reg.complete(register, request_id, outcome=report.outcome, user=s.user,
                         today=today)
     report.state = done.state
