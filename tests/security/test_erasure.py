@@ -303,6 +303,9 @@ def test_an_interrupted_erasure_is_never_reported_done_and_resumes(
     assert report.rows_touched["raw.children"] == 2
     with pytest.raises(PolicyRefusal, match="is completed"):
         desk.execute(dpo, nwd_study, rid, today=TODAY)
+    # A second erasure in the same vault (the log of the first is there) counts only its own.
+    second = _request(dpo, nwd_study, "erasure", child=OTHERS[0])
+    assert desk.execute(dpo, nwd_study, second, today=TODAY).rows_touched["raw.children"] == 2
 
 
 def test_erasure_needs_confirmation_and_dry_run_changes_nothing(world: dict[str, Any],

@@ -305,7 +305,7 @@ def _settle(s: VaultSession, con: duckdb.DuckDBPyConnection, request_id: int,
                 "kind IN ('table', 'validation')", [request_id])
     if _table(con, "vault", "erasure_log"):
         con.execute(f"INSERT INTO {RIGHTS_SCHEMA}.erasure_actions SELECT request_id, kind, "
-                    "place, action, sum(count), ref, NULL FROM meta.erasure_log WHERE "
+                    "place, action, sum(count), ref, NULL FROM vault.meta.erasure_log WHERE "
                     "request_id = ? GROUP BY ALL", [request_id])
     for a in this_run:
         _insert(con, request_id, a)
