@@ -439,7 +439,7 @@ def _access(s: VaultSession, register: Any, study: StudyFile, req: reg.RightsReq
     bundle = actions.collect_access(s.con, req.la_code, child)
     stem = f"access-request-{req.request_id}"
     letter = letters.access_letter(study, req, bundle.row_counts,
-                                   overlay.lineage(register, req.la_code, child),
+                                   overlay.lineage(s.con, req.la_code, child),
                                    workbook_name=f"{stem}.xlsx", outputs=len(bundle.outputs),
                                    today=today)
     sealed = export.seal_access_response(req, recipient, workbook=export.access_workbook(bundle),

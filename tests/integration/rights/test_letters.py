@@ -74,6 +74,14 @@ def test_every_letter_type_says_only_what_was_done(vault: desk.Vault, nwd_study:
             in rendered["rectification"])
     assert _count(vault, "SELECT count(*) FROM raw.children WHERE la_code = ? AND child_id = ? "
                          "AND ethnicity = 'WIRI'", [LA, CHILDREN[1]]) == 1
+    # A later copy of the information shows the correction (both values, with meanings).
+    rid = _new(vault, nwd_study, "access", CHILDREN[1])
+    rep = desk.execute(vault, nwd_study, rid, today=TODAY, recipient=recipient,
+                       out_dir=tmp_path / "out2")
+    corrected = open_access_response(rep.files[0], identity)[
+        f"access-request-{rid}-covering-letter.md"].decode()
+    assert "## Corrections we made" in corrected
+    assert 'now says "White Irish" instead of "White British"' in corrected
 
     # Restriction and objection: only what the flag does.
     for kind, child in (("restriction", CHILDREN[2]), ("objection", CHILDREN[3])):
