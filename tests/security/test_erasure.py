@@ -252,6 +252,7 @@ def test_nothing_readable_is_left_after_erasure(world: dict[str, Any],
     # The backup made before the erasure is restored: the child is erased again first.
     restored = bk.restore(vault, "dm", PW["dm"], root / "backups" / "before")
     assert restored.erased_children == 1 and restored.erased_rows >= 10
+    assert restored.packages_since == []
     assert scan(root / "vault", vault, identities) == []
     with open_vault(vault, "dm", PW["dm"], command="t", args={}, write=False) as s:
         kept = s.con.execute("SELECT count(DISTINCT child_id) FROM harmonised.children"
@@ -407,6 +408,11 @@ def test_backup_opens_with_no_password_and_refuses_tampering(world: dict[str, An
     with pytest.raises(IntegrityError):
         bk.restore(other, "dm", PW["dm"], root / "b1")
     assert _fingerprints(vault) == keys_before
+    # A package ingested after the backup is not in it: the restore names it.
+    later = _package(world["packages"], evaluator_recipient(vault), "2025-12-01", 2025,
+                     "la877-c.tvpkg")
+    pid = ingest_packages(vault, "dm", PW["dm"], [later], study=nwd_study).ingested[0]
+    assert bk.restore(vault, "dm", PW["dm"], root / "b1").packages_since == [pid.package_id]
     # Once recorded destroyed elsewhere, a backup that turns up again is refused.
     with pytest.raises(PolicyRefusal, match="at least"):
         desk.destroy(world["dpo"], made.backup_id, elsewhere="gone")
@@ -414,7 +420,6 @@ def test_backup_opens_with_no_password_and_refuses_tampering(world: dict[str, An
                  elsewhere="Tape 7 overwritten by the backup rotation on 1 March.")
     with pytest.raises(PolicyRefusal, match="recorded as destroyed"):
         bk.restore(vault, "dm", PW["dm"], root / "b1")
-    del nwd_study
 
 
 def test_exports_leave_out_restricted_children(world: dict[str, Any],

@@ -39,7 +39,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,9 @@ class RestoreReport:
     flags: int
     corrections: int
     harmonised_rows: dict[str, int]
+    packages_since: list[str] = field(default_factory=list)
+    """Packages ingested after the backup was made: not in it (ask the LAs to send them
+    again; their receipts name them)."""
 
 
 def _now() -> str:
@@ -303,11 +306,25 @@ def restore(vault_dir: Path, user: str, password: str, backup_dir: Path) -> Rest
             live.with_name(live.name + ".wal").unlink(missing_ok=True)
         keyring.commit_keys()
         keyring.save()
-        report = RestoreReport(manifest["backup_id"], str(manifest["made_at"]), **counts)
+        in_backup = counts.pop("package_ids")
+        report = RestoreReport(manifest["backup_id"], str(manifest["made_at"]), **counts,
+                               packages_since=_packages_since(con, manifest, in_backup))
         s.record(detail={"backup_id": report.backup_id, "erased_children": report.erased_children,
                          "erased_rows": report.erased_rows, "flags": report.flags,
-                         "corrections": report.corrections})
+                         "corrections": report.corrections,
+                         "packages_since": report.packages_since})
     return report
+
+
+def _packages_since(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any],
+                    in_backup: set[str]) -> list[str]:
+    """Package ids the inventory registered after the backup was made."""
+    if not inventory.inventory_exists(con):
+        return []
+    made = dt.datetime.fromisoformat(str(manifest["made_at"])).replace(tzinfo=None)
+    return [str(r[0]) for r in con.execute(
+        "SELECT artefact_id FROM rights.artefacts WHERE kind = 'package' AND created_at > ? "
+        "ORDER BY created_at", [made]).fetchall() if str(r[0]) not in in_backup]
 
 
 def _secret(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -357,7 +374,9 @@ def _reconcile(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         con.execute("ROLLBACK")
         raise
     return {"erased_children": len(erased), "erased_rows": rows, "flags": flags,
-            "corrections": corrections, "harmonised_rows": harmonised}
+            "corrections": corrections, "harmonised_rows": harmonised,
+            "package_ids": {str(r[0]) for r in con.execute(
+                "SELECT package_id FROM meta.packages").fetchall()}}
 
 
 def _flags_from_register(con: duckdb.DuckDBPyConnection) -> int:

@@ -12,6 +12,7 @@ from trialvault.cli_common import (
     VaultOption,
     acting_user,
     console,
+    err_console,
     guarded,
     password_from_env_or_prompt,
 )
@@ -62,3 +63,8 @@ def register(app: typer.Typer) -> None:
                       f"{report.erased_children} erased children removed again "
                       f"({report.erased_rows} rows), {report.flags} active flags, "
                       f"{report.corrections} corrected rows", soft_wrap=True)
+        if report.packages_since:
+            err_console.print(f"warning: {len(report.packages_since)} package(s) ingested "
+                              "after this backup are not in it; ask their LAs to send them "
+                              "again (their receipts name them): "
+                              + ", ".join(report.packages_since), soft_wrap=True)
