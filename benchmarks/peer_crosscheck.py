@@ -243,8 +243,10 @@ def run_peer(ds: Dataset) -> dict[str, Any]:
         else:
             config.write_text(json.dumps({"file": str(ds.current), "ruleset": ds.ruleset}))
             script = _PEER_CIN
-        subprocess.run([str(peer_python(ds.fmt)), "-c", script, str(config), str(out)],
-                       check=True, cwd=tmp, capture_output=True)
+        done = subprocess.run([str(peer_python(ds.fmt)), "-c", script, str(config), str(out)],
+                              cwd=tmp, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"public validator failed on {ds.name}:\n{done.stderr[-3000:]}")
         result = json.loads(out.read_text())
     cached.write_text(json.dumps(result))
     return dict(result)
@@ -510,6 +512,20 @@ def fuzzed_cin(src: Path, dest: Path, seed: int, rate: float = 0.04) -> Path:
     return dest
 
 
+def dfe_csv_form(src: Path, dest: Path) -> Path:
+    """The synthetic return as the DfE's CSV layout has it: the generator also writes a UASC
+    column into header.csv, which the public validator refuses (the CSV form records UASC
+    children in uasc.csv)."""
+    if dest.exists():
+        return dest
+    dest.mkdir(parents=True)
+    for path in sorted(src.glob("*.csv")):
+        header, rows = _read_csv(path)
+        keep = [i for i, name in enumerate(header) if not (path.stem == "header" and name == "UASC")]
+        _write_csv(dest / path.name, [header[i] for i in keep], [[r[i] for i in keep] for r in rows])
+    return dest
+
+
 def synth_data(tmp: Path) -> Path:
     """One LA of synthetic returns, generated once per seed (cached under benchmarks/out)."""
     folder = OUT / "crosscheck_synth_seed11"
@@ -549,8 +565,9 @@ def build_datasets(tmp: Path, kinds: set[str], formats: set[str]) -> list[Datase
             la = sorted(p for p in data.iterdir() if p.name.isdigit())[0]
             for year in (2025, 2026):
                 out.append(Dataset(f"903 synthetic LA {la.name} {year}", "ssda903", year,
-                                   la / "ssda903" / str(year), la / "ssda903" / str(year - 1),
-                                   "synth"))
+                                   dfe_csv_form(la / "ssda903" / str(year), tmp / f"syn{year}"),
+                                   dfe_csv_form(la / "ssda903" / str(year - 1),
+                                                tmp / f"syn{year - 1}"), "synth"))
     if "cin_census" in formats:
         files = sorted(cin_dir.glob("*.xml"))
         if "fake" in kinds:

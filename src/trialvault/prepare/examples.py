@@ -99,13 +99,15 @@ def check_examples(ruleset: RuleSet, rule: Rule,
 _CHILD_COLUMNS = ("CHILD", "LAchildID")
 
 
-def _in_case(row: dict[str, Any], case: int, fmt: str) -> dict[str, Any]:
+def _in_case(row: dict[str, Any], case: int, fmt: str, keep_child: bool = False
+             ) -> dict[str, Any]:
     """`row` moved into case `case`'s own namespace: child codes prefixed, block keys offset,
     so that all cases of a rule share one database without seeing each other (rules compare
-    rows of the same child or block only)."""
+    rows of the same child or block only). `keep_child`: leave child codes as written (for a
+    rule about the code itself; its cases must then use distinct codes)."""
     defaults = _defaults(fmt, 0)
     out = dict(row)
-    for column in _CHILD_COLUMNS:
+    for column in () if keep_child else _CHILD_COLUMNS:
         if column in defaults or column in out:
             value = out.get(column, defaults.get(column))
             if value is not None:
@@ -124,15 +126,16 @@ def _check(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule) -> list
     year = examples.year or rule.valid_from or DEFAULT_YEAR
     tables: dict[str, list[dict[str, Any]]] = {}
     cases: list[tuple[str, int, Row | list[Row], list[int]]] = []
+    keep = examples.child_codes_as_written
     for kind, given in (("fail", examples.fail), ("pass", examples.pass_)):
         for index, case in enumerate(given):
             number = len(cases)
             for name, rows in examples.context.items():
-                tables.setdefault(name, []).extend(_in_case(r, number, fmt) for r in rows)
+                tables.setdefault(name, []).extend(_in_case(r, number, fmt, keep) for r in rows)
             rows = [case] if isinstance(case, dict) else list(case)
             primary = tables.setdefault(rule.table, [])
             positions = list(range(len(primary), len(primary) + len(rows)))
-            primary.extend(_in_case(r, number, fmt) for r in rows)
+            primary.extend(_in_case(r, number, fmt, keep) for r in rows)
             cases.append((kind, index, case, positions))
     flagged = _flagged(con, ruleset, rule, tables, year)
     problems: list[str] = []

@@ -24,6 +24,7 @@ from trialvault.formats import cin_census as _cin_reader
 from trialvault.formats import pupil as _pupil_reader
 from trialvault.formats import ssda903 as _ssda903_reader
 from trialvault.spec import FormatLayout, TableLayout, load_code_lists, load_layout
+from trialvault.prepare.working_days import WORKING_DAYS_BEFORE, working_days_table
 from trialvault.spec.rules import Rule, RuleSet
 
 ISSUES = "validation.issues"
@@ -90,6 +91,12 @@ def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
     finally:
         con.unregister("_code_lists")
         con.unregister("_harmonise")
+    con.register("_working_days", working_days_table())
+    try:
+        con.execute("CREATE OR REPLACE TABLE validation.working_days AS SELECT * FROM _working_days")
+    finally:
+        con.unregister("_working_days")
+    con.execute(f"CREATE OR REPLACE MACRO working_days_before(d, k) AS {WORKING_DAYS_BEFORE}")
     # `in_codes(x, 'LIST', year)`: x is a code of LIST valid in collection year `year`.
     con.execute("""
         CREATE OR REPLACE MACRO in_codes(x, list_name, yr) AS x IN (

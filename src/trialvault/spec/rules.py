@@ -57,6 +57,9 @@ class Examples(_Frozen):
     """
 
     year: int | None = Field(default=None, description="Collection year of the example rows")
+    child_codes_as_written: bool = Field(
+        default=False, description="Run the cases with child codes as written (for a rule about "
+        "the code itself; cases then need distinct codes), not made unique per case")
     context: dict[str, list[Row]] = Field(default_factory=dict)
     fail: list[Row | list[Row]] = Field(min_length=1)
     pass_: list[Row | list[Row]] = Field(alias="pass", min_length=1)
