@@ -93,6 +93,22 @@ class Earlier:
             return None
         return cls(release_id, structure, list(structure.get("magnitude", [])))
 
+    def same_data(self, tables: CountTables) -> bool:
+        """The same counts as the new release (e.g. an earlier request of the same run).
+
+        With its suppressions kept (they are, before anything else), the new release then
+        publishes a subset of what this one did about the very same counts, so the joint
+        intruder learns nothing this release's own audit did not already rule out."""
+        mine = dict(zip(tables.group.atom_labels, tables.group.atom_values, strict=True))
+        theirs = {str(lb): int(v) for lb, v, _ in self.structure["atoms"]}
+        return mine == theirs
+
+    def data_key(self) -> str:
+        """Identifies the counts this release was built from."""
+        from trialvault.trust import digest
+
+        return digest(sorted((str(lb), int(v)) for lb, v, _ in self.structure["atoms"]))
+
     def suppressed_ids(self) -> list[CellId]:
         return [(str(c["id"][0]), str(c["id"][1]), str(c["id"][2]))
                 for c in self.structure["cells"] if c["interval"] is None]
@@ -175,6 +191,20 @@ def _joint(tables: CountTables, earlier: Earlier, rules: Disclosure) -> _Joint:
             j.add_cell((f"{earlier.release_id}:{table}", row, col), sorted(atoms), margin=False,
                        fixed=True, interval=(lo, hi))
     return _Joint(j, targets, model)
+
+
+def representatives(earlier: Sequence[Earlier]) -> list[Earlier]:
+    """The first release of each distinct set of counts. A later release of the same counts
+    kept every suppression of the first (it was checked against it), so it publishes a subset
+    of what the first did: the first one's joint check covers it."""
+    seen: set[str] = set()
+    out = []
+    for e in earlier:
+        key = e.data_key()
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
 
 
 def protect_jointly(tables: CountTables, earlier: Earlier, rules: Disclosure,

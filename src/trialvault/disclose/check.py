@@ -326,12 +326,13 @@ def _protect(results: ResultsInput, study: StudyFile, row_names: list[str],
     # Cells an earlier release suppressed stay suppressed; then protect alone and jointly
     # with each earlier release until nothing changes (suppression only grows).
     ids = {c.id for c in tables.group.cells}
-    for e in earlier:
+    for e in earlier:  # every earlier release, of the same counts or not
         for cid in e.suppressed_ids():
             if cid in ids and cid not in protection.suppressed:
                 protection.suppressed[cid] = ACROSS
                 protection.secondary_for[cid] = f"suppressed in release {e.release_id}"
-    _reprotect(tables, study, earlier, rounding)
+    _reprotect(tables, study, across.representatives(
+        [e for e in earlier if not e.same_data(tables)]), rounding)
     return tables
 
 
@@ -342,6 +343,16 @@ def _protect_and_audit(results: ResultsInput, study: StudyFile, row_names: list[
     and everything is protected and proven again (suppression only grows, so this ends)."""
     rules = study.disclosure
     tables = _protect(results, study, row_names, earlier, rounding)
+    same = [e for e in earlier if e.same_data(tables)]
+    others = [e for e in earlier if not e.same_data(tables)]
+    earlier = across.representatives(others)
+    covered = [e for e in others if e not in earlier]
+    kept: list[dict[str, object]] = [
+        {"release_id": e.release_id, "intruder_model": model, "quantities": 0,
+         "all_protected": True, "narrowest_range": None, "unprotected": []}
+        for group, model in ((same, "same counts as this release (suppressions kept)"),
+                             (covered, "same counts as an earlier release checked jointly"))
+        for e in group]
     while True:
         audit_counts(tables, rules)
         short = [f for fs in tables.findings.values() for f in fs if not f.protected]
@@ -351,7 +362,7 @@ def _protect_and_audit(results: ResultsInput, study: StudyFile, row_names: list[
         joint = [across.audit_jointly(tables, e, rules, rounding=rounding, repair=True)
                  for e in earlier]
         if len(tables.protection.suppressed) == before:
-            return tables, joint
+            return tables, [*kept, *joint]
         _reprotect(tables, study, earlier, rounding)
 
 
