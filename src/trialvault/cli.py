@@ -201,9 +201,17 @@ def _version(value: bool) -> None:
 def main(
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                  help="Show the version and exit."),
+    wait: float = typer.Option(0.0, "--wait", metavar="SECONDS", min=0,
+                               help="If another process has the vault open, keep trying this "
+                               "long before giving up (exit 7)."),
 ) -> None:
     """trialvault: prepare → seal → ingest → vault → rights/retention → evaluate → disclose →
     release. Exit codes and output formats: docs/cli.md."""
+    if wait:
+        # Imported only when asked for: `--help` must stay free of the vault's libraries.
+        from trialvault.vault.session import set_default_wait
+
+        set_default_wait(wait)
 
 
 def command_tree() -> _click.Command:

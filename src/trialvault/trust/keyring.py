@@ -43,7 +43,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pyrage import x25519
 
-from trialvault.errors import AccessDenied, InputFileError, IntegrityError, TrialvaultError
+from trialvault.errors import (
+    AccessDenied,
+    InputFileError,
+    IntegrityError,
+    NotFound,
+    TrialvaultError,
+)
 from trialvault.trust.domains import (
     DOMAIN_ORDER,
     ROLE_DOMAINS,
@@ -61,7 +67,8 @@ CERT_FORMAT = "trialvault-slot-cert/1"
 CERT_PURPOSE = "slot-certificate"
 EVALUATOR_PURPOSE = "evaluator-recipient"
 DOMAIN_KEY_BYTES = 32
-USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._@-]{0,63}$")
+# The CLI checks the same rule (cli_common.USER_NAME) before touching a vault.
+USER_NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 
 
 class LegacyVault(TrialvaultError):
@@ -161,8 +168,8 @@ def _now() -> str:
 
 def check_user_name(user: str) -> None:
     if not USER_NAME.match(user):
-        raise AccessDenied(f"invalid user name {user[:70]!r}: 1-64 characters, a letter first, "
-                           "then letters, digits and . _ @ -")
+        raise AccessDenied("invalid user name: 1-32 characters, a lower-case letter first, then "
+                           "lower-case letters, digits and . _ -")
 
 
 class Keyring:
@@ -185,8 +192,8 @@ class Keyring:
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise InputFileError(f"not a vault: no {KEYRING_NAME} (run `trialvault init`)",
-                                 file=str(vault_dir)) from None
+            raise NotFound(f"{vault_dir}: not a vault (no {KEYRING_NAME}; run `trialvault "
+                           "init`, or name the vault with --vault DIR)") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputFileError(f"unreadable key ring ({type(exc).__name__})",
                                  file=str(path)) from None

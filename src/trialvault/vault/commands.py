@@ -1,31 +1,43 @@
 """CLI commands of the vault stage (thin: parse, call the library, print).
 
 Every command takes `--vault DIR` (default `$TRIALVAULT_VAULT`, else `./vault`) and acts as
-`--user` (default `$TRIALVAULT_USER`, else the vault's only user, else its first
-data-manager). Passwords come from `$TRIALVAULT_PASSWORD` or a hidden prompt; a new password
+`--user` (default `$TRIALVAULT_USER`, else the vault's only user; a vault with several users
+needs one of the two). Passwords come from `$TRIALVAULT_PASSWORD` or a hidden prompt; a new password
 (`users add`, `passwd`) from `$TRIALVAULT_NEW_PASSWORD` or a prompt with confirmation.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from trialvault.cli_common import (
+    FirstUserOption,
     StudyOption,
     UserOption,
     VaultOption,
     acting_user,
+    check_user_name,
     console,
     err_console,
+    first_user,
     guarded,
+    note,
     password_from_env_or_prompt,
+    warning,
 )
-from trialvault.errors import IntegrityError, TrialvaultError
+from trialvault.errors import IntegrityError
+from trialvault.output import (
+    Column,
+    FormatOption,
+    JsonOption,
+    Listing,
+    emit,
+    emit_json,
+    output_format,
+)
 from trialvault.study import load_study
 from trialvault.trust import ROLES
 from trialvault.vault import admin
@@ -47,15 +59,13 @@ def _new_password(prompt: str) -> str:
 
 
 @guarded
-def init(vault: VaultOption, study: StudyOption, user: UserOption = None) -> None:
+def init(vault: VaultOption, study: StudyOption, user: FirstUserOption = None) -> None:
     """Create a new vault: encrypted database, your data-manager key slot, the evaluator's age
     key. Prints the public recipient LAs seal packages to.
 
     Example: TRIALVAULT_PASSWORD=... trialvault init --vault vault --user alice
     """
-    name = user or os.environ.get("TRIALVAULT_USER")
-    if not name:
-        raise TrialvaultError("name the first user: --user NAME (or set TRIALVAULT_USER)")
+    name = first_user(user)
     study_id = load_study(study).study.id
     password = password_from_env_or_prompt("New vault password", confirm=True)
     recipient = admin.init_vault(vault, name, password, study_id=study_id)
@@ -113,7 +123,7 @@ def ingest(
             console.print(f"[green]ingested[/] {p.file}: LA {p.la_code}, extract "
                           f"{p.extract_date}, {sum(p.rows.values())} rows{extra}")
             for table, cols in p.missing_columns.items():
-                console.print(f"  [yellow]note:[/] {table} lacks {', '.join(cols)} (left empty)")
+                note(f"{p.file}: {table} lacks {', '.join(cols)} (left empty)")
         else:
             console.print(f"[yellow]skipped[/] {p.file}: {p.status} ({p.package_id})")
     for la, pid in report.superseded.items():
@@ -127,9 +137,9 @@ def ingest(
         console.print(f"rectifications: {fixes.applied} row(s) corrected again, {fixes.agreed} "
                       f"already corrected by the LA, {fixes.conflicts} conflict(s)")
     if fixes.conflicts:
-        err_console.print(f"warning: {fixes.conflicts} correction(s) conflict with a value the "
-                          "LA changed itself: the LA's value was kept; review them with "
-                          "`trialvault rights show ID` and re-execute or close")
+        warning(f"{fixes.conflicts} correction(s) conflict with a value the LA changed itself: "
+                "the LA's value was kept; review them with `trialvault rights show ID` and "
+                "re-execute or close")
     if report.ingested and not keep_packages:
         from trialvault.vault.inventory import dispose_packages
 
@@ -140,42 +150,63 @@ def ingest(
                           soft_wrap=True)
 
 
+PACKAGES = Listing("status-packages", "Packages the vault holds, per LA (counts only)", (
+    Column("la", "LA", "integer"), Column("package", "package"),
+    Column("extract", "extract", "date"), Column("current", "current", "boolean"),
+    Column("rows", "rows (manifest)", "integer"),
+    Column("validation", "validation", wrap=True)))
+HOLDINGS = Listing("status-holdings", "Current (harmonised) rows per LA", (
+    Column("la", "LA", "integer"), Column("children", "children", "integer"),
+    Column("table", "table"), Column("rows", "rows", "integer")))
+
+
 @guarded
-def status(vault: VaultOption, user: UserOption = None) -> None:
+def status(vault: VaultOption, user: UserOption = None, fmt: FormatOption = None,
+           as_json: JsonOption = False) -> None:
     """Holdings per LA (packages, extract dates, rows, validation), users, size, audit head.
+    `--json` prints one object (docs/json-schemas/status.schema.json); `--format csv` the
+    package listing.
 
     Example: trialvault status --vault vault
     """
+    chosen = output_format(fmt, as_json)
     s = vault_status(vault, acting_user(vault, user), _password())
+    packages = [{"la": la.la_code, "package": p.package_id, "extract": p.extract_date,
+                 "current": p.current, "rows": sum(p.rows.values()),
+                 "validation": _summary(p.validation_summary)}
+                for la in s.holdings for p in la.packages]
+    holdings = [{"la": la.la_code, "children": la.children, "table": t, "rows": n}
+                for la in s.holdings for t, n in sorted(la.harmonised_rows.items())]
+    for message in s.notes:
+        note(message)
+    if chosen.value == "json":
+        emit_json({"vault": str(s.vault_dir), "vault_id": s.vault_id, "study_id": s.study_id,
+                   "domains": s.domains, "key_fingerprints": s.key_fingerprints,
+                   "packages": PACKAGES.records(packages),
+                   "holdings": HOLDINGS.records(holdings),
+                   "users": [{"user": u.user, "role": u.role} for u in s.users],
+                   "tombstones": s.tombstones, "bytes_on_disk": s.bytes_on_disk,
+                   "audit": {"entries": s.audit_entries, "head": s.audit_head}})
+        return
+    if chosen.value == "csv":
+        emit(PACKAGES, packages, chosen)
+        return
     console.print(f"vault {s.vault_dir} (id {s.vault_id}, study {s.study_id})", soft_wrap=True)
     console.print("domain keys you hold: " + ", ".join(f"{d} {fp}" for d, fp in
                                                        s.key_fingerprints.items()),
                   soft_wrap=True)
-    for note in s.notes:
-        err_console.print(f"note: {note}", markup=False)
-    table = Table("LA", "package", "extract", "current", "rows (manifest)", "validation")
-    for la in s.holdings:
-        for p in la.packages:
-            table.add_row(str(la.la_code), p.package_id[:8], str(p.extract_date),
-                          "yes" if p.current else "superseded", str(sum(p.rows.values())),
-                          _summary(p.validation_summary))
-    console.print(table)
-    names = sorted({t for la in s.holdings for t in la.harmonised_rows})
-    rows = Table("LA", "children", *names, title="harmonised (current) rows")
-    for la in s.holdings:
-        rows.add_row(str(la.la_code), str(la.children),
-                     *[str(la.harmonised_rows.get(t, 0)) for t in names])
-    console.print(rows)
+    emit(PACKAGES, packages, chosen, title="packages")
+    emit(HOLDINGS, holdings, chosen, title="harmonised (current) rows")
     console.print("users: " + ", ".join(f"{u.user} ({u.role})" for u in s.users))
     if s.tombstones is not None:
         console.print(f"erased children (tombstones): {s.tombstones}")
-    console.print("on disk: " + ", ".join(f"{n} {b:,} B" for n, b in s.bytes_on_disk.items()))
+    console.print("on disk: " + ", ".join(f"{n} {b:,} B" for n, b in s.bytes_on_disk.items()),
+                  soft_wrap=True)
     console.print(f"audit: {s.audit_entries} entries, head {s.audit_head}", soft_wrap=True)
 
 
 def _summary(summary: dict[str, object]) -> str:
-    text = ", ".join(f"{k}: {v}" for k, v in sorted(summary.items()))
-    return text if len(text) <= 60 else text[:57] + "..."
+    return ", ".join(f"{k}: {v}" for k, v in sorted(summary.items()))
 
 
 @guarded
@@ -207,20 +238,32 @@ def passwd(vault: VaultOption, user: UserOption = None) -> None:
 users_app = typer.Typer(help="Key slots: list, add, remove users.", no_args_is_help=True)
 
 
+USERS = Listing("users-list", "Key slots as their certificates state them", (
+    Column("user", "user"), Column("person", "person"), Column("role", "role"),
+    Column("domains", "domains"), Column("created", "created"), Column("slot", "slot"),
+    Column("certificate", "certificate", wrap=True,
+           description="ok, or why the slot's certificate does not verify")))
+
+
 @users_app.command("list")
 @guarded
-def users_list(vault: VaultOption) -> None:
-    """List users and roles (reads keyslots.json; no password needed).
+def users_list(vault: VaultOption, fmt: FormatOption = None, as_json: JsonOption = False
+               ) -> None:
+    """List users, people, roles and the domains their keys open, with each slot's
+    certificate check (reads keyslots.json; no password needed). Exit 5 if any slot does not
+    verify.
 
     Example: trialvault users list --vault vault
     """
     problems = admin.check_slots(vault)
-    table = Table("user", "person", "role", "domains", "created", "slot", "certificate")
+    rows = []
     for s in admin.list_users(vault):
         bad = next((why for who, why in problems.items() if who.startswith(f"{s.user} (")), None)
-        table.add_row(s.user, s.person, s.role, ", ".join(s.domains), s.created_at,
-                      s.slot_id[:8], "[red]INVALID: " + "; ".join(bad) + "[/]" if bad else "ok")
-    console.print(table)
+        rows.append({"user": s.user, "person": s.person, "role": s.role,
+                     "domains": " ".join(s.domains), "created": s.created_at,
+                     "slot": s.slot_id, "certificate": "INVALID: " + "; ".join(bad) if bad
+                     else "ok"})
+    emit(USERS, rows, output_format(fmt, as_json))
     if problems:
         raise IntegrityError(f"{len(problems)} key slot(s) do not verify; remove them with "
                              "`trialvault users remove NAME`")
@@ -242,6 +285,7 @@ def users_add(
     Example: trialvault users add bob --role analyst --vault vault
     """
     acting = acting_user(vault, user)
+    check_user_name(name, source="the new user's name")
     password = _password()
     slot = admin.add_user(vault, acting, password, name, _new_password(f"Password for {name}"),
                           role, person=person)
@@ -267,26 +311,31 @@ def users_remove(
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
 
+AUDIT = Listing("audit-show", "Audit log entries (signed; no row values)", (
+    Column("seq", "#", "integer"), Column("at", "time (UTC)", "datetime"),
+    Column("user", "user"), Column("command", "command"), Column("phase", "phase"),
+    Column("args", "args", wrap=True), Column("rows", "rows", "integer"),
+    Column("result", "result"), Column("error", "error", nullable=True, wrap=True)))
+
+
 @audit_app.command("show")
 @guarded
 def audit_show(vault: VaultOption, user: UserOption = None,
-               last: Annotated[int | None, typer.Option("--last", help="Only the last N")] = None
-               ) -> None:
-    """Show audit entries (time, user, command, arguments, rows touched, result).
+               last: Annotated[int | None, typer.Option("--last", help="Only the last N")] = None,
+               fmt: FormatOption = None, as_json: JsonOption = False) -> None:
+    """Show audit entries (time, user, command, begin/end, arguments, rows touched, result).
 
     Example: trialvault audit show --last 20 --vault vault
     """
-    table = Table("#", "time (UTC)", "user", "command", "phase", "args", "rows", "result")
-    for e in admin.audit_entries(vault, acting_user(vault, user), _password(), last=last):
-        table.add_row(str(e.seq), e.at[:19], e.user, e.command, e.phase, _short(e.args),
-                      str(sum(e.rows_touched.values())),
-                      e.result if not e.error else f"{e.result}: {e.error}")
-    console.print(table)
+    chosen = output_format(fmt, as_json)
+    entries = admin.audit_entries(vault, acting_user(vault, user), _password(), last=last)
+    emit(AUDIT, [{"seq": e.seq, "at": e.at, "user": e.user, "command": e.command,
+                  "phase": e.phase, "args": _args(e.args), "rows": sum(e.rows_touched.values()),
+                  "result": e.result, "error": e.error} for e in entries], chosen)
 
 
-def _short(args: dict[str, object]) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in args.items())
-    return text if len(text) <= 50 else text[:47] + "..."
+def _args(args: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in args.items() if k != "certs")
 
 
 @audit_app.command("verify")
@@ -304,11 +353,11 @@ def audit_verify(
     """
     result = admin.verify_audit(vault, acting_user(vault, user), _password(),
                                 witnesses=witness or [])
-    for warning in result.warnings:
-        err_console.print(f"warning: {warning}", markup=False)
+    for message in result.warnings:
+        warning(message)
     if not result.ok:
         for problem in result.problems:
-            err_console.print(f"  - {problem}", markup=False)
+            err_console.print(f"  - {problem}")
         raise IntegrityError(f"audit chain does not verify: {len(result.problems)} problem(s) "
                              f"in {result.entries} entries")
     console.print(f"[green]ok[/] {result.entries} entries, signatures and links verify, head "
@@ -333,7 +382,7 @@ def audit_witness(
 
 
 @guarded
-def migrate(vault: VaultOption, user: UserOption = None) -> None:
+def migrate(vault: VaultOption, user: FirstUserOption = None) -> None:
     """Upgrade a vault made by trialvault 0.1.0 to trust domains (run once, by a data
     manager; every user keeps their password).
 
@@ -341,9 +390,7 @@ def migrate(vault: VaultOption, user: UserOption = None) -> None:
     """
     from trialvault.vault.migrate import migrate_vault
 
-    name = user or os.environ.get("TRIALVAULT_USER")
-    if not name:
-        raise TrialvaultError("name the data manager: --user NAME (or set TRIALVAULT_USER)")
+    name = first_user(user)
     r = migrate_vault(vault, name, _password())
     console.print(f"[green]migrated[/] {r.tables} tables ({r.rows:,} rows), {r.legacy_entries} "
                   f"audit entries kept, {r.users} users")

@@ -30,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from trialvault.errors import AccessDenied, IntegrityError, TrialvaultError
+from trialvault.errors import AccessDenied, IntegrityError, NotFound
 from trialvault.trust import (
     DOMAINS,
     Keyring,
@@ -42,6 +42,15 @@ from trialvault.trust import (
 from trialvault.vault import audit, store
 
 LOCK_NAME = ".lock"
+# Seconds a command keeps trying when another process holds the vault (the CLI's `--wait`).
+_default_wait = 0.0
+
+
+def set_default_wait(seconds: float) -> None:
+    """How long `open_vault` (and `vault_lock`) retry a held lock unless told otherwise."""
+    global _default_wait
+    _default_wait = max(float(seconds), 0.0)
+
 FAILURE_LOG = "access-failures.log"
 REKEY_SUFFIX = ".rekey"
 UNKNOWN_USER = "(no such user)"
@@ -139,15 +148,15 @@ def private_files() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def vault_lock(vault_dir: Path, *, wait: float = 0.0) -> Iterator[None]:
+def vault_lock(vault_dir: Path, *, wait: float | None = None) -> Iterator[None]:
     """Exclusive lock on the vault folder (released when the process dies, even by kill -9),
     with private file modes while held. `wait`: seconds to keep trying before refusing."""
     if not (vault_dir / "keyslots.json").exists():
-        raise TrialvaultError(f"{vault_dir}: not a vault (no keyslots.json; run `trialvault "
-                              "init`)")
+        raise NotFound(f"{vault_dir}: not a vault (no keyslots.json; run `trialvault init`, or "
+                       "name the vault with --vault DIR or TRIALVAULT_VAULT)")
     fd = os.open(vault_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = time.monotonic() + max(wait, 0.0)
+        deadline = time.monotonic() + max(_default_wait if wait is None else wait, 0.0)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -229,7 +238,7 @@ def new_session(con: duckdb.DuckDBPyConnection, keyring: Keyring, unlocked: Unlo
 
 @contextlib.contextmanager
 def open_vault(vault_dir: Path, user: str, password: str, *, command: str,
-               args: dict[str, Any], write: bool = True, wait: float = 0.0
+               args: dict[str, Any], write: bool = True, wait: float | None = None
                ) -> Iterator[VaultSession]:
     """Unlock, attach, audit the start, run the caller's block in one transaction, audit the
     outcome (see module doc). `write=False` rolls the block's changes back."""
@@ -249,6 +258,10 @@ def open_vault(vault_dir: Path, user: str, password: str, *, command: str,
                     _rollback(con)
                     _rollback_writers(session)
             except BaseException as exc:
+                # DuckDB keeps an interrupted query running until told (duckdb#15925): stop
+                # it first, or closing waits for it.
+                with contextlib.suppress(duckdb.Error, RuntimeError):
+                    con.interrupt()
                 _rollback(con)
                 _rollback_writers(session)
                 with contextlib.suppress(duckdb.Error, OSError):

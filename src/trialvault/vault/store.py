@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from trialvault.errors import IntegrityError, TrialvaultError
+from trialvault.errors import IntegrityError, TrialvaultError, VaultLocked
 from trialvault.trust import catalog_file, catalogs_for
 
 CATALOG = "vault"  # the child domain's catalog, the default one in a session
@@ -39,8 +39,8 @@ STORAGE_VERSION = "v1.4.0"
 _EXTENSION_DIST = "duckdb-ext-httpfs"
 
 
-class VaultBusy(TrialvaultError):
-    """Another process has the vault open."""
+class VaultBusy(VaultLocked):
+    """Another process has the vault open (exit code 7)."""
 
 
 def extension_path() -> Path:

@@ -118,7 +118,7 @@ def test_init_and_pubkey(app: typer.Typer, tmp_path: Path, nwd_study_path: Path)
     env = {"TRIALVAULT_VAULT": str(tmp_path / "v"), "TRIALVAULT_PASSWORD": PW,
            "TRIALVAULT_STUDY": str(nwd_study_path), "TRIALVAULT_USER": ""}
     result = runner.invoke(app, ["init"], env=env)
-    assert result.exit_code == 1 and "name the first user" in result.output
+    assert result.exit_code == 2 and "first user" in result.output
     result = runner.invoke(app, ["init", "--user", "dm"], env=env)
     assert result.exit_code == 0, result.output
     pub = runner.invoke(app, ["pubkey"], env=env)
@@ -134,3 +134,26 @@ def test_every_command_documents_an_example(app: typer.Typer) -> None:
     for name in names:
         result = runner.invoke(app, [*name.split(), "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, name
+
+
+def test_a_held_vault_exits_7_naming_the_holder(app: typer.Typer, tmp_path: Path,
+                                                nwd_study_path: Path) -> None:
+    import time
+
+    from trialvault.vault.session import set_default_wait, vault_lock
+
+    vault = tmp_path / "v"
+    init_vault(vault, "dm", PW, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    env = {"TRIALVAULT_VAULT": str(vault), "TRIALVAULT_PASSWORD": PW, "TRIALVAULT_USER": "dm"}
+    with vault_lock(vault):
+        result = CliRunner().invoke(app, ["status"], env=env)
+        assert result.exit_code == 7
+        assert "open in another process (process" in result.output
+        set_default_wait(0.6)
+        try:
+            start = time.monotonic()
+            assert CliRunner().invoke(app, ["status"], env=env).exit_code == 7
+            assert time.monotonic() - start >= 0.6  # it kept trying
+        finally:
+            set_default_wait(0)
+    assert CliRunner().invoke(app, ["status", "--json"], env=env).exit_code == 0
