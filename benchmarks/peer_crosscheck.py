@@ -47,7 +47,8 @@ from typing import Any
 
 import yaml
 
-from trialvault.formats import read_cin_census, read_ssda903
+from trialvault.formats import SourceTables, read_cin_census, read_ssda903
+from trialvault.formats.reference import local_authority_table, read_reference_table
 from trialvault.prepare.validate import connect, load_tables, run_rules
 from trialvault.spec.rules import load_rules
 
@@ -59,6 +60,9 @@ DIFFERENCES = REPO / "benchmarks" / "peer_differences.yaml"
 DOC = REPO / "docs" / "validation-vs-peer.md"
 COVERAGE_DOC = REPO / "docs" / "validation-coverage.md"
 FIXTURE = REPO / "tests" / "integration" / "prepare" / "peer_records.json"
+# Ofsted's children's homes and social care providers lists (fake ones) for the URN rules.
+PROVIDER_LISTS = (EXTERNAL / "ssda903" / "ch_fake.xlsx", EXTERNAL / "ssda903" / "scp_fake.xlsx")
+PEER_LA_ONS = "E09000027"  # the LA the peer's run-offline assumes
 YEARS = (2025, 2026, 2027)
 # The files the 903 peer's `run-offline` reads (placed_for_adoption_errors.csv is its
 # adoption-placement table).
@@ -89,6 +93,9 @@ cfg = json.load(open(sys.argv[1]))
 files = {"This year": cfg["this"]}
 if cfg.get("prev"):
     files["Prev year"] = cfg["prev"]
+if cfg.get("ch"):
+    files["CH lookup"] = [cfg["ch"]]
+    files["SCP lookup"] = [cfg["scp"]]
 reg = importlib.import_module("lac_validator.rules." + cfg["ruleset"]).registry
 metadata = {"collectionYear": str(cfg["year"]), "localAuthority": "E09000027"}
 with contextlib.redirect_stdout(io.StringIO()):
@@ -115,6 +122,40 @@ for code, rule in reg.items():
             tables[table] = sorted(rows)
     rules[code] = {"tables": tables}
 json.dump({"version": version("csc-validator-be-903"), "rules": rules}, open(sys.argv[2], "w"))
+"""
+
+# The reference data the 903 peer uses, exported for our side (the same postcode rows and the
+# same Ofsted provider table, so the placement-area and URN rules compare like with like).
+_PEER_REFERENCE = r"""
+import csv, json, logging, os, sys, warnings
+warnings.filterwarnings("ignore"); logging.disable(logging.CRITICAL)
+os.environ["QLACREF_PC_INSECURE"] = "True"
+import pandas as pd
+from lac_validator.datastore import la_df, postcodes
+from lac_validator.ingress import construct_provider_info_table
+from lac_validator.types import UploadedFile
+cfg = json.load(open(sys.argv[1]))
+wanted = sorted({p.upper().replace(" ", "") for p in cfg["postcodes"]})
+postcodes.load_postcodes(sorted({p[0] for p in wanted if p}))
+pc = postcodes.dataframe
+pc = pc[pc["pcd_abbr"].isin(wanted)].merge(la_df, how="left", left_on="laua", right_on="LTLA21CD")
+with open(sys.argv[2], "w", newline="") as out:
+    w = csv.writer(out)
+    w.writerow(["pcd", "oseast1m", "osnrth1m", "laua", "cty"])
+    for r in pc.itertuples():
+        cty = r.UTLA21CD if isinstance(r.UTLA21CD, str) and r.UTLA21CD != r.laua else "E99999999"
+        w.writerow([r.pcd, r.oseast1m, r.osnrth1m, r.laua, cty])
+def upload(path, kind):
+    return UploadedFile(name=os.path.basename(path), description=kind,
+                        file_content=open(path, "rb").read())
+providers = construct_provider_info_table(upload(cfg["ch"], "CH lookup"), upload(cfg["scp"], "SCP lookup"))
+with open(sys.argv[3], "w", newline="") as out:
+    w = csv.writer(out)
+    w.writerow(["URN", "PLACE_CODES", "PROVIDER_CODES", "POSTCODE", "REG_END", "LA_CODE_INFERRED"])
+    for r in providers.itertuples():
+        end = pd.to_datetime(r.REG_END, errors="coerce")
+        w.writerow([r.URN, r.PLACE_CODES, r.PROVIDER_CODES, r.POSTCODE,
+                    "" if pd.isna(end) else end.strftime("%d/%m/%Y"), r.LA_CODE_INFERRED])
 """
 
 _PEER_CIN = r"""
@@ -218,16 +259,23 @@ def _files(ds: Dataset) -> tuple[list[Path], list[Path]]:
         return [ds.current], []
     # DoLOs are part of the return from 2026 to 2027 only.
     names = [*PEER_903_FILES, *(["DoLo"] if ds.year >= 2027 else [])]
-    this = [ds.current / f"{n}.csv" for n in names if (ds.current / f"{n}.csv").exists()]
-    prev = ([ds.previous / f"{n}.csv" for n in names if (ds.previous / f"{n}.csv").exists()]
-            if ds.previous else [])
-    return this, prev
+
+    def present(folder: Path) -> list[Path]:
+        found = [folder / f"{n}.csv" for n in names if (folder / f"{n}.csv").exists()]
+        # A return names its adoption-placement file placed_for_adoption.csv; the fakes also
+        # hold an _errors variant, which the peer's run-offline reads instead.
+        if not (folder / "placed_for_adoption_errors.csv").exists() and (
+                folder / "placed_for_adoption.csv").exists():
+            found.append(folder / "placed_for_adoption.csv")
+        return found
+
+    return present(ds.current), present(ds.previous) if ds.previous else []
 
 
 def run_peer(ds: Dataset) -> dict[str, Any]:
     """The peer's flagged rows per rule (cached by the input's bytes and the ruleset)."""
     this, prev = _files(ds)
-    key = f"{ds.fmt}-{ds.ruleset}-{_digest(this)}-{_digest(prev) if prev else 'none'}"
+    key = f"{ds.fmt}-{ds.ruleset}-v2-{_digest(this)}-{_digest(prev) if prev else 'none'}"
     cached = CACHE / f"{key}.json"
     if cached.exists():
         return dict(json.loads(cached.read_text()))
@@ -238,7 +286,9 @@ def run_peer(ds: Dataset) -> dict[str, Any]:
         if ds.fmt == "ssda903":
             config.write_text(json.dumps({"this": [str(p) for p in this],
                                           "prev": [str(p) for p in prev],
-                                          "year": ds.year, "ruleset": ds.ruleset}))
+                                          "year": ds.year, "ruleset": ds.ruleset,
+                                          "ch": str(PROVIDER_LISTS[0]),
+                                          "scp": str(PROVIDER_LISTS[1])}))
             script = _PEER_903
         else:
             config.write_text(json.dumps({"file": str(ds.current), "ruleset": ds.ruleset}))
@@ -250,6 +300,33 @@ def run_peer(ds: Dataset) -> dict[str, Any]:
         result = json.loads(out.read_text())
     cached.write_text(json.dumps(result))
     return dict(result)
+
+
+def peer_reference(ds: Dataset) -> tuple[Path, Path]:
+    """The peer's postcode rows for the dataset's postcodes and its provider table, as the
+    reference CSVs `prepare --postcodes/--providers` reads (cached)."""
+    this, prev = _files(ds)
+    key = f"reference-{_digest(this)}-{_digest(prev) if prev else 'none'}"
+    postcodes, providers = CACHE / f"{key}-postcodes.csv", CACHE / f"{key}-providers.csv"
+    if postcodes.exists() and providers.exists():
+        return postcodes, providers
+    CACHE.mkdir(parents=True, exist_ok=True)
+    codes: set[str] = set()
+    for folder in (ds.current, ds.previous):
+        if folder is not None and (folder / "episodes.csv").exists():
+            header, rows = _read_csv(folder / "episodes.csv")
+            cols = [header.index(c) for c in ("HOME_POST", "PL_POST")]
+            codes |= {r[i] for r in rows for i in cols if i < len(r) and r[i]}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.json"
+        config.write_text(json.dumps({"postcodes": sorted(codes), "ch": str(PROVIDER_LISTS[0]),
+                                      "scp": str(PROVIDER_LISTS[1])}))
+        done = subprocess.run([str(peer_python("ssda903")), "-c", _PEER_REFERENCE, str(config),
+                               str(postcodes), str(providers)], cwd=tmp, capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"public validator's reference data failed:\n{done.stderr[-3000:]}")
+    return postcodes, providers
 
 
 # --- ours ----------------------------------------------------------------------------------
@@ -267,6 +344,11 @@ def our_rows(ds: Dataset) -> dict[str, dict[str, set[int]]]:
                 for path in _files(Dataset(ds.name, ds.fmt, year, folder))[0]:
                     (root / str(year) / path.name).symlink_to(path)
             source = read_ssda903([root])
+            postcodes, providers = peer_reference(ds)
+            source = SourceTables(ds.fmt, {
+                **source.tables, "postcodes": read_reference_table("postcodes", postcodes),
+                "providers": read_reference_table("providers", providers),
+                "local_authority": local_authority_table(PEER_LA_ONS)}, source.files, source.meta)
         else:
             source = read_cin_census([ds.current])
         con = connect()

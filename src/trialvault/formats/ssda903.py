@@ -152,6 +152,8 @@ def _identify(path: Path, header: list[str], layout: FormatLayout) -> str:
     given = {h.upper() for h in header}
     matches = []
     for spec in layout.tables.values():
+        if spec.reference:
+            continue
         known = {c.upper() for c in spec.column_names}
         required = {c.name.upper() for c in spec.columns if c.required}
         if given <= known and required <= given:

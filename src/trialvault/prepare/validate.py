@@ -269,7 +269,11 @@ def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
     else:
         columns = {(t, c) for t, cols in tables.items() for c in cols}
     con.execute(f"SET search_path = '{fmt},main'")
-    chosen = [r for r in ruleset.rules if wanted is None or r.code in wanted]
+    empty = _empty_tables(con, fmt, {n for r in ruleset.rules for n in r.needs}, columns)
+    # A rule that needs reference data the LA did not give (a postcode directory, say) is not
+    # run: it would flag every row. The caller reports it as not run, with the reason.
+    chosen = [r for r in ruleset.rules if (wanted is None or r.code in wanted)
+              and not set(r.needs) & empty]
     try:
         # All rules of one table run as one statement (a statement costs milliseconds whatever
         # its size, and there are dozens of rules per table); the row-wise ones in one scan.
@@ -281,6 +285,18 @@ def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
     finally:
         con.execute("SET search_path = 'main'")
     return [r.code for r in chosen]
+
+
+def _empty_tables(con: duckdb.DuckDBPyConnection, fmt: str, names: set[str],
+                  columns: set[tuple[str, str]]) -> set[str]:
+    loaded = {t for t, _ in columns}
+    empty = set()
+    for name in sorted(names):
+        row = (con.execute(f"SELECT count(*) FROM {q(fmt)}.{q(name)}").fetchone()
+               if name in loaded else None)
+        if not row or not row[0]:
+            empty.add(name)
+    return empty
 
 
 def _year_filter(rule: Rule, alias: str) -> list[str]:

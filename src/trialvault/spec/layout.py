@@ -61,6 +61,8 @@ class TableLayout(_Frozen):
     harmonised: str | None = Field(description="Harmonised table it feeds, or null (dropped)")
     key: list[str] = Field(description="Natural key columns (one row per key)")
     repeated: bool = Field(default=False, description="Element repeats inside its parent")
+    reference: bool = Field(default=False, description="Reference data the LA supplies beside "
+                            "the return (e.g. a postcode directory), not a table of the return")
     description: str | None = None
     derived: dict[str, str] = Field(default_factory=dict,
                                     description="Harmonised fields derived, and how")

@@ -78,6 +78,8 @@ class Rule(_Frozen):
                              "tables: which one this entry flags (one entry per table)")
     valid_from: int | None = Field(default=None, description="First collection year it applies")
     valid_to: int | None = Field(default=None, description="Last collection year it applies")
+    needs: list[str] = Field(default_factory=list, description="Reference tables the check needs "
+                             "(e.g. postcodes); it is not run when they are empty")
     where: str | None = None
     query: str | None = None
     note: str | None = Field(default=None, description="How and why it differs from the DfE")
@@ -236,6 +238,10 @@ def _check_against_layout(ruleset: RuleSet, name: str) -> None:
             if table not in layout.tables and table not in ruleset.views:
                 raise InputFileError(f"view {view_name}: unknown table {table!r}", file=name)
     for rule in ruleset.rules:
+        missing = sorted(set(rule.needs) - {t.name for t in layout.tables.values() if t.reference})
+        if missing or not set(rule.needs) <= set(rule.tables):
+            raise InputFileError(f"rule {rule.code}: needs {missing or rule.needs} must be reference "
+                                 "tables it also lists in tables", file=name)
         if rule.table not in layout.tables:
             raise InputFileError(f"rule {rule.code}: unknown table {rule.table!r}", file=name)
         for table in rule.tables:

@@ -85,6 +85,8 @@ def test_groups() -> None:
 def test_layout_matches_public_903_csvs(shared_external: Path) -> None:
     layout = load_layout("ssda903")
     for table in layout.tables.values():
+        if table.reference:
+            continue
         assert table.file is not None
         path = shared_external / "ssda903" / table.file
         with path.open(encoding="utf-8-sig", newline="") as fh:
