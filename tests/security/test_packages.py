@@ -169,21 +169,24 @@ def _zeros_deflated(blocks: int, block: int = 16 * MiB) -> tuple[bytes, int, int
 
 
 _CHILD = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
     from trialvault.seal import parse_public_key, verify_package
+
+    def kib(field):  # VmRSS: resident now; VmHWM: this process image's peak (reset by exec,
+        # unlike getrusage's ru_maxrss, which keeps the forking parent's peak)
+        return int(Path("/proc/self/status").read_text().split(field + ":")[1].split()[0])
+
     identity, line = sys.argv[2], sys.argv[3]
     key = parse_public_key(line)
-    # the resident size now (not the import peak), so the growth below is the reader's
-    status = Path("/proc/self/status").read_text().split("VmRSS:")[1]
-    base = int(status.split()[0])
+    base = kib("VmRSS")
     outcome = {"error": None, "rule": None, "message": None}
     try:
         verify_package(Path(sys.argv[1]), identity, {key.la_code: [key]})
     except Exception as exc:
         outcome = {"error": type(exc).__name__, "rule": getattr(exc, "rule", None),
                    "message": str(exc)}
-    outcome.update(base_kib=base, peak_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    outcome.update(base_kib=base, peak_kib=kib("VmHWM"))
     print(json.dumps(outcome))
 """)
 
