@@ -35,6 +35,7 @@ from trialvault.spec import load_layout
 from trialvault.spec.rules import Rule, RuleSet
 
 CODE_LISTS = "validation.code_lists"
+WORKING_DAYS = "validation.working_days"
 CASE_COLUMN = "_case"
 ISSUE_SCHEMA = pa.schema([
     ("format", pa.string()), ("table_name", pa.string()), ("row_id", pa.int64()),
@@ -52,6 +53,7 @@ class TypedTables:
     code_lists: pa.Table
     macros: dict[str, Macro]
     rows_checked: dict[str, int]
+    working_days: pa.Table | None = None
 
 
 def type_sources(sources: Iterable[SourceTables],
@@ -74,7 +76,8 @@ def type_sources(sources: Iterable[SourceTables],
                 tables[f"{source.format}.{name}"] = con.execute(
                     f'SELECT * FROM "{source.format}"."{name}"').fetch_arrow_table()
         code_lists = con.execute(f"SELECT * FROM {CODE_LISTS}").fetch_arrow_table()
-        return TypedTables(tables, code_lists, macros_from_duckdb(con), rows)
+        working_days = con.execute(f"SELECT * FROM {WORKING_DAYS}").fetch_arrow_table()
+        return TypedTables(tables, code_lists, macros_from_duckdb(con), rows, working_days)
     finally:
         if own:
             con.close()
@@ -82,8 +85,10 @@ def type_sources(sources: Iterable[SourceTables],
 
 def load_typed(engine: Engine, typed: TypedTables) -> None:
     """Put typed tables, code lists and macros into `engine`."""
-    # Macros read the code lists, so the table comes first.
+    # Macros read the code lists and the working days, so those tables come first.
     engine.load_table(CODE_LISTS, typed.code_lists)
+    if typed.working_days is not None:
+        engine.load_table(WORKING_DAYS, typed.working_days)
     engine.define_macros(typed.macros)
     engine.load_tables(typed.tables)
 
@@ -121,9 +126,13 @@ def run_rules_on(engine: Engine, ruleset: RuleSet, typed: TypedTables,
     wanted = set(codes) if codes is not None else None
     parts: list[pa.Table] = []
     ran: list[str] = []
+    empty = {name.split(".", 1)[1] for name, table in typed.tables.items()
+             if name.startswith(f"{fmt}.") and table.num_rows == 0}
     for rule in ruleset.rules:
         if wanted is not None and rule.code not in wanted:
             continue
+        if set(rule.needs) & empty:
+            continue  # reference data not given: not run (as prepare.validate.run_rules)
         schema = typed.tables[f"{fmt}.{rule.table}"].schema
         has_child = fmt in CHILD_COLUMN and CHILD_COLUMN[fmt] in schema.names
         found = _run(engine, rule, fmt, issue_sql(ruleset, rule, child_column=has_child))
@@ -146,7 +155,7 @@ def validate_on_engine(engine: Engine, sources: Iterable[SourceTables],
                 parts.append(found)
                 rules_run[fmt] = ran
     finally:
-        engine.drop_tables([*typed.tables, CODE_LISTS])
+        engine.drop_tables([*typed.tables, CODE_LISTS, WORKING_DAYS])
     return ValidationResult(issues=sort_issues(_concat_issues(parts)), rules_run=rules_run,
                             rows_checked=dict(typed.rows_checked))
 
@@ -242,7 +251,8 @@ def flag_examples(engine: Engine, ruleset: RuleSet, rules: Iterable[Rule] | None
                           tables={n: pa.concat_tables(p) for n, p in raw.items()})
     typed = type_sources([source])
     loaded = {name: _renumber_within_case(table) for name, table in typed.tables.items()}
-    load_typed(engine, TypedTables(loaded, typed.code_lists, typed.macros, typed.rows_checked))
+    load_typed(engine, TypedTables(loaded, typed.code_lists, typed.macros, typed.rows_checked,
+                                   typed.working_days))
     result: dict[CaseKey, set[int]] = {}
     keys: dict[int, CaseKey] = {}
     selects: dict[str, str] = {}
@@ -270,7 +280,7 @@ def flag_examples(engine: Engine, ruleset: RuleSet, rules: Iterable[Rule] | None
                                        found["row_id"].to_pylist(), strict=True):
                 result[keys[int(case_no)]].add(int(row_id))
     finally:
-        engine.drop_tables([*loaded, CODE_LISTS])
+        engine.drop_tables([*loaded, CODE_LISTS, WORKING_DAYS])
     return result
 
 

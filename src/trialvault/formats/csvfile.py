@@ -60,6 +60,7 @@ def read_csv_table(path: Path, columns: Sequence[str], required: Sequence[str] =
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     parsed = _parse(body, header, text, name)
     lines = _record_lines(body, text, parsed, name)
+    _check_field_sizes(parsed, lines, name, limits.max_field_bytes)
     arrays: list[pa.Array] = []
     by_name = dict(zip(canonical, parsed.columns, strict=True))
     for column in columns:
@@ -69,6 +70,18 @@ def read_csv_table(path: Path, columns: Sequence[str], required: Sequence[str] =
                   else pa.array([], pa.string()))
     arrays.append(pa.array(lines, pa.int32()))
     return pa.Table.from_arrays(arrays, names=[*columns, SOURCE_FILE, SOURCE_LINE])
+
+
+def _check_field_sizes(parsed: pa.Table, lines: list[int], name: str, limit: int) -> None:
+    """Refuse a file with a field longer than `limit` characters, naming its line."""
+    for column in parsed.columns:
+        lengths = pc.utf8_length(column)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limit:
+            index = pc.index(pc.greater(lengths, limit), True).as_py()
+            raise InputFileError(f"field is longer than the limit of {limit} characters",
+                                 file=name, line=lines[index] if index >= 0 else None,
+                                 rule="field-size")
 
 
 def _match_columns(header: list[str], columns: Sequence[str], required: Sequence[str],

@@ -1,9 +1,31 @@
 """Size limits and the bounded, encoding-checked reading every reader goes through.
 
 A statutory return is a few megabytes; a hostile or broken file can be a 2 GB single line, a
-UTF-16 export from Excel, or binary junk. Reading is therefore done in chunks with the limits
-checked as the bytes arrive, so a bad file is refused after at most one limit's worth of input,
-and the refusal names the file and line (never a value from it).
+UTF-16 export from Excel, binary junk, a record with millions of nested elements or an element
+with megabytes of attributes. Every limit is checked as the bytes arrive, so a bad file is
+refused after at most one limit's worth of input, and the refusal names the file, the line (or
+XML record) and the limit (`rule`), never a value from the file.
+
+All limits live here, in `ReadLimits` (defaults far above any real return):
+
+| limit                 | applies to | default        | refused as (rule)      |
+|-----------------------|------------|----------------|------------------------|
+| max_file_bytes        | CSV, XML   | 1 GiB          | file-size              |
+| max_line_bytes        | CSV        | 1 MiB          | line-length            |
+| max_field_bytes       | CSV        | 64 KiB         | field-size             |
+| max_depth             | XML        | 32 levels      | xml-depth              |
+| max_elements          | XML        | 50,000,000     | xml-size               |
+| max_record_elements   | XML        | 100,000        | xml-record-size        |
+| max_text_bytes        | XML        | 64 KiB         | xml-size               |
+| max_attribute_bytes   | XML        | 4 KiB          | xml-attributes         |
+| max_decoded_bytes     | XML        | 1 GiB          | xml-decoded-size       |
+
+- *record*: one record element (a CIN `<Child>`, an SSDA903 `<CHILD>`) with everything nested
+  in it; a reader holds one record in memory at a time, so this bounds its memory.
+- *attribute bytes*: all attribute names and values of one element (the DfE's XML has none).
+- *decoded size*: the text the XML parser hands over for the whole file (entities are refused
+  outright, so it cannot grow much past the file size; the cap holds whatever the parser does).
+- *field*: one CSV cell, after the CSV quoting is undone.
 """
 
 from __future__ import annotations
@@ -23,18 +45,26 @@ _NEWLINE = 10
 
 @dataclass(frozen=True)
 class ReadLimits:
-    """Upper bounds a reader enforces; the defaults are far above any real return."""
+    """Upper bounds a reader enforces (the table in the module doc)."""
 
     max_file_bytes: int = 1024**3
     """Largest file read (bytes)."""
     max_line_bytes: int = 1024**2
     """Longest CSV line (bytes). Not applied to XML, whose returns are often one line."""
+    max_field_bytes: int = 64 * 1024
+    """Longest CSV field (characters, once unquoted)."""
     max_depth: int = 32
     """Deepest XML element nesting."""
     max_elements: int = 50_000_000
     """Most XML elements in one file."""
+    max_record_elements: int = 100_000
+    """Most XML elements in one record (the record element and all it holds)."""
     max_text_bytes: int = 64 * 1024
     """Longest text content of one XML element."""
+    max_attribute_bytes: int = 4 * 1024
+    """Most bytes of attribute names and values on one XML element."""
+    max_decoded_bytes: int = 1024**3
+    """Most text (characters) the XML parser decodes from one file."""
 
 
 DEFAULT_LIMITS = ReadLimits()

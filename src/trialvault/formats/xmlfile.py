@@ -66,6 +66,9 @@ class _Target:
         self.root_seen = False
         self.max_depth, self.max_elements = limits.max_depth, limits.max_elements
         self.max_text = limits.max_text_bytes
+        self.record_elements = 0
+        self.record_tag = ""
+        self.decoded = 0
 
     def _line(self) -> int:
         return int(self.expat.CurrentLineNumber)
@@ -86,8 +89,26 @@ class _Target:
             if tag != self.root:
                 raise InputFileError(f"root element is <{tag}>, expected <{self.root}>",
                                      file=self.name, line=self._line(), rule="xml-root")
+        if attrib:
+            # Expat hands attributes over as a dict, or as a flat [name, value, ...] list when
+            # the parser orders them.
+            size = (sum(len(k) + len(v) for k, v in attrib.items()) if isinstance(attrib, dict)
+                    else sum(len(x) for x in attrib))
+            if size > self.limits.max_attribute_bytes:
+                raise InputFileError(f"XML element attributes longer than "
+                                     f"{self.limits.max_attribute_bytes} bytes", file=self.name,
+                                     line=self._line(), rule="xml-attributes")
         stack = self.stack
         if stack or tag in self.records:
+            if not stack:
+                self.record_elements = 0
+                self.record_tag = tag
+            self.record_elements += 1
+            if self.record_elements > self.limits.max_record_elements:
+                raise InputFileError(f"XML record <{self.record_tag}> holds more than "
+                                     f"{self.limits.max_record_elements} elements",
+                                     file=self.name, line=self._line(),
+                                     rule="xml-record-size")
             node = Node(tag, self.expat.CurrentLineNumber)
             if stack:
                 stack[-1].children.append(node)
@@ -96,6 +117,11 @@ class _Target:
             self.text_len = 0
 
     def data(self, text: str) -> None:
+        self.decoded += len(text)
+        if self.decoded > self.limits.max_decoded_bytes:
+            raise InputFileError(f"XML file decodes to more than {self.limits.max_decoded_bytes}"
+                                 " characters of text", file=self.name, line=self._line(),
+                                 rule="xml-decoded-size")
         if self.texts:
             self.texts[-1].append(text)
             self.text_len += len(text)

@@ -92,3 +92,67 @@ def test_utf8_with_and_without_bom_and_nul() -> None:
     with pytest.raises(InputFileError, match="NUL") as err:
         decode_utf8(b"a,b\n1,\x002\n", "x")
     assert err.value.line == 2
+
+
+# --- caps of issue 14: per-record element count, attribute bytes, decoded size, CSV fields ---
+
+def _xml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "return.xml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_record_with_too_many_nested_elements_is_refused_while_reading(tmp_path: Path) -> None:
+    from trialvault.formats.xmlfile import iter_records
+
+    path = _xml(tmp_path, "<Message><Child>" + "<e/>" * 5000 + "</Child></Message>")
+    with pytest.raises(InputFileError) as err:
+        list(iter_records(path, "Message", frozenset({"Child"}),
+                          ReadLimits(max_record_elements=1000)))
+    assert err.value.rule == "xml-record-size" and "return.xml" in str(err.value)
+    assert "<Child>" in str(err.value) and "1000" in str(err.value)
+    # Records under the cap read; the count starts again at each record.
+    fine = _xml(tmp_path, "<Message>" + ("<Child>" + "<e/>" * 600 + "</Child>") * 3 + "</Message>")
+    assert len(list(iter_records(fine, "Message", frozenset({"Child"}),
+                                 ReadLimits(max_record_elements=1000)))) == 3
+
+
+def test_oversized_attributes_are_refused_naming_the_line(tmp_path: Path) -> None:
+    from trialvault.formats.xmlfile import iter_records
+
+    path = _xml(tmp_path, '<Message>\n<Child a="' + "x" * 5000 + '"/></Message>')
+    with pytest.raises(InputFileError) as err:
+        list(iter_records(path, "Message", frozenset({"Child"}), ReadLimits()))
+    assert err.value.rule == "xml-attributes" and err.value.line == 2
+    assert "x" * 20 not in str(err.value)  # never a value from the file
+
+
+def test_total_decoded_text_is_capped(tmp_path: Path) -> None:
+    from trialvault.formats.xmlfile import iter_records
+
+    path = _xml(tmp_path, "<Message>" + "<Child>abcdefghij</Child>" * 300 + "</Message>")
+    with pytest.raises(InputFileError) as err:
+        list(iter_records(path, "Message", frozenset({"Child"}),
+                          ReadLimits(max_decoded_bytes=1000)))
+    assert err.value.rule == "xml-decoded-size"
+
+
+def test_an_oversized_csv_field_is_refused_naming_its_line(tmp_path: Path) -> None:
+    from trialvault.formats.csvfile import read_csv_table
+
+    path = tmp_path / "episodes.csv"
+    path.write_text("CHILD,DECOM\n1,01/01/2020\n2,\"" + "y" * 3000 + "\"\n", encoding="utf-8")
+    with pytest.raises(InputFileError) as err:
+        read_csv_table(path, ["CHILD", "DECOM"], limits=ReadLimits(max_field_bytes=1000))
+    assert err.value.rule == "field-size" and err.value.line == 3
+    assert "y" * 20 not in str(err.value)
+
+
+def test_every_limit_is_in_the_documented_table() -> None:
+    import dataclasses
+
+    from trialvault.formats import limits
+
+    doc = limits.__doc__ or ""
+    for field in dataclasses.fields(ReadLimits):
+        assert f"| {field.name} " in doc, field.name
