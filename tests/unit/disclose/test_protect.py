@@ -207,7 +207,7 @@ def _truth(results: ResultsInput, study: StudyFile) -> dict[str, tuple[int, bool
     return out
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_no_suppressed_cell_or_small_quantity_is_recoverable(data: st.DataObject,
                                                              nwd_study: StudyFile) -> None:
