@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,18 @@ def shared_external() -> Path:
     if not SHARED_EXTERNAL.is_dir():
         pytest.skip(f"public fake data not present at {SHARED_EXTERNAL} (newcomer clone)")
     return SHARED_EXTERNAL
+
+
+@pytest.fixture(scope="session")
+def fake_903(shared_external: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The public fake SSDA903 CSV return as an LA would submit it: the shared folder holds two
+    adoption-placement files (placed_for_adoption.csv and the upstream's _errors variant), which
+    `prepare` refuses as a duplicate table, so this folder links every file but the variant."""
+    folder = tmp_path_factory.mktemp("fake_903")
+    for path in sorted((shared_external / "ssda903").iterdir()):
+        if path.name != "placed_for_adoption_errors.csv":
+            (folder / path.name).symlink_to(path)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +134,30 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+class LaKeys:
+    """Signing keys of synthetic LAs (one per LA code, made once per test session), and their
+    registration in a vault: ingest accepts only packages signed by a key trusted for their LA."""
+
+    def __init__(self) -> None:
+        self._keys: dict[int, Any] = {}
+
+    def key(self, la_code: int) -> Any:
+        from trialvault.seal.keys import LaSigningKey
+
+        if la_code not in self._keys:
+            self._keys[la_code] = LaSigningKey.generate(la_code)
+        return self._keys[la_code]
+
+    def trust(self, vault: Path, user: str, password: str, study: StudyFile,
+              las: Iterable[int] | None = None) -> None:
+        from trialvault.vault.la_keys import trust_la_key
+
+        for la in las if las is not None else study.la_codes:
+            trust_la_key(vault, user, password, la, self.key(la).public.line(), study=study)
+
+
+@pytest.fixture(scope="session")
+def la_keys() -> LaKeys:
+    return LaKeys()

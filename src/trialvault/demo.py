@@ -188,6 +188,11 @@ def run_demo(study: StudyFile, folder: Path, *, scale: float = 0.5, seed: int = 
              f"{result.rows_rejected} rejected, education/NEET linkage "
              f"{'n/a' if rate is None else f'{rate:.1%}'}")
 
+    from trialvault.vault.la_keys import trust_la_key
+
+    for la_code, key in la_keys.items():  # after checking each fingerprint with the LA
+        trust_la_key(vault, "dana", passwords["dana"], la_code, key.public.line(), study=study)
+    step(f"LA keys: {len(la_keys)} public keys registered in the vault (`la trust`)")
     report = ingest_packages(vault, "dana", passwords["dana"], packages, study=study)
     step(f"ingest: {len(report.ingested)} packages, "
          f"{sum(report.harmonised_rows.values()):,} harmonised rows")

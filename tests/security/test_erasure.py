@@ -30,12 +30,14 @@ from typer.testing import CliRunner
 from trialvault.errors import InputFileError, IntegrityError, PolicyRefusal, TrialvaultError
 from trialvault.rights import service as desk
 from trialvault.seal import generate_identity, write_package
+from trialvault.seal.keys import LaSigningKey
 from trialvault.study.model import StudyFile
 from trialvault.trust import DOMAINS, FAST_TEST_KDF, Keyring, catalog_file
 from trialvault.vault import add_user, evaluator_recipient, ingest_packages, init_vault
 from trialvault.vault import backup as bk
 from trialvault.vault.admin import evaluator_identity
 from trialvault.vault.export import export_parquet
+from trialvault.vault.la_keys import trust_la_key
 from trialvault.vault.schema import package_columns
 from trialvault.vault.session import open_vault
 from trialvault.vault.store import connect_file
@@ -76,6 +78,10 @@ def _validation(children: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+# The LA's signing key, trusted by every vault of this module (ingest refuses unsigned packages).
+LA_KEY = LaSigningKey.generate(LA)
+
+
 def _package(folder: Path, recipient: str, extract: str, year: int, name: str) -> Path:
     kids = [CHILD, *OTHERS]
     path = folder / name
@@ -84,7 +90,7 @@ def _package(folder: Path, recipient: str, extract: str, year: int, name: str) -
                   {"children": _table("children", kids, 1, year),
                    "referrals": _table("referrals", kids, 2, year),
                    "cla_episodes": _table("cla_episodes", kids, 2, year)},
-                  _validation([CHILD, OTHERS[0], CHILD]))
+                  _validation([CHILD, OTHERS[0], CHILD]), sign_key=LA_KEY)
     return path
 
 
@@ -93,6 +99,7 @@ def world(tmp_path: Path, nwd_study: StudyFile) -> dict[str, Any]:
     vault = tmp_path / "vault"
     init_vault(vault, "dm", PW["dm"], kdf_params=FAST_TEST_KDF, study_id="nwd")
     add_user(vault, "dm", PW["dm"], "dpo", PW["dpo"], "dpo", kdf_params=FAST_TEST_KDF)
+    trust_la_key(vault, "dm", PW["dm"], LA, LA_KEY.public.line(), study=nwd_study)
     recipient = evaluator_recipient(vault)
     pkgs = tmp_path / "packages"
     pkgs.mkdir()

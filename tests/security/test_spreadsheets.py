@@ -189,11 +189,15 @@ def test_access_response_from_a_real_vault_has_no_formula(tmp_path: Path,
                          for c, kind in cols})
 
     package = tmp_path / "la-877.tvpkg"
+    key = LaSigningKey.generate(877)
+    from trialvault.vault.la_keys import trust_la_key
+
+    trust_la_key(vault, user, password, 877, key.public.line(), study=nwd_study)
     write_package(package, [evaluator_recipient(vault)],
                   {"study_id": "nwd", "spec_version": "2025.1", "la_code": 877,
                    "extract_date": "2025-04-01"},
                   {"children": table("children"), "referrals": table("referrals")}, b"",
-                  sign_key=LaSigningKey.generate(877))
+                  sign_key=key)
     ingest_packages(vault, user, password, [package], study=nwd_study)
     v = desk.Vault(vault, user, password)
     today = dt.date.today()

@@ -292,10 +292,16 @@ def test_ingest_receipt_anchors_the_log_for_the_la(vault: Path, tmp_path: Path) 
     finally:
         sys.path.remove(str(sys_path))
     study = load_study(Path(__file__).resolve().parents[2] / "studies" / "no-wrong-door.toml")
+    from trialvault.seal.keys import LaSigningKey
+    from trialvault.vault.la_keys import trust_la_key
+
+    key = LaSigningKey.generate(354)
+    trust_la_key(vault, "dm", PW["dm"], 354, key.public.line(), study=study)
     pkg = tmp_path / "354.tvpkg"
     write_package(pkg, [evaluator_recipient(vault)],
                   {"study_id": study.study.id, "spec_version": "2025.1", "la_code": 354,
-                   "extract_date": dt.date(2025, 3, 31)}, make_tables(354, 5, seed=1), b"")
+                   "extract_date": dt.date(2025, 3, 31)}, make_tables(354, 5, seed=1), b"",
+                  sign_key=key)
     report = ingest_packages(vault, "dm", PW["dm"], [pkg], study=study)
     receipt = next(iter(report.receipts.values()))
     assert receipt["la_code"] == 354 and "ZQXJ" not in json.dumps(receipt)

@@ -1,8 +1,8 @@
 """Signing in to the console: one key-slot unlock per attempt, the same cost for every name.
 
-- A name with no key slot costs the same Argon2id work as a wrong password for a real slot (a
-  dummy derivation with the slots' own cost parameters), so the answer's timing does not tell
-  which user names exist.
+- A name with no key slot costs the same Argon2id work as a wrong password for a real slot
+  (the key ring's dummy derivation with the slots' own cost parameters), so the answer's
+  timing does not tell which user names exist.
 - Failures are counted per user name and per client address (`LoginThrottle`); once a count
   passes its free tries, sign-ins wait (doubling, up to 15 minutes) without being tried, and
   the start of each wait is written to the vault's access-failure log.
@@ -16,17 +16,14 @@ Runs in a worker thread (it blocks for the Argon2 time); vault work goes through
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from argon2.low_level import Type, hash_secret_raw
-
 from trialvault.console.security import BackoffPolicy, LoginThrottle
 from trialvault.errors import TrialvaultError, VaultLocked
-from trialvault.trust import DEFAULT_KDF, KdfParams, Keyring
+from trialvault.trust import Keyring
 
 T = TypeVar("T")
 LOGIN_COMMAND = "console login"
@@ -41,21 +38,6 @@ class LoginOutcome:
     message: str = WRONG
 
 
-def _slot_kdf(keyring: Keyring) -> KdfParams:
-    """The Argon2id cost of the vault's slots (the first slot's; all share the vault's)."""
-    try:
-        kdf = keyring.slot_doc(keyring.slots[0].user)["kdf"]
-        return KdfParams(int(kdf["time_cost"]), int(kdf["memory_cost"]), int(kdf["parallelism"]))
-    except (IndexError, KeyError, TypeError, ValueError, TrialvaultError):
-        return DEFAULT_KDF
-
-
-def dummy_unlock(password: str, params: KdfParams) -> None:
-    """The Argon2id derivation a real unlock does, on a random salt, result discarded."""
-    hash_secret_raw(password.encode("utf-8", "replace"), secrets.token_bytes(16),
-                    params.time_cost, params.memory_cost, params.parallelism, 32, Type.ID)
-
-
 class LoginService:
     def __init__(self, vault_dir: Path, policy: BackoffPolicy,
                  in_vault: Callable[[Callable[[], Any]], Any]) -> None:
@@ -68,10 +50,9 @@ class LoginService:
         if wait > 0:
             return LoginOutcome(retry_after=wait, http_status=429)
         try:
-            keyring = Keyring.load(self.vault_dir)
-            known, params = any(s.user == user for s in keyring.slots), _slot_kdf(keyring)
+            known = any(s.user == user for s in Keyring.load(self.vault_dir).slots)
         except TrialvaultError:
-            known, params = False, DEFAULT_KDF
+            known = False
         try:
             role = self._in_vault(lambda: self._unlock(user, password))
         except VaultLocked:
@@ -79,8 +60,8 @@ class LoginService:
                                 "process; try again in a moment.")
         except TrialvaultError:
             role = None
-        if not known:
-            dummy_unlock(password, params)
+        # An unknown name costs a dummy Argon2id run inside `Keyring.unlock` (for every caller,
+        # the CLI included), so its answer takes as long as a wrong password's.
         if role is not None:
             self.throttle.succeeded(user, address)
             return LoginOutcome(role=role, http_status=303, message="")
@@ -106,4 +87,4 @@ class LoginService:
         # If this line cannot be written the refusal stands; the vault logged each failure.
         with contextlib.suppress(OSError, TrialvaultError):
             self._in_vault(lambda: log_failure(self.vault_dir, user, LOGIN_COMMAND, reason,
-                                               known_user=known))
+                                               known_user=known, fixed_reason=True))

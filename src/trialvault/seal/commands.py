@@ -1,7 +1,5 @@
-"""CLI of the LA's signing key: `trialvault la keygen` and `trialvault la pubkey`.
-
-The vault side of the ceremony (`la trust`, a data manager registering an LA's public key) is
-added to the same `la` group by the vault stage.
+"""CLI of the LA signing keys: `la keygen` and `la pubkey` (at the LA), `la trust`,
+`la trusted` and `la retire` (the data manager, in the vault's secrets domain).
 """
 
 from __future__ import annotations
@@ -11,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from trialvault.cli_common import console, guarded, note, password_from_env_or_prompt
+from trialvault.cli_common import (
+    StudyOption,
+    UserOption,
+    VaultOption,
+    acting_user,
+    console,
+    guarded,
+    note,
+    password_from_env_or_prompt,
+)
+from trialvault.errors import NotFound
 from trialvault.seal.keys import LaSigningKey, read_public_key, write_key_file
 
 PASSPHRASE_ENV = "TRIALVAULT_LA_PASSPHRASE"
@@ -63,6 +71,66 @@ def pubkey(
     public = read_public_key(key_file)
     console.print(public.fingerprint() if fingerprint else public.line(), highlight=False,
                   soft_wrap=True)
+
+
+@la_app.command("trust")
+@guarded
+def trust(
+    key: Annotated[str, typer.Argument(help="The LA's public key line "
+                                       "(trialvault-la-ed25519:<la>:<base64>).")],
+    la: Annotated[int, typer.Option("--la", help="DfE code of the LA the key belongs to.")],
+    vault: VaultOption, study: StudyOption, user: UserOption = None,
+) -> None:
+    """Register an LA's public signing key in the vault (a data manager; audited). Check the
+    printed fingerprint with the LA by phone first: from now on ingest accepts that LA's
+    packages only when signed with this key.
+
+    Example: trialvault la trust "trialvault-la-ed25519:354:..." --la 354 --vault vault
+    """
+    from trialvault.study import load_study
+    from trialvault.vault.la_keys import trust_la_key
+
+    name = acting_user(vault, user)
+    public = trust_la_key(vault, name, password_from_env_or_prompt(), la, key,
+                          study=load_study(study))
+    console.print(f"[green]trusted[/] LA {la} key, fingerprint {public.fingerprint()}",
+                  soft_wrap=True)
+
+
+@la_app.command("trusted")
+@guarded
+def trusted(vault: VaultOption, user: UserOption = None) -> None:
+    """List the LA keys the vault trusts (LA, fingerprint, who registered it, retired).
+
+    Example: trialvault la trusted --vault vault
+    """
+    from trialvault.vault.la_keys import list_la_keys
+
+    for k in list_la_keys(vault, acting_user(vault, user), password_from_env_or_prompt()):
+        state = f"retired {k.retired_at}" if k.retired_at else "trusted"
+        console.print(f"LA {k.la_code}  {k.fingerprint}  {state}  (registered "
+                      f"{k.registered_at} by {k.registered_by})", highlight=False)
+
+
+@la_app.command("retire")
+@guarded
+def retire(
+    fingerprint: Annotated[str, typer.Argument(help="The key's fingerprint as `la trusted` "
+                                               "shows it (quote it: it has spaces).")],
+    vault: VaultOption, user: UserOption = None,
+) -> None:
+    """Stop trusting an LA key (lost, leaked or replaced); later packages signed with it are
+    refused.
+
+    Example: trialvault la retire "1a2b 3c4d 5e6f 7a8b 9c0d" --vault vault
+    """
+    from trialvault.vault.la_keys import retire_la_key
+
+    n = retire_la_key(vault, acting_user(vault, user), password_from_env_or_prompt(),
+                      fingerprint)
+    if not n:
+        raise NotFound("no trusted key has that fingerprint (see `trialvault la trusted`)")
+    console.print(f"[green]retired[/] {n} key(s)")
 
 
 def register(app: typer.Typer) -> None:

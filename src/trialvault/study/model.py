@@ -356,12 +356,21 @@ class Analysis(_Section):
         default="immediate",
         description="immediate: one exposure coefficient (Hussey & Hughes); exposure_time: one "
                     "effect per period since the LA's step, averaged over the exposed children")
-    primary_inference: Literal["cr2", "lmm_satterthwaite", "randomisation",
-                               "wild_cluster_bootstrap", "model_hc1"] = Field(
+    primary_inference: Literal["cr2", "lmm_satterthwaite", "lmm_kenward_roger",
+                               "randomisation", "wild_cluster_bootstrap", "model_hc1"] = Field(
         default="cr2",
         description="Inference of the headline: cluster-robust CR2 with Bell-McCaffrey df, "
-                    "mixed model with Satterthwaite df, randomisation inference, wild cluster "
-                    "bootstrap or child-level HC1 (the last two only as sensitivity)")
+                    "mixed model with Satterthwaite or Kenward-Roger df, randomisation "
+                    "inference (the primary model's estimate of the estimand as the statistic, "
+                    "exact p-value over the allowed assignments, CI by test inversion), wild "
+                    "cluster bootstrap or child-level HC1 (the last two only as sensitivity)")
+    randomisation_shift: Literal["constant", "profile"] = Field(
+        default="constant",
+        description="Randomisation inference's confidence interval inverts tests of: constant = "
+                    "every exposed child's outcome shifted by the same tau; profile = shifted "
+                    "by tau plus the exposure-time model's estimated deviation from its mean at "
+                    "the child's exposure time (an effect that builds up keeps its shape, and "
+                    "tau is its mean among the exposed)")
     exposure_time_max: int = Field(
         default=8, ge=1,
         description="exposure_time model: periods since the step from this one on share one "
@@ -440,6 +449,16 @@ class Synth(_Section):
     base_rates_note: str = ""
 
 
+class Intake(_Section):
+    """Rules the vault applies when an LA's new extract supersedes its current one."""
+
+    max_drop_fraction: float = Field(
+        default=0.25, gt=0, lt=1,
+        description="A superseding package with this much fewer rows (in any table) or "
+        "children than the package it replaces is refused unless the data manager passes "
+        "--accept-drop (a wrong or truncated extract must not silently replace good data).")
+
+
 class StudyFile(_Section):
     """The whole study file."""
 
@@ -464,6 +483,7 @@ class StudyFile(_Section):
     cohort: Cohort
     analysis: Analysis
     disclosure: Disclosure = Disclosure()
+    intake: Intake = Intake()
     synth: Synth | None = None
 
     @model_validator(mode="after")

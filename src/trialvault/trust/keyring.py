@@ -325,8 +325,13 @@ class Keyring:
     # --- opening -----------------------------------------------------------------------------
     def unlock(self, user: str, password: str) -> UnlockedSlot:
         """The user's signing key and domain keys, or AccessDenied/IntegrityError. Touches
-        nothing on disk."""
-        doc = self.slot_doc(user)
+        nothing on disk. An unknown user name costs the same Argon2id work as a wrong password,
+        so timing does not tell which user names exist."""
+        try:
+            doc = self.slot_doc(user)
+        except AccessDenied:
+            _derive(password, secrets.token_bytes(16), self._typical_kdf())
+            raise
         problems = self.cert_problems(doc)
         if problems:
             raise IntegrityError(f"{self.path.name}: the key slot of {user!r} does not verify: "
@@ -355,6 +360,17 @@ class Keyring:
                                      "key other than the vault's")
             keys[domain] = key
         return UnlockedSlot(Slot.from_cert(cert), cert_hash(cert), signer, keys)
+
+    def _typical_kdf(self) -> KdfParams:
+        for slot in self.doc["slots"]:
+            kdf = slot.get("kdf") or {}
+            try:
+                return KdfParams(int(kdf["time_cost"]), min(int(kdf["memory_cost"]),
+                                                             DEFAULT_KDF.memory_cost * 4),
+                                 int(kdf["parallelism"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return DEFAULT_KDF
 
     def _open_identity(self, doc: Mapping[str, Any], password: str) -> x25519.Identity:
         cert = doc["cert"]

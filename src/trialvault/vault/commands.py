@@ -93,9 +93,15 @@ def ingest(
     keep_packages: Annotated[bool, typer.Option(
         "--keep-packages", help="Keep the package files after a verified ingest (they stay "
         "registered in the inventory; an erasure destroys them)")] = False,
+    accept_drop: Annotated[bool, typer.Option(
+        "--accept-drop", help="Accept a new extract with markedly fewer rows or children than "
+        "the one it replaces (checked with the LA)")] = False,
 ) -> None:
     """Decrypt, verify and load packages in one transaction (raw + harmonised current view).
-    A package already in the vault is skipped; a newer extract supersedes an LA's older one.
+    Each package must be signed by a key registered for its LA (`la trust`); a package seen
+    before, an extract older than the LA's latest, or a new extract with markedly fewer rows
+    (the study's intake rule) is refused and nothing is loaded. A newer extract supersedes an
+    LA's older one.
     Each LA gets a signed receipt (package id, audit entry, hash): it anchors the audit log
     outside the vault (`audit verify --witness RECEIPT`). Package files are then deleted once
     the vault verifiably holds them (a signed `<package>.deleted.json` certificate is left in
@@ -107,7 +113,8 @@ def ingest(
     from trialvault.trust import canonical
 
     name, password = acting_user(vault, user), _password()
-    report = ingest_packages(vault, name, password, packages, study=load_study(study))
+    report = ingest_packages(vault, name, password, packages, study=load_study(study),
+                             accept_drop=accept_drop)
     by_id = {p.package_id: p for p in report.packages}
     for package_id, receipt in report.receipts.items():
         source = next(pk for pk in packages if pk.name == by_id[package_id].file)

@@ -2,9 +2,15 @@
 
 One `ingest` command is one transaction: every package's tables go into `raw` as received
 (plus package_id and ingest_batch), then the harmonised current view is rebuilt. Any failure
-rolls all of it back. A package already in the vault is skipped (reported). Per LA the current
-view comes from the package with the latest extract date (ties: the later ingest), so a newer
-extract supersedes an older one while `raw` keeps both.
+rolls all of it back. Per LA the current view comes from the package with the latest extract
+date (ties: the later ingest), so a newer extract supersedes an older one while `raw` keeps
+both.
+
+A package must prove its LA: it is refused — naming it, nothing loaded — unless signed by a key
+registered for its LA (`trialvault la trust`; `trialvault.seal.verify_package`), when its
+package id was seen before (a replay), when its extract is older than the LA's latest, and when
+it would replace the LA's current extract with markedly fewer rows or children (the study's
+`intake.max_drop_fraction`) unless the data manager accepts the drop.
 
 Erased children stay erased: `rights.tombstones` (register domain) holds
 HMAC-SHA256(tombstone key, "la:child") for each erased child, never the code itself. The
@@ -22,7 +28,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +37,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trialvault.errors import InputFileError
-from trialvault.seal import PackageContents, read_package
+from trialvault.errors import InputFileError, PolicyRefusal
+from trialvault.seal import PackageContents
+from trialvault.seal.verify import verify_package
 from trialvault.study import StudyFile
 from trialvault.vault import audit
 from trialvault.vault.admin import evaluator_identity, tombstone_key
 from trialvault.vault.inventory import register_packages
+from trialvault.vault.la_keys import trusted_keys
 from trialvault.vault.overlay import OverlayReport, apply_overlay
 from trialvault.vault.schema import (
     KEY_COLUMNS,
@@ -92,13 +100,14 @@ class IngestReport:
 
 
 def ingest_packages(vault_dir: Path, user: str, password: str, packages: list[Path], *,
-                    study: StudyFile) -> IngestReport:
+                    study: StudyFile, accept_drop: bool = False) -> IngestReport:
     """Ingest `packages` in one transaction; see the module docstring."""
     with open_vault(vault_dir, user, password, command="ingest",
-                    args={"packages": [p.name for p in packages], "study": study.study.id}
-                    ) as session:
+                    args={"packages": [p.name for p in packages], "study": study.study.id,
+                          "accept_drop": accept_drop}) as session:
         session.require_role(*INGEST_ROLES)
-        report = ingest_into(session.con, packages, study=study, user=session.user)
+        report = ingest_into(session.con, packages, study=study, user=session.user,
+                             accept_drop=accept_drop)
         # Every package file is registered where a child's data lives (vault.inventory).
         register_packages(session, packages, report.packages)
         for outcome in report.ingested:
@@ -123,7 +132,7 @@ def ingest_packages(vault_dir: Path, user: str, password: str, packages: list[Pa
 
 
 def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: StudyFile,
-                user: str) -> IngestReport:
+                user: str, accept_drop: bool = False) -> IngestReport:
     """The work of `ingest_packages` on an open connection, inside the caller's transaction."""
     identity = evaluator_identity(con)
     vault_study = con.execute("SELECT study_id FROM audit.vault_info").fetchone()
@@ -135,17 +144,29 @@ def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: 
     batch = int(con.execute("SELECT coalesce(max(ingest_batch), 0) + 1 FROM "
                             "meta.ingest_batches").fetchone()[0])  # type: ignore[index]
     tomb_key = tombstone_key(con)
+    trusted = trusted_keys(con)
+    latest = _latest(con)
     outcomes: list[PackageOutcome] = []
     seen: set[str] = set()
+    verified = []
     for path in packages:
-        contents = read_package(path, identity)
-        pid = contents.package_id
+        contents = verify_package(path, identity, trusted)
+        pid, la = contents.package_id, contents.la_code
         if pid in known or pid in seen:
-            status = "already in vault" if pid in known else "repeated in this command"
-            outcomes.append(PackageOutcome(path.name, pid, contents.la_code,
-                                           contents.extract_date, status))
-            continue
+            how = "ingested before" if pid in known else "given twice"
+            raise InputFileError(f"package {pid} was {how}: a package is accepted once (a "
+                                 "replay cannot restore an older extract)", file=path.name,
+                                 rule="replay")
+        if la in latest and contents.extract_date < latest[la][0]:
+            raise InputFileError(f"its extract date {contents.extract_date} is older than LA "
+                                 f"{la}'s latest, {latest[la][0]}: an older extract cannot "
+                                 "supersede a newer one", file=path.name, rule="extract-order")
         seen.add(pid)
+        if la not in latest or contents.extract_date >= latest[la][0]:
+            latest[la] = (contents.extract_date, contents.manifest)
+        verified.append((path, contents))
+    _check_drops(con, verified, study.intake.max_drop_fraction, accept_drop)
+    for path, contents in verified:
         outcomes.append(_load_package(con, path, contents, study, batch, tomb_key))
     ingested = [o for o in outcomes if o.status == "ingested"]
     if not ingested:
@@ -158,6 +179,43 @@ def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: 
     superseded = {la: pid for la, pid in before.items() if after.get(la) != pid}
     return IngestReport(batch, outcomes, after, superseded, harmonised,
                         rectifications=corrected)
+
+
+def _latest(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[dt.date, dict[str, Any]]]:
+    """LA → (extract date, manifest) of its current package."""
+    current = current_packages(con)
+    out: dict[int, tuple[dt.date, dict[str, Any]]] = {}
+    for la, pid in current.items():
+        row = con.execute("SELECT extract_date, manifest FROM meta.packages WHERE package_id = ?",
+                          [pid]).fetchone()
+        if row is not None:
+            out[la] = (row[0], json.loads(row[1]))
+    return out
+
+
+def _counts(manifest: dict[str, Any]) -> dict[str, int]:
+    return {str(t): int(v.get("rows", 0)) for t, v in (manifest.get("tables") or {}).items()
+            if isinstance(v, dict)}
+
+
+def _check_drops(con: duckdb.DuckDBPyConnection, verified: Sequence[tuple[Path, PackageContents]],
+                 max_drop: float, accept_drop: bool) -> None:
+    """Refuse a package that would replace its LA's current extract with markedly fewer rows
+    (any table the old one had) or children, unless the drop is accepted."""
+    before = _latest(con)
+    for path, contents in verified:
+        old = before.get(contents.la_code)
+        if old is None or contents.extract_date < old[0]:
+            continue
+        was, now = _counts(old[1]), _counts(contents.manifest)
+        drops = [f"{t} {n:,} → {now.get(t, 0):,}" for t, n in sorted(was.items())
+                 if n and now.get(t, 0) < (1 - max_drop) * n]
+        if drops and not accept_drop:
+            raise PolicyRefusal(
+                f"{path.name}: it would replace LA {contents.la_code}'s current extract with "
+                f"markedly fewer rows ({'; '.join(drops)}; the study allows a drop of "
+                f"{max_drop:.0%}). Check with the LA; if the drop is real, ingest again with "
+                "--accept-drop")
 
 
 def _now() -> str:

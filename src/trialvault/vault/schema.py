@@ -128,6 +128,10 @@ CATALOG_DDL: dict[str, list[str]] = {
     "secrets": [
         "CREATE TABLE IF NOT EXISTS secrets.secrets (name VARCHAR PRIMARY KEY, "
         "value VARCHAR NOT NULL)",
+        # LA signing keys the vault trusts (`trialvault la trust`; vault.la_keys).
+        """CREATE TABLE IF NOT EXISTS secrets.la_keys (
+            public_key VARCHAR PRIMARY KEY, la_code INTEGER NOT NULL, fingerprint VARCHAR NOT NULL,
+            registered_at VARCHAR NOT NULL, registered_by VARCHAR NOT NULL, retired_at VARCHAR)""",
     ],
     "results": [],
     "releases": [],

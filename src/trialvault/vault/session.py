@@ -188,12 +188,13 @@ def _now() -> str:
 
 
 def log_failure(vault_dir: Path, user: str, command: str, reason: str, *,
-                known_user: bool = True) -> None:
+                known_user: bool = True, fixed_reason: bool = False) -> None:
     """One line per refused unlock. A name that matched no slot is not stored (it may be a
-    mistyped password or a child's code typed in the wrong box)."""
+    mistyped password or a child's code typed in the wrong box), nor a reason that could quote
+    it — unless the caller vouches the reason is fixed text (`fixed_reason`)."""
     line = json.dumps({"at": _now(), "user": user if known_user else UNKNOWN_USER,
-                       "command": command, "reason": reason if known_user else
-                       "no key slot for that user name"})
+                       "command": command, "reason": reason if known_user or fixed_reason
+                       else "no key slot for that user name"})
     fd = os.open(vault_dir / FAILURE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(line + "\n")

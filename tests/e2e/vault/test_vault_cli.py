@@ -11,7 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from trialvault.seal import commands as seal_commands
 from trialvault.seal import write_package
+from trialvault.seal.keys import LaSigningKey
 from trialvault.trust import Keyring
 from trialvault.vault import FAST_TEST_KDF, commands, init_vault
 from trialvault.vault.schema import package_columns
@@ -25,6 +27,7 @@ def app() -> typer.Typer:
     # Only this stage's commands: the e2e test does not depend on other stages importing.
     app = typer.Typer()
     commands.register(app)
+    seal_commands.register(app)
     return app
 
 
@@ -69,15 +72,21 @@ def test_vault_commands(app: typer.Typer, tmp_path: Path, nwd_study_path: Path) 
 
     pkgs = []
     for la in (354, 807):
+        key = LaSigningKey.generate(la)  # made at the LA; its public line sent to the vault
         path = tmp_path / f"{la}.tvpkg"
         write_package(path, [recipient], {"study_id": "nwd", "spec_version": "2025.1",
                                           "la_code": la, "extract_date": "2025-03-31",
                                           "validation_summary": {"errors": 0}},
-                      _children(la, 12), b"")
+                      _children(la, 12), b"", sign_key=key)
         pkgs.append(str(path))
+        if la == 354:
+            assert "not registered for LA 354" in run("ingest", str(path), "--keep-packages",
+                                                      code=5)
+        assert key.public.fingerprint() in run("la", "trust", key.public.line(), "--la",
+                                               str(la))
     out = run("ingest", *pkgs, "--keep-packages")  # re-ingested below
     assert out.count("ingested") == 2 and "ZQXJ" not in out
-    assert "skipped" in run("ingest", pkgs[0])
+    assert "rule replay" in run("ingest", pkgs[0], "--keep-packages", code=3)
     assert "needs role data-manager" in run("ingest", pkgs[0], "--user", "ana", code=4,
                                             TRIALVAULT_PASSWORD=ana_pw)
     status = run("status")

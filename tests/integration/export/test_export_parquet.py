@@ -76,16 +76,19 @@ def tables_for(la: int, n: int, seed: int) -> dict[str, pa.Table]:
 
 
 @pytest.fixture(scope="module")
-def filled_vault(tmp_path_factory: pytest.TempPathFactory, nwd_study: StudyFile) -> Path:
+def filled_vault(tmp_path_factory: pytest.TempPathFactory, nwd_study: StudyFile,
+                 la_keys: Any) -> Path:
     base = tmp_path_factory.mktemp("export-vault")
     folder = base / "vault"
     recipient = init_vault(folder, "dm", PASSWORD, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    la_keys.trust(folder, "dm", PASSWORD, nwd_study, [354, 807])
     packages = []
     for la, seed in ((354, 1), (807, 2)):
         path = base / f"{la}.tvpkg"
         manifest = {"study_id": "nwd", "spec_version": "2025.1", "la_code": la,
                     "extract_date": dt.date(2025, 6, 30), "validation_summary": {}}
-        write_package(path, [recipient], manifest, tables_for(la, 40, seed), b"rule\n")
+        write_package(path, [recipient], manifest, tables_for(la, 40, seed), b"rule\n",
+                      sign_key=la_keys.key(la))
         packages.append(path)
     ingest_packages(folder, "dm", PASSWORD, packages, study=nwd_study)
     with open_vault(folder, "dm", PASSWORD, command="test flags", args={}) as s:

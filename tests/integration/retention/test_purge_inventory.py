@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -28,22 +29,24 @@ USER, PASSWORD = "dm", "retention inventory passphrase"
 CHILD = "RET-INV-CHILD-9"
 
 
-def _package(path: Path, recipient: str) -> Path:
+def _package(path: Path, recipient: str, sign_key: Any) -> Path:
     write_package(path, [recipient], {"study_id": "nwd", "spec_version": "2025.1",
                                       "la_code": 354, "extract_date": "2025-04-01"},
                   {"children": pa.table({"la_code": pa.array([354, 354], pa.int32()),
                                          "child_id": [CHILD, "OTHER-1"],
                                          "source_file": ["header.csv"] * 2,
                                          "source_line": pa.array([2, 3], pa.int32())})},
-                  b"file,line,child,rule\n")
+                  b"file,line,child,rule\n", sign_key=sign_key)
     return path
 
 
-def test_purge_destroys_every_copy_or_refuses(tmp_path: Path, nwd_study: StudyFile) -> None:
+def test_purge_destroys_every_copy_or_refuses(tmp_path: Path, nwd_study: StudyFile,
+                                              la_keys: Any) -> None:
     vault = tmp_path / "vault"
     init_vault(vault, USER, PASSWORD, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    la_keys.trust(vault, USER, PASSWORD, nwd_study, [354])
     recipient = evaluator_recipient(vault)
-    kept = _package(tmp_path / "kept.tvpkg", recipient)
+    kept = _package(tmp_path / "kept.tvpkg", recipient, la_keys.key(354))
     ingest_packages(vault, USER, PASSWORD, [kept], study=nwd_study)
     with open_vault(vault, USER, PASSWORD, command="export", args={}) as s:
         exported = export_parquet(s, tmp_path / "export")
@@ -77,12 +80,14 @@ def test_purge_destroys_every_copy_or_refuses(tmp_path: Path, nwd_study: StudyFi
     assert CHILD not in text and CHILD not in result.certificate_json.read_text()
 
 
-def test_packages_are_deleted_after_a_verified_ingest(tmp_path: Path,
-                                                      nwd_study: StudyFile) -> None:
+def test_packages_are_deleted_after_a_verified_ingest(tmp_path: Path, nwd_study: StudyFile,
+                                                      la_keys: Any) -> None:
     vault = tmp_path / "vault"
     init_vault(vault, USER, PASSWORD, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    la_keys.trust(vault, USER, PASSWORD, nwd_study, [354])
     (tmp_path / "in").mkdir()
-    pkg = _package(tmp_path / "in" / "la354.tvpkg", evaluator_recipient(vault))
+    pkg = _package(tmp_path / "in" / "la354.tvpkg", evaluator_recipient(vault),
+                   la_keys.key(354))
     report = ingest_packages(vault, USER, PASSWORD, [pkg], study=nwd_study)
     certs = dispose_packages(vault, USER, PASSWORD, [report.ingested[0].package_id])
     assert not pkg.exists() and [c.name for c in certs] == ["la354.tvpkg.deleted.json"]
@@ -92,7 +97,7 @@ def test_packages_are_deleted_after_a_verified_ingest(tmp_path: Path,
     (state,) = [a.state for a in desk.artefacts(desk.Vault(vault, USER, PASSWORD))]
     assert state == "destroyed"
     # A changed file is not deleted.
-    other = _package(tmp_path / "in" / "b.tvpkg", evaluator_recipient(vault))
+    other = _package(tmp_path / "in" / "b.tvpkg", evaluator_recipient(vault), la_keys.key(354))
     second = ingest_packages(vault, USER, PASSWORD, [other], study=nwd_study)
     other.write_bytes(other.read_bytes() + b"x")
     with pytest.raises(PolicyRefusal, match="does not verify"):

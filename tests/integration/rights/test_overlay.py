@@ -51,9 +51,10 @@ def _episodes(placement: str, ethnicity: str) -> dict[str, pa.Table]:
 
 
 @pytest.fixture()
-def setup(tmp_path: Path, nwd_study: StudyFile) -> dict[str, Any]:
+def setup(tmp_path: Path, nwd_study: StudyFile, la_keys: Any) -> dict[str, Any]:
     vault = tmp_path / "vault"
     init_vault(vault, USER, PASSWORD, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    la_keys.trust(vault, USER, PASSWORD, nwd_study, [LA])
     recipient = evaluator_recipient(vault)
     counter = iter(range(1, 100))
 
@@ -62,7 +63,8 @@ def setup(tmp_path: Path, nwd_study: StudyFile) -> dict[str, Any]:
         write_package(path, [recipient], {"study_id": "nwd", "spec_version": "2025.1",
                                           "la_code": LA,
                                           "extract_date": f"2025-{month:02d}-01"},
-                      _episodes(placement, ethnicity), b"file,line,child,rule\n")
+                      _episodes(placement, ethnicity), b"file,line,child,rule\n",
+                      sign_key=la_keys.key(LA))
         return ingest_packages(vault, USER, PASSWORD, [path], study=nwd_study)
 
     extract("K2", "WBRI", 4)

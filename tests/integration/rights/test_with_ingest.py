@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -48,23 +49,25 @@ def _table(name: str, children: list[str], per_child: int) -> pa.Table:
     return pa.table({c: pa.array(rows[c], type=types[kind]) for c, kind in cols})
 
 
-def _package(folder: Path, recipient: str, extract: str, name: str) -> Path:
+def _package(folder: Path, recipient: str, extract: str, name: str, sign_key: Any) -> Path:
     path = folder / name
     write_package(path, [recipient], {"study_id": "nwd", "spec_version": "2025.1",
                                       "la_code": LA, "extract_date": extract},
                   {"children": _table("children", KIDS, 1),
-                   "referrals": _table("referrals", KIDS, 2)}, b"rule_code,count\n")
+                   "referrals": _table("referrals", KIDS, 2)}, b"rule_code,count\n",
+                  sign_key=sign_key)
     return path
 
 
 @pytest.fixture()
-def ingested(tmp_path: Path, nwd_study: StudyFile) -> tuple[Path, Path, str]:
+def ingested(tmp_path: Path, nwd_study: StudyFile, la_keys: Any) -> tuple[Path, Path, str]:
     vault = tmp_path / "vault"
     init_vault(vault, USER, PASSWORD, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    la_keys.trust(vault, USER, PASSWORD, nwd_study, [LA])
     recipient = evaluator_recipient(vault)
     pkgs = tmp_path / "packages"
     pkgs.mkdir()
-    pkg = _package(pkgs, recipient, "2025-04-01", "la877-2025.tvpkg")
+    pkg = _package(pkgs, recipient, "2025-04-01", "la877-2025.tvpkg", la_keys.key(LA))
     ingest_packages(vault, USER, PASSWORD, [pkg], study=nwd_study)
     return vault, pkgs, recipient
 
@@ -77,7 +80,8 @@ def _count(vault: Path, sql: str, params: list[object]) -> int:
 
 
 def test_reingest_does_not_bring_an_erased_child_back(ingested: tuple[Path, Path, str],
-                                                      nwd_study: StudyFile) -> None:
+                                                      nwd_study: StudyFile,
+                                                      la_keys: Any) -> None:
     vault, pkgs, recipient = ingested
     v = desk.Vault(vault, USER, PASSWORD)
     rid = desk.new_request(v, nwd_study, type="erasure", la_code=LA, child_id=KIDS[0],
@@ -90,7 +94,7 @@ def test_reingest_does_not_bring_an_erased_child_back(ingested: tuple[Path, Path
     # The kept package file held the child: the erasure destroyed it.
     assert not (pkgs / "la877-2025.tvpkg").exists()
     # A later extract from the LA still holding the child: its rows are dropped at the door.
-    newer = _package(pkgs, recipient, "2025-10-01", "la877-2025b.tvpkg")
+    newer = _package(pkgs, recipient, "2025-10-01", "la877-2025b.tvpkg", la_keys.key(LA))
     report = ingest_packages(vault, USER, PASSWORD, [newer], study=nwd_study)
     assert report.ingested[0].tombstoned_children == 1
     assert report.ingested[0].tombstoned_rows == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -66,10 +67,12 @@ def tables_factory() -> Callable[..., dict[str, pa.Table]]:
 
 
 @pytest.fixture
-def vault(tmp_path: Path) -> tuple[Path, str]:
-    """A fresh vault (fast KDF) and the evaluator recipient."""
+def vault(tmp_path: Path, la_keys: Any, nwd_study: Any) -> tuple[Path, str]:
+    """A fresh vault (fast KDF), the LAs' signing keys registered, and the evaluator
+    recipient."""
     folder = tmp_path / "vault"
     recipient = init_vault(folder, "dm", PASSWORD, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    la_keys.trust(folder, "dm", PASSWORD, nwd_study)
     return folder, recipient
 
 
@@ -77,20 +80,22 @@ PackageFactory = Callable[..., Path]
 
 
 @pytest.fixture
-def make_package(tmp_path: Path) -> PackageFactory:
-    """Seal tables into tmp_path/packages/<name>.tvpkg for `recipient`."""
+def make_package(tmp_path: Path, la_keys: Any) -> PackageFactory:
+    """Seal tables into tmp_path/packages/<name>.tvpkg for `recipient`, signed with the LA's
+    key (`signed=False`: unsigned)."""
     out = tmp_path / "packages"
     out.mkdir(exist_ok=True)
 
     def factory(recipient: str, la_code: int, extract_date: dt.date, *, n_children: int = 20,
                 seed: int = 1, tables: dict[str, pa.Table] | None = None,
-                name: str | None = None, study_id: str = "nwd") -> Path:
+                name: str | None = None, study_id: str = "nwd", signed: bool = True) -> Path:
         path = out / (name or f"{la_code}-{extract_date.isoformat()}-{seed}.tvpkg")
         manifest = {"study_id": study_id, "spec_version": "2025.1", "la_code": la_code,
                     "extract_date": extract_date,
                     "validation_summary": {"by_rule": {"E101": {"error": 1}}}}
         data = tables if tables is not None else make_tables(la_code, n_children, seed=seed)
-        write_package(path, [recipient], manifest, data, b"rule,severity,file,line\n")
+        write_package(path, [recipient], manifest, data, b"rule,severity,file,line\n",
+                      sign_key=la_keys.key(la_code) if signed else None)
         return path
 
     return factory

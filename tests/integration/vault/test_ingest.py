@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from trialvault.errors import AccessDenied, InputFileError
+from trialvault.errors import AccessDenied, InputFileError, IntegrityError, PolicyRefusal
 from trialvault.study import StudyFile
 from trialvault.vault import (
     FAST_TEST_KDF,
@@ -65,25 +65,42 @@ def test_ingest_lineage_and_status(vault: tuple[Path, str], make_package: Callab
     assert entry.rows_touched["raw.children"] == 50 and entry.result == "ok"
 
 
-def test_reingest_is_noop_and_newer_extract_supersedes(
+def test_replays_and_older_extracts_are_refused_and_newer_supersedes(
         vault: tuple[Path, str], make_package: Callable[..., Path], password: str,
         nwd_study: StudyFile) -> None:
     folder, recipient = vault
     old = make_package(recipient, 354, D1, n_children=30, seed=1)
-    ingest_packages(folder, "dm", password, [old], study=nwd_study)
-    again = ingest_packages(folder, "dm", password, [old, old], study=nwd_study)
-    assert again.ingest_batch is None and [p.status for p in again.packages] == [
-        "already in vault", "already in vault"]
+    first = ingest_packages(folder, "dm", password, [old], study=nwd_study)
+    _refused(folder, password, [old], nwd_study, r"rule replay: package .* ingested before")
     new = make_package(recipient, 354, D2, n_children=40, seed=3)
+    _refused(folder, password, [new, new], nwd_study, r"rule replay: package .* given twice")
     report = ingest_packages(folder, "dm", password, [new], study=nwd_study)
-    assert report.superseded == {354: again.packages[0].package_id}
+    assert report.superseded == {354: first.ingested[0].package_id}
     assert report.current == {354: report.ingested[0].package_id}
     assert report.harmonised_rows["children"] == 40
-    # History kept in raw; an older extract arriving late does not become current.
     assert _count(folder, password, "SELECT count(*) FROM raw.children") == 70
+    # An older extract arriving late is refused: it can never replace the current one.
     older = make_package(recipient, 354, dt.date(2023, 3, 31), n_children=5, seed=4)
-    late = ingest_packages(folder, "dm", password, [older], study=nwd_study)
-    assert late.superseded == {} and late.harmonised_rows["children"] == 40
+    _refused(folder, password, [older], nwd_study,
+             r"rule extract-order: its extract date 2023-03-31 is older than LA 354's latest")
+
+
+def test_a_new_extract_with_far_fewer_rows_needs_accept_drop(
+        vault: tuple[Path, str], make_package: Callable[..., Path], password: str,
+        nwd_study: StudyFile, tables_factory: Callable[..., dict[str, pa.Table]]) -> None:
+    folder, recipient = vault
+    ingest_packages(folder, "dm", password, [make_package(recipient, 877, D1, n_children=40)],
+                    study=nwd_study)
+    tables = tables_factory(877, 40, seed=6)
+    del tables["cla_episodes"]  # the attack: a package with an emptied table
+    emptied = make_package(recipient, 877, D2, tables=tables, name="emptied.tvpkg")
+    with pytest.raises(PolicyRefusal, match=r"emptied\.tvpkg: .*cla_episodes 120 → 0.*"
+                       r"--accept-drop"):
+        ingest_packages(folder, "dm", password, [emptied], study=nwd_study)
+    assert _count(folder, password, "SELECT count(*) FROM harmonised.cla_episodes") == 120
+    report = ingest_packages(folder, "dm", password, [emptied], study=nwd_study,
+                             accept_drop=True)
+    assert report.harmonised_rows["cla_episodes"] == 0
 
 
 def test_tombstoned_children_are_not_loaded(
@@ -114,12 +131,13 @@ def test_tombstoned_children_are_not_loaded(
 
 
 def _refused(folder: Path, password: str, paths: list[Path], study: StudyFile,
-             pattern: str) -> None:
+             pattern: str, error: type[Exception] = InputFileError) -> None:
     """The ingest is refused and nothing of it (not even a good package before) is stored."""
-    with pytest.raises(InputFileError, match=pattern):
+    sql = "SELECT (SELECT count(*) FROM meta.packages) + (SELECT count(*) FROM raw.children)"
+    before = _count(folder, password, sql)
+    with pytest.raises(error, match=pattern):
         ingest_packages(folder, "dm", password, paths, study=study)
-    assert _count(folder, password, "SELECT (SELECT count(*) FROM meta.packages) + "
-                  "(SELECT count(*) FROM raw.children)") == 0
+    assert _count(folder, password, sql) == before
 
 
 def test_any_bad_package_commits_nothing(
@@ -161,8 +179,11 @@ def test_any_bad_package_commits_nothing(
         "children"]))
     _refused(folder, password, [other_la], nwd_study,
              r"10 row\(s\) of another LA than the manifest's 807 \(first at children\.csv line 2\)")
+    # An LA outside the study has no trusted key (la trust refuses it): the signature check
+    # is what refuses its package now.
     not_study = make_package(recipient, 999, D1, n_children=2, name="la999.tvpkg")
-    _refused(folder, password, [not_study], nwd_study, "LA code 999 is not an LA of the study")
+    _refused(folder, password, [not_study], nwd_study, "not registered for LA 999",
+             error=IntegrityError)
     wrong_study = make_package(recipient, 354, D1, n_children=2, study_id="other",
                                name="other.tvpkg")
     _refused(folder, password, [wrong_study], nwd_study, "package is for study 'other'")
