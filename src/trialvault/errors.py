@@ -32,6 +32,10 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(7, "locked", "the vault is open in another process (the message names it)"),
     ExitCode(8, "not-found", "a named thing does not exist: vault, request, release, run, user, "
                              "file"),
+    ExitCode(9, "return-errors", "prepare --fail-on error|query: the return has DfE errors "
+                                 "(the report is written; no package)"),
+    ExitCode(10, "return-queries", "prepare --fail-on query: the return has DfE queries and no "
+                                   "errors (the report is written; no package)"),
     ExitCode(EXIT_INTERRUPTED, "interrupted", "stopped by Ctrl-C (SIGINT); nothing half-written "
                                               "is kept"),
 )
@@ -100,3 +104,15 @@ class NotFound(TrialvaultError):
     """A thing named on the command line does not exist (vault, request, release, run, user)."""
 
     exit_code = 8
+
+
+class ReturnHasErrors(TrialvaultError):
+    """`prepare --fail-on error|query`: the validation found DfE errors in the return."""
+
+    exit_code = 9
+
+
+class ReturnHasQueries(TrialvaultError):
+    """`prepare --fail-on query`: the validation found DfE queries (and no errors)."""
+
+    exit_code = 10

@@ -40,7 +40,8 @@ CASE_COLUMN = "_case"
 ISSUE_SCHEMA = pa.schema([
     ("format", pa.string()), ("table_name", pa.string()), ("row_id", pa.int64()),
     ("file", pa.string()), ("line", pa.int32()), ("child", pa.string()), ("rule", pa.string()),
-    ("severity", pa.string()), ("message", pa.string()), ("fields", pa.string()),
+    ("kind", pa.string()), ("severity", pa.string()), ("message", pa.string()),
+    ("fields", pa.string()),
 ])
 assert tuple(ISSUE_SCHEMA.names) == ISSUE_COLUMNS  # the prepare stage's issue layout
 
@@ -188,7 +189,8 @@ def _issue_rows(fmt: str, rule: Rule, found: pa.Table) -> pa.Table:
         "file": pc.cast(found["file"], pa.string()),
         "line": pc.cast(found["line"], pa.int32()),
         "child": pc.cast(found["child"], pa.string()),
-        "rule": const(rule.code), "severity": const(rule.severity),
+        "rule": const(rule.code), "kind": const(rule.dfe_kind),
+        "severity": const(rule.severity),
         "message": const(rule.message), "fields": const(",".join(rule.fields)),
     }, schema=ISSUE_SCHEMA)
 

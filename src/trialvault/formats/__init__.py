@@ -15,6 +15,7 @@ from trialvault.formats.base import (
     READERS,
     SOURCE_FILE,
     SOURCE_LINE,
+    SOURCE_RECORD,
     ReaderRegistry,
     SourceTables,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "READERS",
     "SOURCE_FILE",
     "SOURCE_LINE",
+    "SOURCE_RECORD",
     "ReadLimits",
     "ReaderRegistry",
     "SourceTables",

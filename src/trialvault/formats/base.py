@@ -10,6 +10,10 @@ import pyarrow as pa
 
 SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"
+# The record's place in its file: the data row of a CSV (1 = first row after the header), the
+# <Child>/<CHILD> element of an XML return (1 = first; 0 = the file's header). One-line XML has
+# every record on the same line, so the report names the record.
+SOURCE_RECORD = "source_record"
 COLLECTION_YEAR = "collection_year"
 
 
@@ -19,7 +23,8 @@ class SourceTables:
 
     Every table holds the layout's columns as strings (exactly as in the file, empty = null),
     then reader-added columns: `collection_year` (INTEGER, where the format has one), keys that
-    tie nested XML blocks to their parent (`*_key`), `source_file` and `source_line`.
+    tie nested XML blocks to their parent (`*_key`), `source_file`, `source_line` and
+    `source_record` (SSDA903 and CIN census).
     """
 
     format: str

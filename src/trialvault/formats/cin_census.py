@@ -22,6 +22,7 @@ from trialvault.formats.base import (
     READERS,
     SOURCE_FILE,
     SOURCE_LINE,
+    SOURCE_RECORD,
     SourceTables,
     rows_to_table,
 )
@@ -48,7 +49,7 @@ class _Tree:
     def __init__(self, layout: FormatLayout) -> None:
         self.layout = layout
         self.by_path: dict[tuple[str, ...], TableLayout] = {}
-        self.known = {t.name: frozenset(t.column_names) for t in layout.tables.values()}
+        self.known = {t.name: frozenset(t.all_column_names) for t in layout.tables.values()}
         for table in layout.tables.values():
             if not table.xml_path:
                 raise InputFileError(f"layout table {table.name} has no xml_path",
@@ -69,14 +70,14 @@ class _Tree:
                                                    if t in self.containers)]
 
     def schema(self, table: TableLayout) -> pa.Schema:
-        fields = [pa.field(c, pa.string()) for c in table.column_names]
+        fields = [pa.field(c, pa.string()) for c in table.all_column_names]
         if self.keys[table.name]:
-            if CHILD_ID not in table.column_names:
+            if CHILD_ID not in table.all_column_names:
                 fields.append(pa.field(CHILD_ID, pa.string()))
             fields += [pa.field(k, pa.int64()) for k in self.keys[table.name]]
         fields += [pa.field(COLLECTION_YEAR, pa.int32()), pa.field(REFERENCE_DATE, pa.string()),
                    pa.field(LA, pa.string()), pa.field(SOURCE_FILE, pa.string()),
-                   pa.field(SOURCE_LINE, pa.int32())]
+                   pa.field(SOURCE_LINE, pa.int32()), pa.field(SOURCE_RECORD, pa.int32())]
         return pa.schema(fields)
 
 
@@ -118,6 +119,7 @@ def _read_file(path: Path, tree: _Tree, limits: ReadLimits, rows: dict[str, list
     name = path.name
     root = tree.layout.xml_root or "Message"
     context: dict[str, Any] | None = None
+    ordinal = 0  # the <Child>'s place in the file (one-line XML has every child on one line)
     for record in iter_records(path, root, frozenset({"Header", "Child"}), limits):
         if record.tag == "Header":
             if context is not None:
@@ -129,9 +131,11 @@ def _read_file(path: Path, tree: _Tree, limits: ReadLimits, rows: dict[str, list
             raise InputFileError("<Child> before the <Header>", file=name, line=record.line,
                                  rule="xml-structure")
         counter[0] += 1
+        ordinal += 1
         identifiers = record.find("ChildIdentifiers")
         child_id = identifiers.value(CHILD_ID) if identifiers is not None else None
-        base = {**context["lineage"], CHILD_ID: child_id, CHILD_KEY: counter[0]}
+        base = {**context["lineage"], CHILD_ID: child_id, CHILD_KEY: counter[0],
+                SOURCE_RECORD: ordinal}
         _walk(record, ("Message", "Children", "Child"), base, tree, name, rows, counter)
     if context is None:
         raise InputFileError("file has no <Header> (not a CIN census return?)", file=name,
@@ -154,17 +158,20 @@ def _read_header(record: Node, tree: _Tree, name: str, rows: dict[str, list[dict
     source = values.get("source", {})
     year_text = details.get("Year")
     reference = details.get("ReferenceDate")
+    year_from = "<Year> in the header"
     try:
         year = int(year_text) if year_text else None
     except ValueError:
         year = None
     if year is None and reference and len(reference) >= 4 and reference[:4].isdigit():
-        year = int(reference[:4])
+        year, year_from = int(reference[:4]), "<ReferenceDate> in the header"
     lineage = {COLLECTION_YEAR: year, REFERENCE_DATE: reference, LA: source.get("LEA"),
                SOURCE_FILE: name}
     for table_name, row in values.items():
-        rows[table_name].append({**row, **lineage, SOURCE_LINE: lines[table_name]})
+        rows[table_name].append({**row, **lineage, SOURCE_LINE: lines[table_name],
+                                 SOURCE_RECORD: 0})
     return {"file": name, "collection_year": year, "reference_date": reference,
+            "year_from": year_from if year is not None else None,
             "la": source.get("LEA"), "lineage": lineage}
 
 

@@ -154,8 +154,14 @@ def decode_utf8(data: bytes, name: str) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise InputFileError("file is not valid UTF-8 (perhaps Windows-1252 or Latin-1); save "
-                             "it as UTF-8 (CSV UTF-8)", file=name, line=line,
+        byte = data[exc.start]
+        # Name the byte and what Windows-1252 (Excel's "CSV" on Windows) makes of it, e.g.
+        # 0xA3 = "£", so the analyst knows which export setting to change; never the text around.
+        guess = bytes([byte]).decode("cp1252", errors="replace")
+        legacy = f" (\"{guess}\" in Windows-1252)" if guess.isprintable() and guess != "\ufffd" else ""
+        raise InputFileError(f"file is not valid UTF-8: byte 0x{byte:02X}{legacy} is not UTF-8 "
+                             "(the file was probably saved as Windows-1252 or Latin-1); save it "
+                             "as UTF-8 (in Excel: \"CSV UTF-8\")", file=name, line=line,
                              rule="encoding") from None
     nul = text.find("\x00")
     if nul >= 0:

@@ -2,9 +2,11 @@
 
 Input is a folder of CSVs, a folder of per-year subfolders (`2023/`, `2022-23/`, `2022_23/`,
 each holding CSVs or one XML file), or one XML file. CSV tables are recognised by their header
-(file names vary between LAs); a table split over several files is read from all of them, each
-row keeping its own file and line. The collection year (year ending 31 March) comes from the
-subfolder name, else from the caller, else from the latest episode start in the return.
+(file names vary between LAs). Two files holding the same table are refused, both named (a
+copy such as `episodes (1).csv` left in the folder would otherwise be merged and every row
+reported twice); files that are not CSV are not read and are listed in `meta["ignored"]`. The
+collection year (year ending 31 March) comes from the subfolder name, else from the caller,
+else from the latest episode start in the return; `meta["year_from"]` says which, per year.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from trialvault.formats.base import (
     READERS,
     SOURCE_FILE,
     SOURCE_LINE,
+    SOURCE_RECORD,
     SourceTables,
     rows_to_table,
 )
@@ -58,9 +61,9 @@ def year_of_folder(name: str) -> int | None:
 def table_schema(name: str) -> pa.Schema:
     """Arrow schema of table `name` as this reader returns it (all strings, year, lineage)."""
     spec = load_layout(FORMAT).table(name)
-    return pa.schema([*(pa.field(c, pa.string()) for c in spec.column_names),
+    return pa.schema([*(pa.field(c, pa.string()) for c in spec.all_column_names),
                       pa.field(COLLECTION_YEAR, pa.int32()), pa.field(SOURCE_FILE, pa.string()),
-                      pa.field(SOURCE_LINE, pa.int32())])
+                      pa.field(SOURCE_LINE, pa.int32()), pa.field(SOURCE_RECORD, pa.int32())])
 
 
 @READERS.register(FORMAT)
@@ -77,22 +80,26 @@ def read_ssda903(paths: Sequence[Path], *, limits: ReadLimits = DEFAULT_LIMITS,
     tables: dict[str, list[pa.Table]] = {}
     files: list[str] = []
     ignored: list[str] = []
+    year_from: dict[int, str] = {}
     for part in parts:
         files.extend(part.files)
         ignored.extend(part.ignored)
+        year_from.update(part.year_from)
         for name, table in part.tables.items():
             tables.setdefault(name, []).append(table)
     merged = {name: pa.concat_tables(chunks) for name, chunks in tables.items()}
     years = sorted({y for t in merged.values() for y in
                     pc.unique(t[COLLECTION_YEAR]).to_pylist() if y is not None})
     return SourceTables(format=FORMAT, tables=merged, files=tuple(files),
-                        meta={"collection_years": years, "ignored": ignored})
+                        meta={"collection_years": years, "ignored": ignored,
+                              "year_from": year_from})
 
 
 class _Part(NamedTuple):
     tables: dict[str, pa.Table]
     files: list[str]
     ignored: list[str]
+    year_from: dict[int, str]
 
 
 def _read_one(path: Path, layout: FormatLayout, limits: ReadLimits, year: int | None
@@ -113,12 +120,13 @@ def _read_one(path: Path, layout: FormatLayout, limits: ReadLimits, year: int | 
         seen = [y for _, y in year_dirs]
         if len(seen) != len(set(seen)):
             raise InputFileError("two subfolders name the same collection year", file=str(path))
-        return [_read_folder(d, layout, limits, y) for d, y in year_dirs]
+        return [_read_folder(d, layout, limits, y, f"folder name {d.name}")
+                for d, y in year_dirs]
     return [_read_folder(path, layout, limits, year)]
 
 
-def _read_folder(folder: Path, layout: FormatLayout, limits: ReadLimits, year: int | None
-                 ) -> _Part:
+def _read_folder(folder: Path, layout: FormatLayout, limits: ReadLimits, year: int | None,
+                 how: str = "given (--ssda903-year)") -> _Part:
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     xmls = [p for p in files if p.suffix.lower() == ".xml"]
     csvs = [p for p in files if p.suffix.lower() == ".csv"]
@@ -132,29 +140,37 @@ def _read_folder(folder: Path, layout: FormatLayout, limits: ReadLimits, year: i
         raise InputFileError(f"folder holds {len(xmls)} XML files; give one per year",
                              file=str(folder))
     if xmls:
-        return _read_xml(xmls[0], layout, limits, year)
+        return _read_xml(xmls[0], layout, limits, year, how)
     if not csvs:
         raise InputFileError("folder holds no SSDA903 CSV or XML file", file=str(folder))
-    chunks: dict[str, list[pa.Table]] = {}
+    tables: dict[str, pa.Table] = {}
+    seen: dict[str, str] = {}
     for csv_path in csvs:
         table = _identify(csv_path, read_header(csv_path, limits), layout)
+        if table in seen:
+            raise InputFileError(f"{seen[table]} and {csv_path.name} both hold the {table} "
+                                 "table; keep the one to submit and move the other out of the "
+                                 "folder", file=str(folder), rule="duplicate-table")
+        seen[table] = csv_path.name
         spec = layout.tables[table]
-        chunks.setdefault(table, []).append(read_csv_table(
-            csv_path, spec.column_names, [c.name for c in spec.columns if c.required],
-            limits=limits, table=table))
-    _check_required(chunks, folder)
-    tables = {name: pa.concat_tables(parts) for name, parts in chunks.items()}
-    return _Part(_with_year(tables, layout, year, folder.name), [p.name for p in csvs], ignored)
+        read = read_csv_table(csv_path, spec.all_column_names,
+                              [c.name for c in spec.columns if c.required],
+                              limits=limits, table=table)
+        tables[table] = read.append_column(
+            pa.field(SOURCE_RECORD, pa.int32()),
+            pa.array(range(1, read.num_rows + 1), pa.int32()))
+    _check_required(tables, folder)
+    with_year, year_from = _with_year(tables, layout, year, folder.name, how)
+    return _Part(with_year, [p.name for p in csvs], ignored, year_from)
 
 
 def _identify(path: Path, header: list[str], layout: FormatLayout) -> str:
     """The table whose columns match the header: all required present, nothing unknown."""
     given = {h.upper() for h in header}
     matches = []
-    for spec in layout.tables.values():
-        if spec.reference:
-            continue
-        known = {c.upper() for c in spec.column_names}
+    tables = [spec for spec in layout.tables.values() if not spec.reference]
+    for spec in tables:
+        known = {c.upper() for c in spec.all_column_names}
         required = {c.name.upper() for c in spec.columns if c.required}
         if given <= known and required <= given:
             matches.append(spec.name)
@@ -164,11 +180,32 @@ def _identify(path: Path, header: list[str], layout: FormatLayout) -> str:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise InputFileError(f"columns {header} match no SSDA903 table (unknown or missing "
-                             "columns)", file=path.name, line=1, rule="columns")
+        raise InputFileError(_mismatch(path, header, tables), file=path.name, line=1,
+                             rule="columns")
     raise InputFileError(f"columns match several SSDA903 tables {matches}; name the file as "
                          "the DfE does (e.g. header.csv)", file=path.name, line=1,
                          rule="columns")
+
+
+def _mismatch(path: Path, header: list[str], tables: list[TableLayout]) -> str:
+    """Why a header matches no table, against the table it is closest to (by file name, else
+    by shared columns): the unknown columns and the missing required ones, by name."""
+    given = {h.upper(): h for h in header}
+
+    def closeness(spec: TableLayout) -> tuple[bool, int]:
+        named = (spec.file or "").lower() == path.name.lower()
+        return named, len(set(given) & {c.upper() for c in spec.all_column_names})
+
+    best = max(tables, key=closeness)
+    if closeness(best) == (False, 0):
+        return (f"columns {header} match no SSDA903 table (is this a return file? the DfE "
+                "files are header.csv, episodes.csv, reviews.csv, ...)")
+    known = {c.upper() for c in best.all_column_names}
+    unknown = [given[h] for h in given if h not in known]
+    missing = [c.name for c in best.columns if c.required and c.name.upper() not in given]
+    parts = ([f"unknown column(s) {unknown}"] if unknown else []) + (
+        [f"required column(s) {missing} missing"] if missing else [])
+    return f"columns match no SSDA903 table; nearest is {best.name}: {'; '.join(parts)}"
 
 
 def _check_required(tables: dict[str, Any], where: Path) -> None:
@@ -179,9 +216,11 @@ def _check_required(tables: dict[str, Any], where: Path) -> None:
 
 
 def _with_year(tables: dict[str, pa.Table], layout: FormatLayout, year: int | None,
-               where: str) -> dict[str, pa.Table]:
+               where: str, how: str = "given (--ssda903-year)"
+               ) -> tuple[dict[str, pa.Table], dict[int, str]]:
     if year is None:
-        year = _infer_year(tables["episodes"], layout.date_format)
+        year, how = _infer_year(tables["episodes"], layout.date_format), (
+            f"latest episode start (DECOM) in {where}")
     if year is None:
         raise InputFileError("cannot tell the collection year: put the return in a folder "
                              "named by its year (e.g. 2023) or give the year", file=where,
@@ -191,7 +230,7 @@ def _with_year(tables: dict[str, pa.Table], layout: FormatLayout, year: int | No
         index = table.schema.get_field_index(SOURCE_FILE)
         out[name] = table.add_column(index, COLLECTION_YEAR,
                                      pa.array([year] * table.num_rows, pa.int32()))
-    return out
+    return out, {year: how}
 
 
 def _infer_year(episodes: pa.Table, date_format: str) -> int | None:
@@ -210,8 +249,8 @@ def _xml_names(spec: TableLayout) -> dict[str, str]:
     return {(c.xml_name or c.name): c.name for c in spec.columns}
 
 
-def _read_xml(path: Path, layout: FormatLayout, limits: ReadLimits, year: int | None
-              ) -> _Part:
+def _read_xml(path: Path, layout: FormatLayout, limits: ReadLimits, year: int | None,
+              how: str = "given (--ssda903-year)") -> _Part:
     root, record = layout.xml_root or "EXPSSDA903", layout.xml_child or "CHILD"
     blocks = {t.xml_element: t for t in layout.tables.values()
               if t.xml_element and t.name != "header"}
@@ -222,22 +261,25 @@ def _read_xml(path: Path, layout: FormatLayout, limits: ReadLimits, year: int | 
     for name in _XML_HEADER_TABLES:
         flat.update(_xml_names(layout.tables[name]))
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in layout.tables}
-    for child in iter_records(path, root, frozenset({record}), limits):
-        _read_child(child, path.name, header_spec, blocks, flat, rows)
+    for ordinal, child in enumerate(iter_records(path, root, frozenset({record}), limits), 1):
+        _read_child(child, path.name, header_spec, blocks, flat, rows, ordinal)
     schemas = {name: _schema(spec) for name, spec in layout.tables.items()}
     tables = {name: rows_to_table(rows[name], schemas[name]) for name in layout.tables
               if rows[name] or name in REQUIRED_TABLES}
     _check_required({k: v for k, v in tables.items() if v.num_rows}, path)
-    return _Part(_with_year(tables, layout, year, path.name), [path.name], [])
+    with_year, year_from = _with_year(tables, layout, year, path.name, how)
+    return _Part(with_year, [path.name], [], year_from)
 
 
 def _schema(spec: TableLayout) -> pa.Schema:
-    return pa.schema([*(pa.field(c, pa.string()) for c in spec.column_names),
-                      pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_LINE, pa.int32())])
+    return pa.schema([*(pa.field(c, pa.string()) for c in spec.all_column_names),
+                      pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_LINE, pa.int32()),
+                      pa.field(SOURCE_RECORD, pa.int32())])
 
 
 def _read_child(child: Node, name: str, header_spec: TableLayout, blocks: dict[str, TableLayout],
-                flat: dict[str, str], rows: dict[str, list[dict[str, Any]]]) -> None:
+                flat: dict[str, str], rows: dict[str, list[dict[str, Any]]],
+                ordinal: int = 0) -> None:
     headers = child.findall("HEADER")
     if len(headers) != 1:
         raise InputFileError(f"<{child.tag}> holds {len(headers)} HEADER elements, expected 1",
@@ -252,8 +294,8 @@ def _read_child(child: Node, name: str, header_spec: TableLayout, blocks: dict[s
             values[flat[node.tag]] = node.text
         else:
             _unknown(node, name, "HEADER")
-    lineage = {SOURCE_FILE: name, SOURCE_LINE: header.line}
-    rows["header"].append({**{c: values.get(c) for c in header_spec.column_names}, **lineage})
+    lineage = {SOURCE_FILE: name, SOURCE_LINE: header.line, SOURCE_RECORD: ordinal}
+    rows["header"].append({**{c: values.get(c) for c in header_spec.all_column_names}, **lineage})
     ident = {"CHILD": values.get("CHILD"), "DOB": values.get("DOB")}
     uasc = values.get("UASC")
     if (uasc is not None and uasc != "0") or values.get("DUC") is not None:
@@ -280,7 +322,8 @@ def _read_child(child: Node, name: str, header_spec: TableLayout, blocks: dict[s
             if field_node.tag not in names or field_node.children:
                 _unknown(field_node, name, node.tag)
             row[names[field_node.tag]] = field_node.text
-        rows[spec.name].append({**row, SOURCE_FILE: name, SOURCE_LINE: node.line})
+        rows[spec.name].append({**row, SOURCE_FILE: name, SOURCE_LINE: node.line,
+                                SOURCE_RECORD: ordinal})
 
 
 def _unknown(node: Node, name: str, parent: str) -> None:

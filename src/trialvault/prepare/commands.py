@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.table import Table
 
 from trialvault.cli_common import StudyOption, console, guarded, warning
-from trialvault.errors import InputFileError, PolicyRefusal
-from trialvault.prepare.pipeline import PrepareResult, prepare_la
-from trialvault.seal import LaSigningKey
+from trialvault.errors import InputFileError, PolicyRefusal, ReturnHasErrors, ReturnHasQueries
 from trialvault.study import StudyFile, load_study
+
+if TYPE_CHECKING:
+    from trialvault.prepare.pipeline import PrepareResult
+    from trialvault.seal import LaSigningKey
+
+
+class FailOn(StrEnum):
+    error = "error"
+    query = "query"
 
 
 def register(app: typer.Typer) -> None:
@@ -37,11 +44,12 @@ def _recipient(value: str | None) -> str | None:
 def prepare_command(
     study: StudyOption,
     la: Annotated[int, typer.Option("--la", help="DfE code of the LA whose returns these are.")],
-    ssda903: Annotated[Path, typer.Option(
+    ssda903: Annotated[Path | None, typer.Option(
         "--ssda903", help="SSDA903 return: a folder of CSVs (or of per-year subfolders such as "
-        "2023/) or the XML file.")],
-    cin: Annotated[list[Path], typer.Option(
-        "--cin", help="CIN census XML; give it once per collection year.")],
+        "2023/) or the XML file.")] = None,
+    cin: Annotated[list[Path] | None, typer.Option(
+        "--cin", help="CIN census XML file, or a folder of them; give it once per file or "
+        "folder. A package needs both returns; --validate-only checks either alone.")] = None,
     education: Annotated[Path | None, typer.Option(
         "--education", help="Education CSV (attendance, FSM, pupil premium), keyed by UPN.")] = None,
     neet: Annotated[Path | None, typer.Option(
@@ -64,6 +72,22 @@ def prepare_command(
     spark_master: Annotated[str | None, typer.Option(
         "--spark-master", help="Spark master URL (local[2], spark://…, sc://…); "
         "default local[2].")] = None,
+    previous: Annotated[Path | None, typer.Option(
+        "--previous", help="Last year's SSDA903 return (folder or XML), read only for the "
+        "year-on-year rules; its own findings are not reported and it is not packaged.")] = None,
+    postcodes: Annotated[Path | None, typer.Option(
+        "--postcodes", help="Postcode directory extract (CSV: pcd, oseast1m, osnrth1m, laua, "
+        "cty) for the placement-area rules.")] = None,
+    providers: Annotated[Path | None, typer.Option(
+        "--providers", help="Ofsted provider list (CSV, as the providers table of the SSDA903 "
+        "layout) for the URN rules.")] = None,
+    fail_on: Annotated[FailOn | None, typer.Option(
+        "--fail-on", help="Exit 9 if the return has DfE errors (error), or also 10 if it has "
+        "queries only (query); no package is written then. Default: exit 0 after a full run "
+        "whatever the findings.")] = None,
+    xlsx: Annotated[bool, typer.Option(
+        "--xlsx/--no-xlsx", help="Also write the report as a workbook (summary by rule and up "
+        "to 100 findings per rule; the CSV holds every finding).")] = True,
     sign_key: Annotated[Path | None, typer.Option(
         "--sign-key", help="Your LA's key file (`trialvault la keygen`): signs the package so "
         "the evaluator can check it came from you. Passphrase from a prompt or "
@@ -72,10 +96,13 @@ def prepare_command(
     """Validate, link, minimise and seal one LA's returns into a package for the evaluator.
 
     Reads the SSDA903 and CIN census returns (and optionally the education and NEET exports),
-    checks them against the DfE validation rules, links education/NEET rows to children by UPN
-    and drops the UPN, keeps only the fields the study declares, and encrypts the package to
-    the evaluator's key. The LA keeps the validation report. Hostile or malformed files stop
-    the run with the file, line and rule named, and no package is written.
+    checks them against every DfE validation rule of their collection years, links
+    education/NEET rows to children by UPN and drops the UPN, keeps only the fields the study
+    declares and the rows in its data period, and encrypts the package to the evaluator's key.
+    The LA keeps the validation report (a row per finding, with the value); the package holds
+    counts by rule only. Hostile or malformed files, two files of one table, or another LA's
+    return stop the run with the file named, and no package is written. `--validate-only` is
+    the quick check to run on every draft of a return.
 
     Example:
 
@@ -83,7 +110,13 @@ def prepare_command(
           --ssda903 returns/ssda903 --cin returns/cin_2023.xml --cin returns/cin_2024.xml
           --education returns/education.csv --neet returns/neet.csv
           --recipient age1... --sign-key la-354.key --out 354.tvpkg
+
+        trialvault prepare --study studies/no-wrong-door.toml --la 354 --validate-only
+          --ssda903 returns/ssda903/2025 --previous returns/ssda903/2024 --cin returns/cin
+          --fail-on error
     """
+    from trialvault.prepare.pipeline import prepare_la
+
     loaded = load_study(study)
     key = _signing_key(sign_key, la, validate_only)
     if engine != "duckdb":
@@ -91,16 +124,36 @@ def prepare_command(
                      ssda903=ssda903,
                      cin=cin, education=education, neet=neet,
                      report_dir=report_dir or Path("validation-report"),
-                     ssda903_year=ssda903_year)
+                     ssda903_year=ssda903_year, previous=previous, postcodes=postcodes,
+                     providers=providers)
         return
     if report_dir is None:
         report_dir = (out.parent / f"{out.stem}-validation" if out is not None
                       else Path("validation-report"))
+    chosen: Literal["error", "query"] | None = (
+        "error" if fail_on == FailOn.error else "query" if fail_on == FailOn.query else None)
     result = prepare_la(loaded, la, ssda903=ssda903, cin=cin, education=education, neet=neet,
                         recipient=_recipient(recipient), out=out, report_dir=report_dir,
                         validate_only=validate_only, ssda903_year=ssda903_year,
-                        sign_key=key)
+                        sign_key=key, previous=previous, postcodes=postcodes,
+                        providers=providers, fail_on=chosen, xlsx=xlsx)
     _print(result)
+    _exit_on_findings(result, chosen)
+
+
+def _exit_on_findings(result: PrepareResult, fail_on: str | None) -> None:
+    """`--fail-on`: exit 9 for errors, 10 for queries only (with `query`); else 0."""
+    if not result.fails(fail_on):  # type: ignore[arg-type]
+        return
+    found = result.findings
+    if found["error"]:
+        raise ReturnHasErrors(f"the return has {found['error']:,} DfE errors"
+                              + ("" if result.package is not None or
+                                 not result.refused_by else "; no package written")
+                              + f" (--fail-on {fail_on}); see the report")
+    raise ReturnHasQueries(f"the return has {found['query']:,} DfE queries and no errors"
+                           + ("" if not result.refused_by else "; no package written")
+                           + " (--fail-on query); see the report")
 
 
 def _signing_key(path: Path | None, la: int, validate_only: bool) -> LaSigningKey | None:
@@ -123,8 +176,10 @@ def _signing_key(path: Path | None, la: int, validate_only: bool) -> LaSigningKe
 
 def _validate_on(engine_name: str, spark_master: str | None, study: StudyFile, la: int, *,
                  validate_only: bool,
-                 ssda903: Path, cin: list[Path], education: Path | None, neet: Path | None,
-                 report_dir: Path, ssda903_year: int | None) -> None:
+                 ssda903: Path | None, cin: list[Path] | None, education: Path | None,
+                 neet: Path | None,
+                 report_dir: Path, ssda903_year: int | None, previous: Path | None,
+                 postcodes: Path | None, providers: Path | None) -> None:
     from trialvault.engines import make_engine
     from trialvault.prepare.on_engine import validate_la_on_engine
 
@@ -133,9 +188,10 @@ def _validate_on(engine_name: str, spark_master: str | None, study: StudyFile, l
                             "--validate-only (sealing a package runs on the default engine)")
     engine = make_engine(engine_name, spark_master=spark_master)
     try:
-        result = validate_la_on_engine(engine, study, la, ssda903=ssda903, cin=cin, education=education,
-                                       neet=neet, report_dir=report_dir,
-                                       ssda903_year=ssda903_year)
+        result = validate_la_on_engine(engine, study, la, ssda903=ssda903, cin=cin,
+                                       education=education, neet=neet, report_dir=report_dir,
+                                       ssda903_year=ssda903_year, previous=previous,
+                                       postcodes=postcodes, providers=providers)
     finally:
         engine.close()
     checked = ", ".join(f"{fmt} {n:,}" for fmt, n in result.rows_checked.items())
@@ -147,25 +203,53 @@ def _validate_on(engine_name: str, spark_master: str | None, study: StudyFile, l
 
 def _print(result: PrepareResult) -> None:
     read = ", ".join(f"{fmt} {n:,}" for fmt, n in result.rows_read.items())
-    console.print(f"LA {result.la_code}: read {read} rows in {result.seconds:.1f} s")
-    severities = result.issues.get("by_severity", {})
-    console.print(f"validation: {result.issues.get('issues', 0):,} issues "
-                  f"({severities.get('reject', 0):,} reject, {severities.get('warn', 0):,} warn); "
-                  f"{result.rows_rejected:,} rows quarantined")
-    rate = result.linkage.rate
-    console.print("linkage (education/NEET rows to a child by UPN): "
-                  + ("no rows to link" if rate is None else
-                     f"{rate:.1%} of rows, {result.linkage.pupils_linked:,} of "
-                     f"{result.linkage.pupils:,} pupils"))
-    table = Table("package table", "rows", title=None)
-    for name, rows in result.tables.items():
-        table.add_row(name, f"{rows:,}")
-    console.print(table)
-    console.print(f"re-identification risk: k = {result.risk.get('k_anonymity')}, "
-                  f"{result.risk.get('unique_records', 0):,} sample-unique records on "
-                  f"{', '.join(result.risk.get('quasi_identifiers', []))}")
-    console.print(f"dropped: {len(result.dropped_tables)} tables, "
-                  f"{len(result.dropped_columns)} columns (listed in the manifest)")
+    console.print(f"LA {result.la_code}: read {read} rows in {result.seconds:.1f} s",
+                  highlight=False)
+    for fmt, files in result.files_read.items():
+        console.print(f"  {fmt}: {', '.join(files)}", highlight=False)
+    for fmt, years in result.years.items():
+        for year, how in years.items():
+            context = (" - last year's return, for the year-on-year rules only"
+                       if year in result.previous_years.get(fmt, []) else "")
+            console.print(f"  {fmt} collection year {year} (from {how}){context}",
+                          highlight=False)
+    ran = ", ".join(f"{fmt} {n}" for fmt, n in result.rules_run.items())
+    console.print(f"rules run: {ran}", highlight=False)
+    for fmt, skipped in result.rules_not_run.items():
+        reasons: dict[str, list[str]] = {}
+        for code, why in skipped.items():
+            reasons.setdefault(why, []).append(code)
+        for why, codes in reasons.items():
+            console.print(f"  {fmt}: not run ({why}): {', '.join(sorted(codes))}",
+                          highlight=False)
+    earliest = min(result.years.get("ssda903", {}) or [0])
+    if earliest and not result.previous_years.get("ssda903") and \
+            earliest - 1 not in result.years.get("ssda903", {}):
+        console.print(f"  ssda903: the year-on-year rules had no {earliest - 1} return to "
+                      "compare with (give last year's with --previous)", highlight=False)
+    found = result.findings
+    console.print(f"validation: {result.outcome} - {found['error']:,} errors, "
+                  f"{found['query']:,} queries ({sum(found.values()):,} findings from "
+                  f"{len(result.by_rule)} rules)", highlight=False)
+    if not result.validate_only and result.refused_by is None:
+        console.print(f"  {result.rows_rejected:,} rows quarantined (not packaged)",
+                      highlight=False)
+        rate = result.linkage.rate
+        console.print("linkage (education/NEET rows to a child by UPN): "
+                      + ("no rows to link" if rate is None else
+                         f"{rate:.1%} of rows, {result.linkage.pupils_linked:,} of "
+                         f"{result.linkage.pupils:,} pupils"))
+        from rich.table import Table
+
+        table = Table("package table", "rows", title=None)
+        for name, rows in result.tables.items():
+            table.add_row(name, f"{rows:,}")
+        console.print(table)
+        console.print(f"re-identification risk: k = {result.risk.get('k_anonymity')}, "
+                      f"{result.risk.get('unique_records', 0):,} sample-unique records on "
+                      f"{', '.join(result.risk.get('quasi_identifiers', []))}")
+        console.print(f"dropped: {len(result.dropped_tables)} tables, "
+                      f"{len(result.dropped_columns)} columns (listed in the manifest)")
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     for path in result.report_files:
@@ -173,5 +257,7 @@ def _print(result: PrepareResult) -> None:
     if result.package is not None:
         console.print(f"[green]package {result.package_id} written to {result.package}[/]",
                       highlight=False)
+    elif result.refused_by is not None:
+        console.print(f"no package written (--fail-on {result.refused_by})")
     else:
         console.print("validate only: no package written")

@@ -255,7 +255,7 @@ def dropped_columns(sources: Mapping[str, SourceTables]) -> Dropped:
             spec = layout.tables.get(name)
             if spec is None:
                 continue
-            present = [c for c in spec.column_names if c in data.column_names]
+            present = [c for c in spec.all_column_names if c in data.column_names]
             if spec.harmonised is None:
                 tables.append(f"{fmt}.{name}")
                 columns.extend(f"{fmt}.{name}.{c}" for c in present)

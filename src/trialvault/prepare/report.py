@@ -1,116 +1,251 @@
-"""The validation error report: what an LA analyst can fix from.
+"""The validation report: what an LA analyst fixes the return from, and what the package says.
 
-Two copies:
-- the LA's own, kept at the LA (`validation_issues.csv` and `.xlsx` in the report folder): file,
-  collection year, line, child code, rule code, severity, message, table and fields;
-- the package copy (`validation/issues.csv` inside the sealed package): file, collection year,
-  line, child code, rule code, severity, table and fields. It carries no field value: the
-  evaluator can tell which rows were flagged and why, and nothing else.
+Two products:
+
+- **the LA's report**, kept at the LA (it names child codes and quotes values: the LA's own data),
+  in the report folder:
+  - `validation_issues.csv`: one row per finding, every finding — file, line, record (the row of
+    a CSV, the `<Child>` of an XML file: one-line XML has every record on one line), collection
+    year, child, rule, type (`error` or `query`, as the DfE classes it), the DfE message, the
+    offending values (`FIELD=value; ...` of the fields the rule looks at, as written), table,
+    fields, and what happens to the row (`row not packaged` for the rules that quarantine it).
+    Streamed from DuckDB to disk in Arrow batches (UTF-8 with a byte-order mark so Excel opens
+    it as UTF-8; every text cell escaped through `trialvault.spreadsheets`).
+  - `validation_issues.xlsx`: a `summary` sheet (one row per rule: type, message, table, fields,
+    findings) and a `findings` sheet with at most `XLSX_PER_RULE` findings per rule (the first
+    by file and line; the summary says when a rule has more, and the CSV beside it holds them
+    all). Written row by row by `spreadsheets.write_plain_xlsx` (strings only ever as text).
+- **the package copy** (`validation/issues.csv` inside the sealed package): counts by rule only —
+  format, table, rule, type, severity, rows. No child code, no file line, no value.
+
+Findings on last year's return (`--previous`, loaded only so the year-on-year rules have
+something to compare with) are left out of both.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import duckdb
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
+from typing import TYPE_CHECKING, Any
 
 from trialvault.errors import InputFileError
-from trialvault.files import write_atomic
+from trialvault.spreadsheets import csv_bytes, safe_cell_sql
 
-LA_COLUMNS = ("file", "year", "line", "child", "rule", "severity", "message", "format", "table",
-              "fields")
-PACKAGE_COLUMNS = ("file", "year", "line", "child", "rule", "severity", "format", "table",
-                   "fields")
+if TYPE_CHECKING:
+    import duckdb
+
+LA_COLUMNS = ("file", "line", "record", "year", "child", "rule", "type", "message", "value",
+              "table", "fields", "action")
+PACKAGE_COLUMNS = ("format", "table", "rule", "type", "severity", "rows")
+SUMMARY_COLUMNS = ("format", "table", "rule", "type", "message", "fields", "findings",
+                   "in this workbook")
 REPORT_STEM = "validation_issues"
-# An Excel sheet holds 1,048,576 rows; beyond this the workbook says to use the CSV.
-XLSX_MAX_ROWS = 1_000_000
+# Findings per rule in the workbook; a rule with more is summarised and the CSV holds them all
+# (a sheet of a million rows takes minutes to write; an analyst fixes a rule from its first
+# examples and the summary gives every count).
+XLSX_PER_RULE = 100
+QUARANTINED = "row not packaged"
+_TEXT_COLUMNS = ("file", "child", "rule", "type", "message", "value", "table", "fields",
+                 "action")
+_BATCH_ROWS = 64_000
 
 
-def issue_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
-    """Every finding with its collection year, in LA_COLUMNS order, sorted by file and line."""
-    years = []
-    for fmt in ("ssda903", "cin_census"):
-        found = con.execute("SELECT table_name FROM information_schema.tables "
-                            "WHERE table_schema = ?", [fmt]).fetchall()
-        for (table,) in found:
-            years.append(f"SELECT '{fmt}' AS format, '{table}' AS table_name, _row, "
-                         f"collection_year FROM {fmt}.\"{table}\"")
-    year_join = (f"LEFT JOIN ({' UNION ALL '.join(years)}) y ON y.format = i.format "
-                 "AND y.table_name = i.table_name AND y._row = i.row_id") if years else ""
-    year_col = "y.collection_year" if years else "NULL"
-    return con.execute(f"""
-        SELECT i.file, {year_col}, i.line, i.child, i.rule, i.severity, i.message, i.format,
-               i.table_name, i.fields
-        FROM validation.issues i {year_join}
-        ORDER BY i.format, i.file, {year_col}, i.line, i.rule""").fetchall()
+@dataclass(frozen=True)
+class RuleCount:
+    """Findings of one rule (on one table) in the report."""
+
+    format: str
+    table: str
+    rule: str
+    kind: str
+    severity: str
+    message: str
+    fields: str
+    rows: int
 
 
-def package_csv(rows: Sequence[tuple[Any, ...]]) -> bytes:
-    """The package copy: no messages' context beyond rule, no values (see module doc)."""
-    keep = [LA_COLUMNS.index(c) for c in PACKAGE_COLUMNS]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(PACKAGE_COLUMNS)
-    for row in rows:
-        writer.writerow(["" if row[i] is None else row[i] for i in keep])
-    return buffer.getvalue().encode("utf-8")
+@dataclass(frozen=True)
+class ReportFiles:
+    """What `write_la_report` wrote: paths, findings by rule, and their total."""
+
+    paths: list[Path]
+    by_rule: list[RuleCount]
+
+    @property
+    def findings(self) -> int:
+        return sum(r.rows for r in self.by_rule)
+
+    def by_kind(self) -> dict[str, int]:
+        return {k: sum(r.rows for r in self.by_rule if r.kind == k) for k in ("error", "query")}
 
 
-def write_la_report(rows: Sequence[tuple[Any, ...]], folder: Path) -> list[Path]:
-    """Write the LA's report (CSV and XLSX) into `folder`; each file appears whole or not at all."""
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(con: duckdb.DuckDBPyConnection, fmt: str, table: str) -> set[str]:
+    return {c for (c,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ?", [fmt, table]).fetchall()}
+
+
+def _value_expr(fields_list: list[str], columns: set[str]) -> str:
+    """`FIELD=value; ...` for the rule's fields that are columns of the table, as written (the
+    raw text of a typed column; a code as the rules read it, trimmed and upper-cased)."""
+    cases = []
+    for fields in fields_list:
+        parts = []
+        for field in (f for f in fields.split(",") if f):
+            source = f"raw_{field}" if f"raw_{field}" in columns else (
+                field if field in columns else None)
+            if source is None:
+                continue
+            label = field.replace("'", "''")
+            parts.append(f"'{label}=' || COALESCE(CAST(t.{_q(source)} AS VARCHAR), '')")
+        if parts:
+            literal = fields.replace("'", "''")
+            cases.append(f"WHEN '{literal}' THEN concat_ws('; ', {', '.join(parts)})")
+    return f"CASE i.fields {' '.join(cases)} END" if cases else "NULL::VARCHAR"
+
+
+def _findings_sql(con: duckdb.DuckDBPyConnection,
+                  leave_out: Mapping[str, Collection[int]]) -> str | None:
+    """One SELECT of every reported finding in LA_COLUMNS order (plus format), unordered."""
+    groups = con.execute("SELECT format, table_name, list(DISTINCT fields) FROM validation.issues "
+                         "GROUP BY ALL ORDER BY ALL").fetchall()
+    parts = []
+    for fmt, table, fields_list in groups:
+        columns = _columns(con, fmt, table)
+        record = "t.source_record" if "source_record" in columns else "NULL::INTEGER"
+        year = "t.collection_year" if "collection_year" in columns else "NULL::INTEGER"
+        skip = sorted(int(y) for y in leave_out.get(fmt, ()))
+        where = [f"i.format = '{fmt}'", f"i.table_name = '{table}'"]
+        if skip and "collection_year" in columns:
+            where.append(f"t.collection_year NOT IN ({', '.join(map(str, skip))})")
+        parts.append(f"""
+            SELECT i.file, i.line, {record} AS record, {year} AS year, i.child, i.rule,
+                   i.kind AS type, i.message, {_value_expr(fields_list, columns)} AS value,
+                   i.table_name AS "table", i.fields,
+                   CASE i.severity WHEN 'reject' THEN '{QUARANTINED}' ELSE '' END AS action,
+                   i.format, i.severity
+            FROM validation.issues i JOIN {_q(fmt)}.{_q(table)} t ON t._row = i.row_id
+            WHERE {' AND '.join(where)}""")
+    return " UNION ALL ".join(parts) if parts else None
+
+
+def write_la_report(con: duckdb.DuckDBPyConnection, folder: Path, *,
+                    leave_out: Mapping[str, Collection[int]] | None = None,
+                    xlsx: bool = True) -> ReportFiles:
+    """Write the LA's report (CSV, and the XLSX unless `xlsx` is false) into `folder` from the
+    findings in `validation.issues`; `leave_out`: per format, collection years whose findings are
+    not reported (last year's return). Each file appears whole or not at all."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputFileError(f"cannot create report folder ({exc.strerror})",
                              file=str(folder)) from None
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(LA_COLUMNS)
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
-    csv_path = folder / f"{REPORT_STEM}.csv"
-    write_atomic(csv_path, buffer.getvalue().encode("utf-8-sig"))  # BOM: Excel opens it as UTF-8
-    xlsx_path = folder / f"{REPORT_STEM}.xlsx"
-    _atomic_xlsx(xlsx_path, rows)
-    return [csv_path, xlsx_path]
+    select = _findings_sql(con, leave_out or {})
+    con.execute("CREATE OR REPLACE TEMP TABLE _report AS "
+                + (f"SELECT * FROM ({select}) ORDER BY format, file, year, line, record, rule, "
+                   "child" if select else
+                   "SELECT * FROM (SELECT NULL::VARCHAR AS file, NULL::INTEGER AS line, "
+                   "NULL::INTEGER AS record, NULL::INTEGER AS year, NULL::VARCHAR AS child, "
+                   "NULL::VARCHAR AS rule, NULL::VARCHAR AS type, NULL::VARCHAR AS message, "
+                   "NULL::VARCHAR AS value, NULL::VARCHAR AS \"table\", NULL::VARCHAR AS fields, "
+                   "NULL::VARCHAR AS action, NULL::VARCHAR AS format, "
+                   "NULL::VARCHAR AS severity) WHERE FALSE"))
+    try:
+        by_rule = [RuleCount(*row) for row in con.execute("""
+            SELECT format, "table", rule, type, severity, any_value(message), any_value(fields),
+                   count(*)
+            FROM _report GROUP BY format, "table", rule, type, severity
+            ORDER BY format, type, rule, "table" """).fetchall()]
+        csv_path = folder / f"{REPORT_STEM}.csv"
+        _atomic(csv_path, lambda tmp: _write_csv(con, tmp))
+        paths = [csv_path]
+        if xlsx:
+            xlsx_path = folder / f"{REPORT_STEM}.xlsx"
+            _atomic(xlsx_path, lambda tmp: _write_xlsx(con, tmp, by_rule))
+            paths.append(xlsx_path)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _report")
+    return ReportFiles(paths=paths, by_rule=by_rule)
 
 
-def _text_cell(sheet: Any, value: str) -> WriteOnlyCell:
-    # openpyxl writes a string starting with "=" as a formula; child codes and messages are
-    # text, so such a value is pinned as a string cell (no formula injection).
-    cell = WriteOnlyCell(sheet, value=value)
-    cell.data_type = "s"
-    return cell
-
-
-def _atomic_xlsx(path: Path, rows: Sequence[tuple[Any, ...]]) -> None:
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("issues")
-    bold = Font(bold=True)
-    header = []
-    for name in LA_COLUMNS:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    for row in rows[:XLSX_MAX_ROWS]:
-        sheet.append([_text_cell(sheet, v) if isinstance(v, str) and v.startswith("=") else v
-                      for v in row])
-    if len(rows) > XLSX_MAX_ROWS:
-        sheet.append([f"{len(rows) - XLSX_MAX_ROWS} more issues: see {REPORT_STEM}.csv"])
+def _atomic(path: Path, write: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        book.save(tmp)
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    import pyarrow.csv as pacsv
+
+    cells = ", ".join(safe_cell_sql(_q(c)) + f" AS {_q(c)}" if c in _TEXT_COLUMNS else _q(c)
+                      for c in LA_COLUMNS)
+    reader = con.execute(f"SELECT {cells} FROM _report").fetch_record_batch(_BATCH_ROWS)
+    with path.open("wb") as out:
+        # The BOM makes Excel read UTF-8; the header line comes from the same escaping helper.
+        out.write(csv_bytes(LA_COLUMNS, [], bom=True))
+        options = pacsv.WriteOptions(include_header=False, eol="\r\n")
+        with pacsv.CSVWriter(out, reader.schema, write_options=options) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+
+
+def _write_xlsx(con: duckdb.DuckDBPyConnection, path: Path, by_rule: list[RuleCount]) -> None:
+    from trialvault.spreadsheets import write_plain_xlsx
+
+    summary = [(r.format, r.table, r.rule, r.kind, r.message, r.fields, r.rows,
+                r.rows if r.rows <= XLSX_PER_RULE else
+                f"first {XLSX_PER_RULE} (all in {REPORT_STEM}.csv)") for r in by_rule]
+
+    def findings() -> Iterator[tuple[Any, ...]]:
+        reader = con.execute(f"""
+            SELECT {', '.join(_q(c) for c in LA_COLUMNS)} FROM (
+                SELECT *, row_number() OVER (PARTITION BY format, "table", rule, type
+                                             ORDER BY format, file, year, line, record, child)
+                          AS _n
+                FROM _report) WHERE _n <= {XLSX_PER_RULE}
+            ORDER BY format, file, year, line, record, rule, child""").fetch_record_batch(
+            _BATCH_ROWS)
+        for batch in reader:
+            yield from zip(*(col.to_pylist() for col in batch.columns), strict=True)
+
+    # Strings are written as text only (no formula, URL or number parsing), so no escaping.
+    write_plain_xlsx(str(path), [("summary", SUMMARY_COLUMNS, summary),
+                                 ("findings", LA_COLUMNS, findings())],
+                     widths={"summary": (12, 20, 8, 8, 80, 30, 10, 30),
+                             "findings": (24, 8, 8, 6, 18, 8, 6, 60, 40, 20, 24, 16)})
+
+
+def summary(by_rule: list[RuleCount], rows_checked: Mapping[str, int],
+            rules_run: Mapping[str, list[str]]) -> dict[str, Any]:
+    """The manifest's validation summary: counts by rule, type and severity (no values, no child
+    codes), in the shape of `validate.ValidationResult.summary`."""
+    return {
+        "issues": sum(r.rows for r in by_rule),
+        "by_kind": {k: sum(r.rows for r in by_rule if r.kind == k) for k in ("error", "query")},
+        "by_severity": {s: sum(r.rows for r in by_rule if r.severity == s)
+                        for s in ("reject", "warn")},
+        "rows_checked": dict(rows_checked),
+        "rules_run": {fmt: len(codes) for fmt, codes in rules_run.items()},
+        "by_rule": [{"format": r.format, "table": r.table, "rule": r.rule, "kind": r.kind,
+                     "severity": r.severity, "rows": r.rows}
+                    for r in sorted(by_rule, key=lambda r: (r.format, r.table, r.rule, r.kind,
+                                                            r.severity))],
+    }
+
+
+def package_csv(by_rule: list[RuleCount]) -> bytes:
+    """The package copy: counts by rule only (see module doc)."""
+    return csv_bytes(PACKAGE_COLUMNS, [(r.format, r.table, r.rule, r.kind, r.severity, r.rows)
+                                       for r in by_rule])

@@ -47,17 +47,24 @@ def _place(path: str) -> tuple[str, str, str]:
     return (name.rsplit(".", 1)[0], name, "")
 
 
+def _format_of(table: Any) -> str | None:
+    """The format of a report row that names its table but not its format (the LA report)."""
+    from trialvault.spec import load_layout
+
+    return "cin_census" if table in load_layout("cin_census").tables else None
+
+
 def score_faults(faults: Iterable[Mapping[str, Any]], issues: Sequence[Mapping[str, Any]]
                  ) -> FaultScore:
     """`faults`: entries of truth.json's `faults` (one LA's); `issues`: report rows with file,
-    year, line, child and rule (as in `report.LA_COLUMNS`)."""
+    year, line, child, rule and table (as in `report.LA_COLUMNS`)."""
     by_line: dict[tuple[str, str, int], set[str]] = defaultdict(set)
     blocks: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     for issue in issues:
         year = "" if issue.get("year") in (None, "") else str(issue["year"])
         line = int(issue["line"]) if issue.get("line") not in (None, "") else -1
         by_line[(str(issue["file"]), year, line)].add(str(issue["rule"]))
-        if str(issue.get("format")) == "cin_census":
+        if issue.get("format", _format_of(issue.get("table"))) == "cin_census":
             blocks[(str(issue["file"]), str(issue.get("child")))].append((line, str(issue["rule"])))
     planted = found = with_rule = 0
     missed: Counter[tuple[str, str, str]] = Counter()

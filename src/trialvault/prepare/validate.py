@@ -4,7 +4,8 @@ Each format's tables live in a DuckDB schema named after the format (`ssda903.ep
 `cin_census.cin_details`, ...). Typing turns the readers' strings into DATE / INTEGER / BOOLEAN
 columns (a value that does not parse becomes NULL, its text stays in `raw_<COL>` so a rule can
 report it) and adds `_row`, `collection_start` and `collection_end`. Every finding becomes one
-row of `validation.issues`: format, table, row, file, line, child, rule, severity, message.
+row of `validation.issues`: format, table, row, file, line, child, rule, DfE type (error or
+query), our severity (reject or warn), message and fields.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from trialvault.formats import SourceTables
 from trialvault.formats import cin_census as _cin_reader
 from trialvault.formats import pupil as _pupil_reader
 from trialvault.formats import ssda903 as _ssda903_reader
-from trialvault.spec import FormatLayout, TableLayout, load_code_lists, load_layout
 from trialvault.prepare.working_days import WORKING_DAYS_BEFORE, working_days_table
+from trialvault.spec import FormatLayout, TableLayout, load_code_lists, load_layout
 from trialvault.spec.rules import Rule, RuleSet
 
 ISSUES = "validation.issues"
-ISSUE_COLUMNS = ("format", "table_name", "row_id", "file", "line", "child", "rule", "severity",
-                 "message", "fields")
+ISSUE_COLUMNS = ("format", "table_name", "row_id", "file", "line", "child", "rule", "kind",
+                 "severity", "message", "fields")
 # The column naming the child in each format's tables (education/NEET rows have none: UPN is
 # an identifier and never goes into a report).
 CHILD_COLUMN = {"ssda903": "CHILD", "cin_census": "LAchildID"}
@@ -110,7 +111,7 @@ def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
             - CASE WHEN strftime(on_date, '%m%d') < strftime(born, '%m%d') THEN 1 ELSE 0 END""")
     con.execute(f"CREATE OR REPLACE TABLE {ISSUES} (format VARCHAR, table_name VARCHAR, "
                 "row_id BIGINT, file VARCHAR, line INTEGER, child VARCHAR, rule VARCHAR, "
-                "severity VARCHAR, message VARCHAR, fields VARCHAR)")
+                "kind VARCHAR, severity VARCHAR, message VARCHAR, fields VARCHAR)")
 
 
 def _date_regex(date_format: str) -> str:
@@ -185,7 +186,7 @@ def _empty_table(spec: TableLayout, source: SourceTables) -> pa.Table:
     schema_of = _READER_SCHEMAS.get(source.format)
     if schema_of is not None:
         return schema_of(spec.name).empty_table()
-    return pa.schema([pa.field(c, pa.string()) for c in spec.column_names]).empty_table()
+    return pa.schema([pa.field(c, pa.string()) for c in spec.all_column_names]).empty_table()
 
 
 def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, table: pa.Table,
@@ -194,7 +195,7 @@ def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, tab
     view = f"_arrow_{fmt}_{spec.name}"
     names = set(table.column_names)
     exprs = ["_row"]
-    layout_cols = set(spec.column_names)
+    layout_cols = set(spec.all_column_names)
     for column in spec.columns:
         # Only coded columns: child codes and UPNs must stay as written, since they link to
         # other returns and exports that are not upper-cased.
@@ -206,12 +207,12 @@ def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, tab
     select = f"SELECT {', '.join(exprs)} FROM {q(view)}"
     if not materialise:
         con.execute(f"CREATE OR REPLACE VIEW {q(fmt)}.{q(spec.name)} AS {select}")
-        return [*spec.column_names, *(n for n in table.column_names if n not in layout_cols)]
+        return [*spec.all_column_names, *(n for n in table.column_names if n not in layout_cols)]
     try:
         con.execute(f"CREATE OR REPLACE TABLE {q(fmt)}.{q(spec.name)} AS {select}")
     finally:
         con.unregister(view)
-    return [*spec.column_names, *(n for n in table.column_names if n not in layout_cols)]
+    return [*spec.all_column_names, *(n for n in table.column_names if n not in layout_cols)]
 
 
 @dataclass(frozen=True)
@@ -236,21 +237,21 @@ class ValidationResult:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """Counts by rule and severity, for the manifest (no values, no child codes)."""
-        by: dict[tuple[str, str, str], int] = {}
-        for fmt, rule, severity in zip(self.issues["format"].to_pylist(),
-                                       self.issues["rule"].to_pylist(),
-                                       self.issues["severity"].to_pylist(), strict=True):
-            by[(fmt, rule, severity)] = by.get((fmt, rule, severity), 0) + 1
-        severities = {s: sum(n for (_, _, sev), n in by.items() if sev == s)
-                      for s in ("reject", "warn")}
+        """Counts by rule, DfE type and severity, for the manifest (no values, no child codes)."""
+        by: dict[tuple[str, str, str, str, str], int] = {}
+        for key in zip(*(self.issues[c].to_pylist() for c in
+                         ("format", "table_name", "rule", "kind", "severity")), strict=True):
+            by[key] = by.get(key, 0) + 1
         return {
             "issues": self.issue_count,
-            "by_severity": severities,
+            "by_kind": {k: sum(n for key, n in by.items() if key[3] == k)
+                        for k in ("error", "query")},
+            "by_severity": {s: sum(n for key, n in by.items() if key[4] == s)
+                            for s in ("reject", "warn")},
             "rows_checked": dict(self.rows_checked),
             "rules_run": {fmt: len(codes) for fmt, codes in self.rules_run.items()},
-            "by_rule": [{"format": f, "rule": r, "severity": s, "rows": n}
-                        for (f, r, s), n in sorted(by.items())],
+            "by_rule": [{"format": f, "table": t, "rule": r, "kind": k, "severity": s, "rows": n}
+                        for (f, t, r, k, s), n in sorted(by.items())],
         }
 
 
@@ -337,12 +338,12 @@ def _run_rule(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule,
     year_filter = f"AND {' AND '.join(years)}" if years else ""
     select = ruleset.with_views(rule.tables, f"""
         SELECT ?, ?, t._row, t.source_file, t.source_line, {_child_expr(fmt, rule.table, columns)},
-               ?, ?, ?, ?
+               ?, ?, ?, ?, ?
         FROM {table} AS t
         WHERE t._row IN ({flagged}) {year_filter}""")
     sql = f"INSERT INTO {ISSUES} {select}"
     try:
-        con.execute(sql, [fmt, rule.table, rule.code, rule.severity, rule.message,
+        con.execute(sql, [fmt, rule.table, rule.code, rule.dfe_kind, rule.severity, rule.message,
                           ",".join(rule.fields)])
     except duckdb.Error as exc:
         raise _rule_error(fmt, rule, exc) from None
@@ -371,6 +372,7 @@ def _run_batch(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rules: list[Rul
     parts += [f"SELECT DISTINCT _q._row, {i} AS idx FROM ({rule.query}) AS _q"
               for i, rule in enumerate(rules) if rule.query is not None]
     meta = pa.table({"idx": list(range(len(rules))), "code": [r.code for r in rules],
+                     "kind": [r.dfe_kind for r in rules],
                      "severity": [r.severity for r in rules],
                      "message": [r.message for r in rules],
                      "fields": [",".join(r.fields) for r in rules],
@@ -379,7 +381,7 @@ def _run_batch(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rules: list[Rul
     con.register("_rule_meta", meta)
     select = ruleset.with_views([t for r in rules for t in r.tables], f"""
         SELECT ?, ?, t._row, t.source_file, t.source_line, {_child_expr(fmt, table, columns)},
-               m.code, m.severity, m.message, m.fields
+               m.code, m.kind, m.severity, m.message, m.fields
         FROM ({' UNION ALL '.join(parts)}) AS f
         JOIN {q(table)} AS t ON t._row = f._row
         JOIN _rule_meta AS m ON m.idx = f.idx

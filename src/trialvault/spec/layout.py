@@ -64,6 +64,10 @@ class TableLayout(_Frozen):
     reference: bool = Field(default=False, description="Reference data the LA supplies beside "
                             "the return (e.g. a postcode directory), not a table of the return")
     description: str | None = None
+    activity: list[str] = Field(default_factory=list, max_length=2, description=(
+        "Date columns giving the span of what the row records ([start, end], or [date] for an "
+        "event; an empty end is still open). A row whose span misses the study's data period "
+        "is not packaged; rows of a table without one follow their collection year"))
     derived: dict[str, str] = Field(default_factory=dict,
                                     description="Harmonised fields derived, and how")
     valid_from: int | None = None
@@ -78,16 +82,22 @@ class TableLayout(_Frozen):
         unknown = sorted(set(self.key) - set(names) - {"LAchildID", "CINreferralDate"})
         if unknown:
             raise ValueError(f"table {self.name}: key names unknown columns {unknown}")
+        dates = {c.name for c in self.columns if c.type == "date"}
+        if set(self.activity) - dates:
+            raise ValueError(f"table {self.name}: activity names columns that are not dates "
+                             f"{sorted(set(self.activity) - dates)}")
         return self
 
     @property
     def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
+        """The columns of the table's CSV file, in the DfE's order (what a writer of the CSV
+        form writes); `all_column_names` adds the XML-only ones (the SSDA903 header's UASC)."""
+        return [c.name for c in self.columns if not c.xml_only]
 
     @property
-    def csv_column_names(self) -> list[str]:
-        """The columns of the table's CSV file (the DfE's order)."""
-        return [c.name for c in self.columns if not c.xml_only]
+    def all_column_names(self) -> list[str]:
+        """Every column a reader may return for the table (CSV and XML forms)."""
+        return [c.name for c in self.columns]
 
     def column(self, name: str) -> ColumnLayout:
         for col in self.columns:
@@ -232,7 +242,12 @@ class CodeListFile(_Frozen):
 
 # --- YAML reading that refuses duplicate keys -------------------------------------------------
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (the rule files are ~1 MB of YAML: the C
+# parser reads them in a fifth of the time); the constructors, and so the checks, are the same.
+_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):
     """SafeLoader that raises on a mapping key given twice (PyYAML keeps the last silently)."""
 
 

@@ -17,15 +17,16 @@ Both see the typed tables of the format (dates as DATE, `raw_<COL>` holding the 
 non-string column, `collection_year`, `collection_start`, `collection_end`), the macro
 `in_codes(value, 'CODE_LIST', collection_year)`, and the rule set's named `views` (derived
 tables several rules share, e.g. the children looked after continuously for 12 months), which a
-rule names in `tables` and the engine puts in front of its SQL as a common table expression. Each rule carries `examples` (rows that must
-fail and rows that must pass) that the test suite runs through the same engine.
+rule names in `tables` and the engine puts in front of its SQL as a common table expression.
+Each rule carries `examples` (rows that must fail and rows that must pass) that the test suite
+runs through the same engine.
 """
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -39,7 +40,7 @@ Severity = Literal["reject", "warn"]
 Kind = Literal["error", "query"]
 # Columns every typed table has besides the layout's own (added by reader and engine).
 ENGINE_COLUMNS = frozenset({"_row", "collection_year", "collection_start", "collection_end",
-                            "source_file", "source_line"})
+                            "source_file", "source_line", "source_record"})
 
 Row = dict[str, Any]
 
@@ -248,7 +249,7 @@ def _check_against_layout(ruleset: RuleSet, name: str) -> None:
             if table not in layout.tables and table not in ruleset.views:
                 raise InputFileError(f"rule {rule.code}: unknown table {table!r}", file=name)
         known = {c for t in ruleset.base_tables((rule.table, *rule.tables))
-                 for c in layout.tables[t].column_names}
+                 for c in layout.tables[t].all_column_names}
         unknown = sorted(set(rule.fields) - known - extra - ENGINE_COLUMNS)
         if unknown:
             raise InputFileError(f"rule {rule.code}: unknown field(s) {unknown}", file=name)

@@ -141,20 +141,25 @@ def test_small_la_end_to_end(la: dict[str, Path], nwd_study: StudyFile) -> None:
     assert manifest["risk_summary"]["records"] == 4
     assert manifest["tables"]["cla_episodes"]["rows"] == 1
 
-    # The package's copy of the report has rule, line and child, never a value or message.
+    # The package's copy of the report: counts by rule, no child code, line or value.
     issues = list(csv.DictReader(package.validation_csv.decode().splitlines()))
-    assert {"file", "year", "line", "child", "rule", "severity"} <= set(issues[0])
-    assert "message" not in issues[0]
-    rejected = [i for i in issues if i["rule"] == "356"]
-    assert rejected == [{"file": "episodes.csv", "year": "2023", "line": "3", "child": "C2",
-                         "rule": "356", "severity": "reject", "format": "ssda903",
-                         "table": "episodes", "fields": "DECOM,DEC"}]
-    # The LA's own report has the messages, in CSV and XLSX.
+    assert tuple(issues[0]) == ("format", "table", "rule", "type", "severity", "rows")
+    assert {"format": "ssda903", "table": "episodes", "rule": "356", "type": "error",
+            "severity": "reject", "rows": "1"} in issues
+    assert "C2" not in package.validation_csv.decode()
+    assert manifest["validation_summary"]["issues"] == sum(int(i["rows"]) for i in issues)
+    # The LA's own report has child, line, message and the offending value, in CSV and XLSX.
     assert sorted(p.name for p in result.report_files) == ["validation_issues.csv",
                                                            "validation_issues.xlsx"]
     la_rows = list(csv.DictReader(result.report_files[0].read_text(encoding="utf-8-sig")
                                   .splitlines()))
     assert any(r["rule"] == "EDU01" and r["message"].startswith("Term") for r in la_rows)
+    ended = next(r for r in la_rows if r["rule"] == "356")
+    assert (ended["file"], ended["line"], ended["year"], ended["child"], ended["type"]) == (
+        "episodes.csv", "3", "2023", "C2", "error")
+    assert ended["value"] == "DECOM=10/10/2022; DEC=09/10/2022"
+    assert ended["action"] == "row not packaged"
+    assert result.outcome == "errors" and result.findings["error"] >= 1
 
 
 def test_validate_only_writes_the_report_and_no_package(la: dict[str, Path],

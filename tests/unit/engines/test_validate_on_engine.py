@@ -12,8 +12,8 @@ from trialvault.prepare.validate import connect, validate_sources
 from trialvault.spec.rules import load_rules
 
 
-def test_engine_findings_equal_the_prepare_stage(shared_external: Path) -> None:
-    source = read_ssda903([shared_external / "ssda903"], year=2017)
+def test_engine_findings_equal_the_prepare_stage(fake_903: Path) -> None:
+    source = read_ssda903([fake_903], year=2017)
     rulesets = {"ssda903": load_rules("ssda903")}
     con = connect()
     try:

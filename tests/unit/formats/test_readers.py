@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -40,19 +41,36 @@ def test_registry_holds_every_format_and_refuses_duplicates() -> None:
         registry["y"]
 
 
-def test_fake_903_csv_set(shared_external: Path) -> None:
-    source = read_ssda903([shared_external / "ssda903"], year=2023)
+def test_fake_903_csv_set(fake_903: Path) -> None:
+    source = read_ssda903([fake_903], year=2023)
     rows = {name: t.num_rows for name, t in source.tables.items()}
-    # Row counts from ../shared/external/README.md; the two adoption-placement files are one
-    # table split over two files (29 + 30 rows).
+    # Row counts from ../shared/external/README.md.
     assert rows["header"] == 2675 and rows["episodes"] == 5050 and rows["reviews"] == 12582
-    assert rows["missing"] == 43 and rows["uasc"] == 132 and rows["placed_for_adoption"] == 59
+    assert rows["missing"] == 43 and rows["uasc"] == 132 and rows["placed_for_adoption"] == 29
     assert "fake_903.xml" in source.meta["ignored"]
+    assert source.meta["year_from"] == {2023: "given (--ssda903-year)"}
     sw = source.tables["sw_episodes"].to_pylist()[0]  # BOM + CRLF file
-    assert sw["CHILD"] == "CHILD10" and sw["source_line"] == 2
+    assert sw["CHILD"] == "CHILD10" and sw["source_line"] == 2 and sw["source_record"] == 1
     episodes = source.tables["episodes"]
     assert episodes["source_line"].to_pylist()[:3] == [2, 3, 4]
+    assert episodes["source_record"].to_pylist()[:3] == [1, 2, 3]
     assert set(episodes["collection_year"].to_pylist()) == {2023}
+
+
+def test_two_files_of_one_table_are_refused_by_name(shared_external: Path) -> None:
+    # The shared folder holds placed_for_adoption.csv and placed_for_adoption_errors.csv.
+    with pytest.raises(InputFileError, match=re.escape(
+            "placed_for_adoption.csv and placed_for_adoption_errors.csv both hold the "
+            "placed_for_adoption table")) as err:
+        read_ssda903([shared_external / "ssda903"], year=2023)
+    assert err.value.rule == "duplicate-table"
+
+
+def test_stray_copy_of_episodes_is_refused(tmp_path: Path) -> None:
+    folder = return_folder(tmp_path / "r")
+    (folder / "episodes (1).csv").write_text(EPISODES)
+    with pytest.raises(InputFileError, match=r"episodes \(1\).csv and episodes.csv both hold"):
+        read_ssda903([folder])
 
 
 def test_fake_903_xml(shared_external: Path) -> None:
@@ -63,6 +81,9 @@ def test_fake_903_xml(shared_external: Path) -> None:
     first = source.tables["episodes"].to_pylist()[0]
     assert first["PLACE"] is not None and first["CHILD"] is not None  # PL -> PLACE, CHILDID
     assert first["source_file"] == "fake_903.xml" and first["source_line"] == 2
+    # One line of XML: the record (the <CHILD>'s place in the file) tells children apart.
+    assert source.tables["header"]["source_record"].to_pylist()[:3] == [1, 2, 3]
+    assert set(source.tables["header"]["source_line"].to_pylist()) == {2}
 
 
 def test_per_year_subfolders_give_the_year(tmp_path: Path) -> None:
@@ -99,6 +120,12 @@ def test_missing_table_and_unknown_columns(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="match no SSDA903 table") as err:
         read_ssda903([folder])
     assert err.value.file == "notes.csv" and err.value.line == 1
+    (folder / "notes.csv").unlink()
+    (folder / "episodes.csv").write_text(EPISODES.replace("DECOM", "DECOMM", 1)
+                                         .replace(",URN", ",URN,NOTES", 1))
+    with pytest.raises(InputFileError, match=r"nearest is episodes: unknown column\(s\) "
+                       r"\['DECOMM', 'NOTES'\]; required column\(s\) \['DECOM'\] missing"):
+        read_ssda903([folder])
 
 
 def test_mixed_year_folders_and_loose_files(tmp_path: Path) -> None:
@@ -139,6 +166,10 @@ def test_fake_cin_counts_and_keys(shared_external: Path) -> None:
     header = source.meta["headers"][0]
     assert (header["collection_year"], header["reference_date"], header["la"]) == (
         2022, "2022-07-21", "975")
+    assert header["year_from"] == "<Year> in the header"
+    records = source.tables["child_identifiers"]["source_record"].to_pylist()
+    assert records[:3] == [1, 2, 3] and records[-1] == 332
+    assert source.tables["collection_details"]["source_record"].to_pylist() == [0]
 
 
 def test_cin_nested_blocks_carry_their_parents_keys(shared_external: Path) -> None:

@@ -73,8 +73,8 @@ def test_columns_follow_the_architecture() -> None:
                          for c in minimise.columns_of(t)}
 
 
-def test_dropped_columns_name_identifiers_and_unused_tables(shared_external: Path) -> None:
-    source = read_ssda903([shared_external / "ssda903"], year=2023)
+def test_dropped_columns_name_identifiers_and_unused_tables(fake_903: Path) -> None:
+    source = read_ssda903([fake_903], year=2023)
     dropped = minimise.dropped_columns({"ssda903": source})
     for column in ("ssda903.header.UPN", "ssda903.header.DOB", "ssda903.header.MC_DOB",
                    "ssda903.episodes.HOME_POST", "ssda903.episodes.PL_POST",

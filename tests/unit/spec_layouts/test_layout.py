@@ -91,7 +91,7 @@ def test_layout_matches_public_903_csvs(shared_external: Path) -> None:
         path = shared_external / "ssda903" / table.file
         with path.open(encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh))
-        assert header == table.csv_column_names, table.name
+        assert header == table.column_names, table.name
 
 
 def test_public_903_codes_are_in_the_code_lists(shared_external: Path) -> None:
