@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trialvault.errors import InputFileError
+from trialvault.errors import NotFound
 from trialvault.study.model import StudyFile
 from trialvault.trust import KEYRING_NAME as KEYSLOTS_NAME
 from trialvault.trust import Keyring
@@ -72,14 +72,15 @@ def _files_under(path: Path, kind: str) -> list[FileItem]:
     if path.is_dir():
         return [FileItem(p, p.stat().st_size, kind) for p in sorted(path.rglob("*"))
                 if p.is_file() and not p.is_symlink()]
-    raise InputFileError("no such file or folder", file=str(path))
+    raise NotFound(f"{path}: no such file or folder")
 
 
 def inventory(vault_dir: Path, packages: list[Path] | None = None,
               keys: list[Path] | None = None) -> list[FileItem]:
     """Every file a purge would delete: the vault folder, then packages, then keys."""
     if not (vault_dir / KEYSLOTS_NAME).exists():
-        raise InputFileError(f"not a vault (no {KEYSLOTS_NAME})", file=str(vault_dir))
+        raise NotFound(f"{vault_dir}: not a vault (no {KEYSLOTS_NAME}; name the vault with --vault "
+                       "DIR or TRIALVAULT_VAULT)")
     items = _files_under(vault_dir, "vault")
     for p in packages or []:
         items.extend(_files_under(p, "package"))

@@ -31,7 +31,7 @@ from typing import Literal, get_args
 
 import duckdb
 
-from trialvault.errors import InputFileError, PolicyRefusal, TrialvaultError
+from trialvault.errors import InputFileError, NotFound, PolicyRefusal
 from trialvault.rights.deadlines import Deadline, Pause, PauseKind, compute_deadline
 from trialvault.rights.flags import RIGHTS_SCHEMA
 
@@ -113,8 +113,8 @@ CREATE TABLE IF NOT EXISTS {RIGHTS_SCHEMA}.exemptions (
 """
 
 
-class UnknownRequest(TrialvaultError):
-    """No request with that id in this vault."""
+class UnknownRequest(NotFound):
+    """No request with that id in this vault (exit code 8, like every "not found")."""
 
 
 @dataclass(frozen=True)
