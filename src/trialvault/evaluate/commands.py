@@ -37,14 +37,16 @@ def evaluate(study: StudyOption, vault: VaultOption, user: UserOption = None,
     to steps, wild cluster bootstrap (Webb weights), Callaway–Sant'Anna sensitivity analysis.
 
     Results and their provenance (audit head, study file hash, package versions, seed) are
-    stored in the vault's `results` schema; nothing leaves the vault (release is `disclose`'s
-    job). Children with an active restriction or objection are left out and counted.
+    stored in the vault as a run (`trialvault runs list`); nothing leaves the vault: ask for a
+    release with `trialvault release request`. Children with an active restriction or
+    objection are left out and counted.
 
     Example: TRIALVAULT_PASSWORD=... trialvault evaluate --study studies/no-wrong-door.toml
     --vault vault --user ana
     """
     from trialvault.evaluate.run import evaluate_vault
     from trialvault.evaluate.summary import render_summary
+    from trialvault.progress import show_progress
 
     who = acting_user(vault, user)
     runner = None
@@ -52,9 +54,12 @@ def evaluate(study: StudyOption, vault: VaultOption, user: UserOption = None,
         from trialvault.engines import make_engine
 
         runner = make_engine(engine, spark_master=spark_master)
+    password = password_from_env_or_prompt()
     try:
-        results = evaluate_vault(vault, who, password_from_env_or_prompt(), study, seed=seed,
-                                 engine=runner)
+        # The library reports no steps yet: a heartbeat shows the command is alive.
+        with show_progress("evaluate") as progress:
+            progress(0, None, "cohort, outcomes, models and sensitivity analyses")
+            results = evaluate_vault(vault, who, password, study, seed=seed, engine=runner)
     finally:
         if runner is not None:
             runner.close()

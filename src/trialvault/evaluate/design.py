@@ -119,7 +119,7 @@ def _encode(values: pd.Series, name: str) -> pd.DataFrame:
         if missing.any():
             out[f"{name}_missing"] = missing.astype(float)
         return out
-    labels = values.astype(object).where(values.notna(), MISSING_LEVEL).astype(str)
+    labels = values.astype(str).mask(values.isna(), MISSING_LEVEL)
     # The reference level is the lowest observed code, never "(missing)".
     levels = [*sorted(set(labels) - {MISSING_LEVEL}), MISSING_LEVEL]
     return _dummies(pd.Series(pd.Categorical(labels, categories=levels)), name)

@@ -198,3 +198,100 @@ def satterthwaite(fit: MixedFit, c: np.ndarray, *, alpha: float = 0.05) -> Mixed
     p_value = float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else float("nan")
     return MixedTest(estimate=est, se=se, df=float(df), ci_low=est - crit * se,
                      ci_high=est + crit * se, p_value=p_value)
+
+
+
+_Form = tuple[float, np.ndarray]
+"""(α, K): the within-LA operator αI + Z K Z'."""
+
+
+def kenward_roger(fit: MixedFit, c: np.ndarray, *, alpha: float = 0.05) -> MixedTest:
+    """Test of c'β with the Kenward–Roger (1997, *Biometrics* 53:983) adjusted covariance and
+    degrees of freedom, as R pbkrtest computes them (`vcovAdj`, `Lb_ddf`; lmerTest's
+    `contest(ddf = "Kenward-Roger")`).
+
+    V = Σ_i θ_i G_i with G = (LA indicator products, LA×period indicator products, I). The
+    pieces P_i = −X'V⁻¹G_iV⁻¹X, Q_ij = X'V⁻¹G_iV⁻¹G_jV⁻¹X and tr(V⁻¹G_iV⁻¹G_j) are sums over
+    LAs of small matrices: within an LA every operator met here has the form αI + Z K Z'
+    (Z = [LA column, LA×period columns]), and such forms multiply as
+    (α₁, K₁)(α₂, K₂) = (α₁α₂, α₁K₂ + α₂K₁ + K₁ Z'Z K₂), so nothing n × n is ever built.
+    Every variance parameter takes part, also one estimated at zero (as in pbkrtest).
+    """
+    c = np.asarray(c, dtype=float)
+    theta = np.array(fit.sigma2, dtype=float)
+    phi = fit.cov_beta
+    k = phi.shape[0]
+    P = [np.zeros((k, k)) for _ in range(3)]
+    Q = {(i, j): np.zeros((k, k)) for i in range(3) for j in range(i, 3)}
+    trace = np.zeros((3, 3))
+    for XX, ZX, ZZ, _, _, _, n in fit._stats:
+        m = ZZ.shape[0]
+        g = np.full(m, theta[1])
+        g[0] = theta[0]
+        e = theta[2]
+        # V⁻¹ = (1/e)(I − Z M Z'), M = G (eI + Z'Z G)⁻¹ (Woodbury; G may be singular).
+        M = np.linalg.solve((e * np.eye(m) + ZZ * g[None, :]).T, np.diag(g)).T
+        v_inv: _Form = (1.0 / e, -M / e)
+        sel = np.zeros(m)
+        sel[0] = 1.0
+        derivs: list[_Form] = [(0.0, np.diag(sel)), (0.0, np.diag(1.0 - sel)),
+                               (1.0, np.zeros((m, m)))]
+
+        def mul(a: _Form, b: _Form, ZZ: np.ndarray = ZZ) -> _Form:
+            return a[0] * b[0], a[0] * b[1] + b[0] * a[1] + a[1] @ ZZ @ b[1]
+
+        def sandwich(op: _Form, XX: np.ndarray = XX, ZX: np.ndarray = ZX) -> np.ndarray:
+            return op[0] * XX + ZX.T @ op[1] @ ZX
+
+        vg = [mul(v_inv, d) for d in derivs]               # V⁻¹G_i
+        for i in range(3):
+            P[i] -= sandwich(mul(vg[i], v_inv))
+            for j in range(i, 3):
+                both = mul(vg[i], vg[j])
+                Q[i, j] += sandwich(mul(both, v_inv))
+                trace[i, j] += both[0] * float(n) + float(np.sum(both[1] * ZZ.T))
+    info = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(i, 3):
+            info[i, j] = info[j, i] = (trace[i, j] - 2 * float(np.sum(phi * Q[i, j]))
+                                       + float(np.sum((phi @ P[i]) * (P[j] @ phi))))
+    eig = np.linalg.eigvalsh(info)
+    W = 2 * (np.linalg.inv(info) if np.min(np.abs(eig)) > 1e-10 else np.linalg.pinv(info))
+    U = np.zeros((k, k))
+    for i in range(3):
+        for j in range(i, 3):
+            term = W[i, j] * (Q[i, j] - P[i] @ phi @ P[j])
+            U += term if i == j else term + term.T
+    phi_adj = phi + 2 * phi @ U @ phi
+    df = _kr_df(c, phi, P, W)
+    var = float(c @ phi_adj @ c)
+    se = float(np.sqrt(var))
+    est = float(c @ fit.beta)
+    crit = float(stats.t.ppf(1 - alpha / 2, df))
+    p_value = float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else float("nan")
+    return MixedTest(estimate=est, se=se, df=float(df), ci_low=est - crit * se,
+                     ci_high=est + crit * se, p_value=p_value)
+
+
+def _kr_df(c: np.ndarray, phi: np.ndarray, P: list[np.ndarray], W: np.ndarray) -> float:
+    """Kenward–Roger denominator df of one contrast (pbkrtest's `Lb_ddf`, q = 1)."""
+    theta = np.outer(c, c) / float(c @ phi @ c)
+    a1 = a2 = 0.0
+    u = [theta @ phi @ P[i] @ phi for i in range(len(P))]
+    for i in range(len(P)):
+        for j in range(i, len(P)):
+            e = 1.0 if i == j else 2.0
+            a1 += e * W[i, j] * float(np.trace(u[i])) * float(np.trace(u[j]))
+            a2 += e * W[i, j] * float(np.sum(u[i] * u[j].T))
+    b = (a1 + 6 * a2) / 2
+    g = (2 * a1 - 5 * a2) / (3 * a2)
+    c1 = g / (3 + 2 * (1 - g))
+    c2 = (1 - g) / (3 + 2 * (1 - g))
+    c3 = (3 - g) / (3 + 2 * (1 - g))
+    v0 = 1 + c1 * b
+    v0 = 0.0 if abs(v0) < 1e-10 else v0
+    v1 = 1 - c2 * b
+    v2 = 1 - c3 * b
+    ratio = 1.0 if abs(1 - a2) < 1e-14 and abs(v1) < 1e-14 else (1 - a2) / v1
+    rho = ratio ** 2 * v0 / v2
+    return float(4 + 3 / (rho - 1))

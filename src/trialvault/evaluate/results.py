@@ -190,6 +190,8 @@ def collect_provenance(con: duckdb.DuckDBPyConnection, study: StudyFile, *, seed
             "packages": package_versions(),
             "primary_outcome": a.primary_outcome.id, "estimand": a.estimand,
             "primary_model": a.primary_model, "primary_inference": a.primary_inference,
+            "randomisation_statistic": a.randomisation_statistic,
+            "randomisation_shift": a.randomisation_shift,
             "multiplicity": a.multiplicity, "missing_data": a.missing_data,
             "transition_months": a.transition_months}
 

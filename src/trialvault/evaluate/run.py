@@ -39,6 +39,7 @@ from trialvault.evaluate.headline import (
     in_transition,
     model_rows,
     prepare_model,
+    randomisation_effect,
 )
 from trialvault.evaluate.missing import ipw_weights, summarise
 from trialvault.evaluate.randomisation import randomisation_test
@@ -131,20 +132,22 @@ def _run(con: duckdb.DuckDBPyConnection, study: StudyFile, seed: int | None,
             estimates.append({"kind": outcome.kind, **est.__dict__})
         timings[f"models:{outcome.id}"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        results, vc = _model_inference(rows, outcome, study)
+        results, vc = _model_inference(data, rows, outcome, study)
         inference += [r.row() for r in results]
         if vc:
             components.append({"outcome": outcome.id, "population": "main", **vc,
                                "n": len(rows), "clusters": int(rows["la_code"].nunique()),
                                "cells": int(rows.groupby(["la_code", "period"]).ngroups)})
         timings[f"inference:{outcome.id}"] = time.perf_counter() - clock
-        ipw_row, miss = _missing_data(data, outcome, study)
+        ipw_rows, miss = _missing_data(data, outcome, study)
         missing_rows += miss
-        if ipw_row is not None:
-            inference.append(ipw_row.row())
+        inference += [r.row() for r in ipw_rows]
         few_rows = _few_cluster(design, outcome, steps, study, stream, timings)
         few += few_rows
-        inference += [_few_as_inference(r, outcome, study, len(rows)) for r in few_rows]
+        # The immediate model's randomisation test is a sensitivity row of its own, unless the
+        # plan's primary model is the immediate one (then `_model_inference` has it already).
+        inference += [_few_as_inference(r, outcome, study, len(rows)) for r in few_rows
+                      if not (r["method"] == "randomisation" and a.primary_model == "immediate")]
         if study.cohort.looked_after_at_index == "subgroup" and \
                 "looked_after" in outcome_groups(study, outcome.id):
             inference += [r.row() for r in _subgroup(data, outcome, study)]
@@ -188,17 +191,20 @@ def _run(con: duckdb.DuckDBPyConnection, study: StudyFile, seed: int | None,
     )
 
 
-def _model_inference(rows: pd.DataFrame, outcome: Outcome, study: StudyFile
-                     ) -> tuple[list[EffectEstimate], dict[str, float]]:
-    """The estimand by the primary model with every model-based method, and the immediate
-    model with CR2 when the primary model is another (so the two can be compared)."""
+def _model_inference(data: pd.DataFrame, rows: pd.DataFrame, outcome: Outcome,
+                     study: StudyFile) -> tuple[list[EffectEstimate], dict[str, float]]:
+    """The estimand by the primary model with every model-based method and randomisation
+    inference, and the immediate model with CR2 when the primary model is another (so the two
+    can be compared)."""
     a = study.analysis
     try:
         prepared = prepare_model(rows, outcome.id, study)
     except TrialvaultError as exc:
         return [failed(outcome.id, "main", a.primary_model, m, a.estimand, len(rows), str(exc))
-                for m in MODEL_METHODS], {}
+                for m in (*MODEL_METHODS, "randomisation")], {}
     out, vc = estimate_effects(prepared, outcome.id, study)
+    out.append(_randomisation(model_rows(data, outcome.id, study, transition=False),
+                              outcome, study))
     for other in ("immediate", "exposure_time"):
         if other == a.primary_model:
             continue
@@ -211,32 +217,59 @@ def _model_inference(rows: pd.DataFrame, outcome: Outcome, study: StudyFile
     return out, vc
 
 
+def _randomisation(frame: pd.DataFrame, outcome: Outcome, study: StudyFile, *,
+                   weights: np.ndarray | None = None, method: str = "randomisation"
+                   ) -> EffectEstimate:
+    """Randomisation inference on the estimand by the primary model (a failed row if the
+    assignments cannot be enumerated or exposure is collinear)."""
+    a = study.analysis
+    try:
+        res = randomisation_effect(frame, outcome.id, study, weights=weights)
+    except TrialvaultError as exc:
+        return failed(outcome.id, "main", a.primary_model, method, a.estimand, len(frame),
+                      str(exc))
+    if method != res.method:
+        res = EffectEstimate(**{**res.row(), "method": method,
+                                "note": f"inverse probability weights held fixed; {res.note}"})
+    return res
+
+
 def _missing_data(data: pd.DataFrame, outcome: Outcome, study: StudyFile
-                  ) -> tuple[EffectEstimate | None, list[dict[str, Any]]]:
-    """Counts of missing values and, for outcomes from linked files, the IPW analysis."""
+                  ) -> tuple[list[EffectEstimate], list[dict[str, Any]]]:
+    """Counts of missing values and, for outcomes from linked files, the IPW analyses (CR2 and
+    randomisation inference on the weighted estimate)."""
     col = EXPECTED_COLUMNS.get(outcome.id)
     if col is None or col not in data.columns:
-        return None, []
-    main = data[data["cohort_group"].isin(MAIN_GROUPS)]
+        return [], []
+    a = study.analysis
+    free = data[data["cohort_group"].isin(MAIN_GROUPS)]
+    main = free
     if "step_date" in main.columns:
-        main = main[~in_transition(main, study.analysis.transition_months)]
+        main = main[~in_transition(main, a.transition_months)]
     summary = summarise(main, outcome.id, col)
     rows = [{"outcome": outcome.id, **r} for r in summary.by_exposure.to_dict("records")]
     if summary.observed == 0:
-        return None, rows
-    weights, note = ipw_weights(main, outcome.id, col, list(study.analysis.covariates))
+        return [], rows
+    covariates = list(a.covariates)
+    weights, note = ipw_weights(main, outcome.id, col, covariates)
     analysed = main.loc[weights.index].reset_index(drop=True)
+    label = "; ".join(x for x in ("inverse probability weights", note) if x)
     try:
         prepared = prepare_model(analysed, outcome.id, study)
         (res,), _ = estimate_effects(prepared, outcome.id, study, methods=("cr2",),
                                      weights=weights.to_numpy())
     except TrialvaultError as exc:
-        return failed(outcome.id, "main", study.analysis.primary_model, "cr2_ipw",
-                      study.analysis.estimand, len(analysed), str(exc)), rows
-    res = EffectEstimate(**{**res.row(), "method": "cr2_ipw",
-                            "note": "; ".join(x for x in ("inverse probability weights", note)
-                                              if x)})
-    return res, rows
+        res = failed(outcome.id, "main", a.primary_model, "cr2_ipw", a.estimand, len(analysed),
+                     str(exc))
+    else:
+        res = EffectEstimate(**{**res.row(), "method": "cr2_ipw", "note": label})
+    # Randomisation inference drops the children in transition per assignment, so its weights
+    # come from every expected child (the same weights when there is no transition window).
+    if len(free) != len(main):
+        weights, _ = ipw_weights(free, outcome.id, col, covariates)
+    ri = _randomisation(free.loc[weights.index].reset_index(drop=True), outcome, study,
+                        weights=weights.to_numpy(), method="randomisation_ipw")
+    return [res, ri], rows
 
 
 def _subgroup(data: pd.DataFrame, outcome: Outcome, study: StudyFile) -> list[EffectEstimate]:
@@ -269,9 +302,10 @@ def _pick_primary(inference: list[dict[str, Any]], outcome: Outcome, study: Stud
     """The plan's primary inference row for this outcome (IPW when the plan says so)."""
     a = study.analysis
     method: str = a.primary_inference
-    model = a.primary_model if method in MODEL_METHODS else "immediate"
-    if a.missing_data == "ipw" and outcome.id in EXPECTED_COLUMNS and method == "cr2":
-        method = "cr2_ipw"
+    model = a.primary_model if method in (*MODEL_METHODS, "randomisation") else "immediate"
+    if a.missing_data == "ipw" and outcome.id in EXPECTED_COLUMNS and method in (
+            "cr2", "randomisation"):
+        method = f"{method}_ipw"
     for r in inference:
         if (r["outcome"], r["population"], r["model"], r["method"]) == (
                 outcome.id, "main", model, method):

@@ -45,6 +45,21 @@ def cr2_contrast(X: np.ndarray, y: np.ndarray, cluster: np.ndarray, c: np.ndarra
                  alpha: float = 0.05, weights: np.ndarray | None = None,
                  null: float = 0.0) -> ContrastTest:
     """OLS (or WLS with `weights`) of y on X; CR2 test of c'β = null, clusters `cluster`."""
+    return cluster_robust_contrast(X, y, cluster, c, alpha=alpha, weights=weights, null=null)
+
+
+def cluster_robust_contrast(X: np.ndarray, y: np.ndarray, cluster: np.ndarray, c: np.ndarray,
+                            *, alpha: float = 0.05, weights: np.ndarray | None = None,
+                            null: float = 0.0, adjustment: str = "CR2",
+                            reference: str = "bell_mccaffrey") -> ContrastTest:
+    """As `cr2_contrast`, with the alternatives the benchmark compares: `adjustment` "CR2"
+    (A_g = (I − H_gg)^{-1/2}) or "CR3" (A_g = (I − H_gg)^{-1}, the cluster jackknife's
+    variance up to (G − 1)/G); `reference` "bell_mccaffrey" (CR2's Satterthwaite df, whichever
+    adjustment) or "clusters_minus_1" (t with G − 1 df)."""
+    if adjustment not in ("CR2", "CR3") or reference not in ("bell_mccaffrey",
+                                                                 "clusters_minus_1"):
+        raise ValueError(f"unknown adjustment {adjustment!r} or reference {reference!r}")
+    power = 0.5 if adjustment == "CR2" else 1.0
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     if weights is not None:
@@ -70,11 +85,16 @@ def cr2_contrast(X: np.ndarray, y: np.ndarray, cluster: np.ndarray, c: np.ndarra
         s = np.sqrt(s2[live])
         u = (qg @ vecs[:, live]) / s
         one_minus = 1.0 - s * s
-        f = np.where(one_minus > 1e-8, 1.0 / np.sqrt(np.clip(one_minus, 1e-300, None)), 0.0)
+        live_dir = one_minus > 1e-8
+        f = np.where(live_dir, 1.0 / np.sqrt(np.clip(one_minus, 1e-300, None)), 0.0)
         v = X[rows] @ mc                      # X_g (X'X)^{-1} c
         uv = u.T @ v
         p = v + u @ ((f - 1.0) * uv)           # A_g v, A_g = I + U(f − 1)U'
-        scores.append(float(p @ resid[rows]))
+        if power == 0.5:
+            scores.append(float(p @ resid[rows]))
+        else:
+            f3 = np.where(live_dir, 1.0 / np.clip(one_minus, 1e-300, None), 0.0)
+            scores.append(float((v + u @ ((f3 - 1.0) * uv)) @ resid[rows]))
         P_norm2.append(float(p @ p))
         Qp.append(qg.T @ p)
     Qm = np.asarray(Qp)
@@ -82,6 +102,8 @@ def cr2_contrast(X: np.ndarray, y: np.ndarray, cluster: np.ndarray, c: np.ndarra
     var = float(np.sum(np.square(scores)))
     se = float(np.sqrt(var))
     df = float(np.trace(G) ** 2 / np.sum(G * G)) if np.sum(G * G) > 0 else float("nan")
+    if reference == "clusters_minus_1":
+        df = float(len(groups) - 1)
     est = float(np.asarray(c, dtype=float) @ coef)
     crit = float(stats.t.ppf(1 - alpha / 2, df)) if np.isfinite(df) else float("nan")
     t = (est - null) / se if se > 0 else float("nan")

@@ -80,9 +80,15 @@ def _headline_lines(results: EvaluationResults) -> list[str]:
     if head.empty:
         return []
     method = str(p.get("primary_inference", ""))
+    detail = ""
+    if method == "randomisation":
+        statistic = {"estimate": "the estimate", "t": "the studentised estimate"}.get(
+            str(p.get("randomisation_statistic")), str(p.get("randomisation_statistic")))
+        detail = (f" (statistic: {statistic}; CI inverts a {p.get('randomisation_shift')} "
+                  "shift)")
     lines = [
         f"Estimand: {ESTIMAND_NAMES.get(str(p.get('estimand')), p.get('estimand'))}",
-        f"Primary inference: {method} — {METHOD_NAMES.get(method, method)}; model "
+        f"Primary inference: {method} — {METHOD_NAMES.get(method, method)}{detail}; model "
         f"{p.get('primary_model')}; secondary outcomes adjusted by {p.get('multiplicity')}; "
         f"missing NEET/attendance: {p.get('missing_data')} (complete case as sensitivity)",
         f"{'outcome':<28}{'role':<11}{'estimate':>9}  {'95% CI':<20}{'df':>6}{'p':>7}{'p adj':>7}",

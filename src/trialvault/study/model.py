@@ -371,6 +371,11 @@ class Analysis(_Section):
                     "by tau plus the exposure-time model's estimated deviation from its mean at "
                     "the child's exposure time (an effect that builds up keeps its shape, and "
                     "tau is its mean among the exposed)")
+    randomisation_statistic: Literal["estimate", "t"] = Field(
+        default="estimate",
+        description="Randomisation inference's test statistic: estimate = the primary model's "
+                    "estimate of the estimand; t = that estimate over its cluster-robust "
+                    "(CR0) standard error under the same assignment (studentised)")
     exposure_time_max: int = Field(
         default=8, ge=1,
         description="exposure_time model: periods since the step from this one on share one "

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trialvault.evaluate.mixed import fit_mixed, satterthwaite
-from trialvault.evaluate.small_sample import cr2_contrast
+from trialvault.evaluate.mixed import fit_mixed, kenward_roger, satterthwaite
+from trialvault.evaluate.small_sample import cluster_robust_contrast, cr2_contrast
 
 REF = Path(__file__).resolve().parents[2] / "reference"
 SEEDS = (1, 2, 3)
@@ -99,6 +99,49 @@ def test_mixed_model_equals_lme4_and_lmertest(reference: pd.DataFrame, seed: int
     c_, cp, e = fit.sigma2
     assert fit.icc == pytest.approx((c_ + cp) / (c_ + cp + e))
     assert fit.cac == pytest.approx(c_ / (c_ + cp))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_kenward_roger_equals_pbkrtest(reference: pd.DataFrame, seed: int) -> None:
+    """lmerTest's contest(ddf = "Kenward-Roger") (pbkrtest's vcovAdj and Lb_ddf): the
+    adjusted SE and df, to the precision of the REML variances (rel. 2e-3 above)."""
+    d = _data(seed)
+    period = pd.get_dummies(d["period"], prefix="p", drop_first=True, dtype=float)
+    X = np.column_stack([np.ones(len(d)), d["exposed"], period, d["x1"]])
+    fit = fit_mixed(X, d["y"].to_numpy(float), d["la"].to_numpy(), d["period"].to_numpy())
+    c = np.zeros(X.shape[1])
+    c[1] = 1
+    kr = kenward_roger(fit, c)
+    ref = reference.loc[(f"sw_seed{seed}", "lmm_kenward_roger")]
+    assert kr.estimate == pytest.approx(ref["estimate"], abs=1e-6)
+    assert kr.se == pytest.approx(ref["se"], rel=1e-4)
+    assert kr.df == pytest.approx(ref["df"], rel=1e-3)
+    # The adjustment only ever widens the model-based interval.
+    assert kr.se > satterthwaite(fit, c).se
+
+
+def test_cr3_is_wider_than_cr2_and_t_reference_uses_g_minus_1() -> None:
+    d = _data(1)
+    X = _fixed(d, d[["exposed"]])
+    c = np.zeros(X.shape[1])
+    c[1] = 1
+    y, la = d["y"].to_numpy(float), d["la"].to_numpy()
+    cr2 = cr2_contrast(X, y, la, c)
+    cr3 = cluster_robust_contrast(X, y, la, c, adjustment="CR3", reference="clusters_minus_1")
+    assert cr3.estimate == cr2.estimate and cr3.se > cr2.se and cr3.df == 4.0
+    # CR3 by its definition: Σ_g (p_g'e_g)² with p_g = (I − H_gg)^{-1} X_g (X'X)^{-1} c,
+    # the pseudo-inverse on the cluster's fixed-effect direction (I − H_gg is singular there).
+    q, _ = np.linalg.qr(X)
+    coef = np.linalg.lstsq(X, y, rcond=None)[0]
+    e = y - X @ coef
+    mc = np.linalg.solve(X.T @ X, c)
+    total = 0.0
+    for g in np.unique(la):
+        rows = la == g
+        H = q[rows] @ q[rows].T
+        total += float((np.linalg.pinv(np.eye(rows.sum()) - H, rcond=1e-8) @ (X[rows] @ mc))
+                       @ e[rows]) ** 2
+    assert cr3.se == pytest.approx(np.sqrt(total), rel=1e-8)
 
 
 def test_cr2_with_five_clusters_has_few_degrees_of_freedom() -> None:
