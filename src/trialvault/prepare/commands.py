@@ -8,8 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from trialvault.cli_common import StudyOption, console, guarded, warning
-from trialvault.errors import InputFileError, PolicyRefusal, ReturnHasErrors, ReturnHasQueries
+from trialvault.cli_common import StudyOption, console, guarded
+from trialvault.errors import (
+    InputFileError,
+    PolicyRefusal,
+    ReturnHasErrors,
+    ReturnHasQueries,
+    UsageError,
+)
 from trialvault.study import StudyFile, load_study
 
 if TYPE_CHECKING:
@@ -60,7 +66,7 @@ def prepare_command(
         "--out", help="Package to write (a new *.tvpkg file).")] = None,
     report_dir: Annotated[Path | None, typer.Option(
         "--report-dir", help="Where the LA's validation report (CSV + XLSX) goes. Default: "
-        "next to the package, or ./validation-report.")] = None,
+        "next to the package, or validation-report in the current folder")] = None,
     validate_only: Annotated[bool, typer.Option(
         "--validate-only", help="Read and validate, write the report, seal nothing.")] = False,
     ssda903_year: Annotated[int | None, typer.Option(
@@ -85,13 +91,13 @@ def prepare_command(
         "--fail-on", help="Exit 9 if the return has DfE errors (error), or also 10 if it has "
         "queries only (query); no package is written then. Default: exit 0 after a full run "
         "whatever the findings.")] = None,
-    xlsx: Annotated[bool, typer.Option(
-        "--xlsx/--no-xlsx", help="Also write the report as a workbook (summary by rule and up "
-        "to 100 findings per rule; the CSV holds every finding).")] = True,
+    no_xlsx: Annotated[bool, typer.Option(
+        "--no-xlsx", help="Write the report as CSV only. Default: also a workbook (a summary "
+        "by rule and up to 100 findings per rule; the CSV holds every finding).")] = False,
     sign_key: Annotated[Path | None, typer.Option(
-        "--sign-key", help="Your LA's key file (`trialvault la keygen`): signs the package so "
-        "the evaluator can check it came from you. Passphrase from a prompt or "
-        "$TRIALVAULT_LA_PASSPHRASE.")] = None,
+        "--sign-key", help="Your LA's key file (`trialvault la keygen`), needed to seal a "
+        "package: it signs the package so the evaluator can check it came from you. The "
+        "passphrase is asked for, or read from $TRIALVAULT_LA_PASSPHRASE")] = None,
 ) -> None:
     """Validate, link, minimise and seal one LA's returns into a package for the evaluator.
 
@@ -117,8 +123,10 @@ def prepare_command(
     """
     from trialvault.prepare.pipeline import prepare_la
 
+    _check_inputs(validate_only=validate_only, ssda903=ssda903, cin=cin, recipient=recipient,
+                  out=out, sign_key=sign_key)
     loaded = load_study(study)
-    key = _signing_key(sign_key, la, validate_only)
+    key = _signing_key(sign_key, la)
     if engine != "duckdb":
         _validate_on(engine, spark_master, loaded, la, validate_only=validate_only,
                      ssda903=ssda903,
@@ -136,7 +144,7 @@ def prepare_command(
                         recipient=_recipient(recipient), out=out, report_dir=report_dir,
                         validate_only=validate_only, ssda903_year=ssda903_year,
                         sign_key=key, previous=previous, postcodes=postcodes,
-                        providers=providers, fail_on=chosen, xlsx=xlsx)
+                        providers=providers, fail_on=chosen, xlsx=not no_xlsx)
     _print(result)
     _exit_on_findings(result, chosen)
 
@@ -156,16 +164,31 @@ def _exit_on_findings(result: PrepareResult, fail_on: str | None) -> None:
                            + " (--fail-on query); see the report")
 
 
-def _signing_key(path: Path | None, la: int, validate_only: bool) -> LaSigningKey | None:
+def _check_inputs(*, validate_only: bool, **given: object) -> None:
+    """Usage errors (exit 2) before anything is read. A package needs both returns, the
+    evaluator's key, a file name and the LA's signing key (the evaluator's ingest refuses
+    unsigned packages, so sealing without one would only waste the run); `--validate-only`
+    needs at least one return."""
+    if validate_only:
+        if not given["ssda903"] and not given["cin"]:
+            raise UsageError("Missing option '--ssda903' or '--cin': --validate-only checks "
+                             "at least one return")
+        return
+    for name, value in given.items():
+        if not value:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"Missing option '{option}': sealing a package needs --ssda903, "
+                             "--cin, --recipient, --out and --sign-key (to check the returns "
+                             "only, use --validate-only)")
+
+
+def _signing_key(path: Path | None, la: int) -> LaSigningKey | None:
     """The LA's signing key, unlocked before any return is read (a wrong passphrase or another
     LA's key stops the run at once)."""
     from trialvault.seal import load_signing_key
     from trialvault.seal.commands import la_passphrase
 
     if path is None:
-        if not validate_only:
-            warning("the package will not be signed (no --sign-key): the evaluator's ingest "
-                    "refuses unsigned packages")
         return None
     key = load_signing_key(path, la_passphrase())
     if key.la_code != la:

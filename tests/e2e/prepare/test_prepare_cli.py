@@ -12,9 +12,12 @@ import typer
 from typer.testing import CliRunner
 
 from trialvault.prepare import commands
-from trialvault.seal import generate_identity, read_package
+from trialvault.seal import LaSigningKey, generate_identity, read_package, write_key_file
+from trialvault.seal.commands import PASSPHRASE_ENV
+from trialvault.trust import FAST_TEST_KDF
 
 runner = CliRunner()
+PASSPHRASE = "rochdale keeps its signing key safe"
 HEADER = "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\n1,1,01/01/2010,WBRI,A354123456789,,\n"
 EPISODES = ("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,"
             "PL_POST,URN\n1,01/06/2022,S,C2,N1,U1,PR1,,,,,,\n")
@@ -52,14 +55,22 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
     cin = tmp_path / "cin.xml"
     cin.write_text(CIN)
     return {"ssda903": folder, "cin": cin, "out": tmp_path / "pkg.tvpkg",
-            "report": tmp_path / "report", "key": tmp_path / "recipient.txt"}
+            "report": tmp_path / "report", "key": tmp_path / "recipient.txt",
+            "sign_key": _sign_key_file(tmp_path)}
+
+
+def _sign_key_file(folder: Path) -> Path:
+    path = folder / "la-354.key"
+    write_key_file(path, LaSigningKey.generate(354), PASSPHRASE, kdf=FAST_TEST_KDF)
+    return path
 
 
 def run(inputs: dict[str, Path], recipient: str, *extra: str) -> tuple[int, str]:
     args = ["prepare", "--la", "354", "--ssda903", str(inputs["ssda903"]), "--cin",
             str(inputs["cin"]), "--recipient", recipient, "--out", str(inputs["out"]),
-            "--report-dir", str(inputs["report"]), *extra]
-    result = runner.invoke(app(), args)
+            "--report-dir", str(inputs["report"]), "--sign-key", str(inputs["sign_key"]),
+            *extra]
+    result = runner.invoke(app(), args, env={PASSPHRASE_ENV: PASSPHRASE})
     return result.exit_code, result.output
 
 
@@ -125,15 +136,37 @@ def test_hostile_input_is_refused_and_nothing_is_written(
     assert not list(inputs["out"].parent.glob("*.tmp"))
 
 
-def test_missing_recipient_needs_validate_only(inputs: dict[str, Path]) -> None:
-    result = runner.invoke(app(), ["prepare", "--la", "354", "--ssda903",
-                                   str(inputs["ssda903"]), "--cin", str(inputs["cin"]),
-                                   "--report-dir", str(inputs["report"])])
-    assert result.exit_code == 3 and "--validate-only" in result.output
+@pytest.mark.parametrize("left_out", ["--recipient", "--out", "--sign-key", "--cin"])
+def test_sealing_without_an_input_is_a_usage_error(inputs: dict[str, Path],
+                                                   left_out: str) -> None:
+    _, recipient = generate_identity()
+    given = {"--ssda903": str(inputs["ssda903"]), "--cin": str(inputs["cin"]),
+             "--recipient": recipient, "--out": str(inputs["out"]),
+             "--sign-key": str(inputs["sign_key"])}
+    del given[left_out]
+    args = ["prepare", "--la", "354", "--report-dir", str(inputs["report"]),
+            *(part for pair in given.items() for part in pair)]
+    result = runner.invoke(app(), args, env={PASSPHRASE_ENV: PASSPHRASE})
+    assert result.exit_code == 2, result.output
+    assert f"Missing option '{left_out}'" in result.output and "--validate-only" in result.output
+    assert not inputs["out"].exists() and not inputs["report"].exists()
+
+
+def test_validate_only_needs_no_key_and_writes_no_package(inputs: dict[str, Path]) -> None:
     result = runner.invoke(app(), ["prepare", "--la", "354", "--ssda903",
                                    str(inputs["ssda903"]), "--cin", str(inputs["cin"]),
                                    "--report-dir", str(inputs["report"]), "--validate-only"])
     assert result.exit_code == 0 and "no package written" in result.output
+    assert (inputs["report"] / "validation_issues.csv").exists()
+    assert not inputs["out"].exists()
+
+
+def test_no_xlsx_writes_the_csv_only(inputs: dict[str, Path]) -> None:
+    result = runner.invoke(app(), ["prepare", "--la", "354", "--cin", str(inputs["cin"]),
+                                   "--report-dir", str(inputs["report"]), "--validate-only",
+                                   "--no-xlsx"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in inputs["report"].iterdir()) == ["validation_issues.csv"]
 
 
 def test_registered_on_the_real_cli() -> None:
