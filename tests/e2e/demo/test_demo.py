@@ -19,8 +19,8 @@ def test_demo_runs_every_stage_and_releases_only_checked_files(
         demo_run: DemoRun, demo_credentials: dict[str, str]) -> None:
     run = demo_run
     assert [s.split(":")[0].split(" ")[0] for s in run.steps] == [
-        "documents", "synth", "vault", "prepare", "prepare", "prepare", "prepare", "prepare",
-        "ingest", "rights", "evaluate", "release"]
+        "documents", "synth", "vault", "LA", "prepare", "prepare", "prepare", "prepare",
+        "prepare", "LA", "ingest", "rights", "evaluate", "release"]
     report = run.artefacts["report.html"]
     assert report.is_file() and "<img" in report.read_text(encoding="utf-8")
 
