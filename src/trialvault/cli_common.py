@@ -20,7 +20,13 @@ from typing import IO, Annotated, NoReturn, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from trialvault.errors import EXIT_INTERRUPTED, AccessDenied, TrialvaultError, UsageError
+from trialvault.errors import (
+    EXIT_INTERRUPTED,
+    AccessDenied,
+    PolicyRefusal,
+    TrialvaultError,
+    UsageError,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,6 +79,16 @@ FirstUserOption = Annotated[
     typer.Option("--user", help="Name of the new vault's first user (its data manager). "
                  "Default: $TRIALVAULT_USER; one of the two is required.", show_default=False),
 ]
+YesOption = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts). Without it the "
+                 "command asks at a terminal and refuses elsewhere.", show_default=False),
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Show what would be done and change nothing.",
+                 show_default=False),
+]
 WaitOption = Annotated[
     float,
     typer.Option("--wait", metavar="SECONDS", min=0,
@@ -105,6 +121,25 @@ def _prefixed(prefix: str, message: str) -> None:
 
 def print_version(version: str) -> None:
     typer.echo(f"trialvault {version}")
+
+
+# --- destructive actions: preview, then confirmation ----------------------------------------
+
+def confirm(question: str, *, yes: bool, what: str, phrase: str | None = None) -> None:
+    """Go on only when confirmed: `--yes`, or at a terminal a "y" (or the typed `phrase`, for
+    what cannot be undone at all). Not at a terminal and no `--yes`: refused (exit 6), so a
+    script never destroys anything by accident. The question goes to stderr."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise PolicyRefusal(f"{what} needs typed confirmation at a terminal, or --yes "
+                            "(preview it with --dry-run)")
+    if phrase is not None:
+        typed = str(typer.prompt(f"{question} Type '{phrase}' to go on", err=True))
+        if typed.strip() != phrase:
+            raise PolicyRefusal("confirmation did not match: nothing was changed")
+    elif not typer.confirm(question, default=False, err=True):
+        raise PolicyRefusal("not confirmed: nothing was changed")
 
 
 # --- users ---------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import io
 import json
 import shutil
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -160,9 +160,12 @@ def write_schemas(folder: Path) -> list[Path]:
 
 
 def emit(listing: Listing, rows: Iterable[Mapping[str, Any]], fmt: OutputFormat, *,
-         title: str | None = None, file: IO[str] | None = None) -> None:
-    """Write `rows` to `file` (stdout) in `fmt`."""
+         title: str | None = None, file: IO[str] | None = None,
+         highlight: Callable[[Mapping[str, Any]], str | None] | None = None) -> None:
+    """Write `rows` to `file` (stdout) in `fmt`. `highlight(row)` may name a rich style for a
+    row (e.g. "bold red" for an overdue request); it colours terminal tables only."""
     out = file or sys.stdout
+    rows = list(rows)
     records = listing.records(rows)
     if fmt is OutputFormat.json:
         out.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
@@ -170,7 +173,8 @@ def emit(listing: Listing, rows: Iterable[Mapping[str, Any]], fmt: OutputFormat,
         out.write(to_csv(listing, records))
     else:
         out.write(render_table(listing, records, title=title, terminal=_is_terminal(out),
-                               width=shutil.get_terminal_size().columns))
+                               width=shutil.get_terminal_size().columns,
+                               styles=[highlight(r) for r in rows] if highlight else None))
 
 
 def emit_json(document: Any, *, file: IO[str] | None = None) -> None:
@@ -189,7 +193,8 @@ def to_csv(listing: Listing, records: Sequence[Mapping[str, Any]]) -> str:
 
 
 def render_table(listing: Listing, records: Sequence[Mapping[str, Any]], *,
-                 title: str | None = None, terminal: bool = False, width: int = 80) -> str:
+                 title: str | None = None, terminal: bool = False, width: int = 80,
+                 styles: Sequence[str | None] | None = None) -> str:
     """The table as text. On a terminal: a rich table with a header rule; else plain."""
     from rich import box
     from rich.console import Console
@@ -209,8 +214,8 @@ def render_table(listing: Listing, records: Sequence[Mapping[str, Any]], *,
         else:
             table.add_column(c.title, no_wrap=True, min_width=min_widths[i],
                              justify="right" if right else "left")
-    for row in cells:
-        table.add_row(*row)
+    for i, row in enumerate(cells):
+        table.add_row(*row, style=(styles[i] if styles and terminal else None))
     # Never narrower than the columns need: a long table wraps in the terminal, never loses
     # characters. Piped output has no width limit at all (one line per row).
     render_width = (max(width, sum(min_widths) + gaps) if terminal
@@ -253,6 +258,17 @@ def _csv_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return _cell(value)
+
+
+def utc(value: str | dt.datetime | None) -> dt.datetime | None:
+    """A stored timestamp (naive values are UTC, as the vault stores them) as an aware UTC
+    datetime, to the second: JSON shows it as RFC 3339, a table without microseconds."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).replace(microsecond=0)
 
 
 def _jsonable(value: Any) -> Any:
