@@ -9,17 +9,20 @@ needs one of the two). Passwords come from `$TRIALVAULT_PASSWORD` or a hidden pr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from trialvault.cli_common import (
+    DryRunOption,
     FirstUserOption,
     StudyOption,
     UserOption,
     VaultOption,
+    YesOption,
     acting_user,
     check_user_name,
+    confirm,
     console,
     err_console,
     first_user,
@@ -39,14 +42,12 @@ from trialvault.output import (
     output_format,
 )
 from trialvault.study import load_study
-from trialvault.trust import ROLES
+from trialvault.trust import REKEY_ROLES, ROLES
 from trialvault.vault import admin
 from trialvault.vault.ingest import ingest_packages
 from trialvault.vault.status import vault_status
 
 NEW_PASSWORD_ENV = "TRIALVAULT_NEW_PASSWORD"
-
-
 
 
 
@@ -110,11 +111,13 @@ def ingest(
     Example: trialvault ingest out/354.tvpkg out/807.tvpkg --vault vault
     """
     from trialvault.files import write_atomic
+    from trialvault.progress import show_progress
     from trialvault.trust import canonical
 
     name, password = acting_user(vault, user), _password()
-    report = ingest_packages(vault, name, password, packages, study=load_study(study),
-                             accept_drop=accept_drop)
+    with show_progress("ingest") as progress:
+        report = ingest_packages(vault, name, password, packages, study=load_study(study),
+                                 accept_drop=accept_drop, progress=progress)
     by_id = {p.package_id: p for p in report.packages}
     for package_id, receipt in report.receipts.items():
         source = next(pk for pk in packages if pk.name == by_id[package_id].file)
@@ -216,14 +219,41 @@ def _summary(summary: dict[str, object]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(summary.items()))
 
 
-@guarded
-def rekey(vault: VaultOption, user: UserOption = None) -> None:
-    """Copy every domain you hold under fresh keys, seal them to every (verified) key slot,
-    retire the old keys. Refused if any slot was not made by an audited `users add`.
+def _may(vault: Path, user: str, roles: tuple[str, ...] | frozenset[str], command: str
+         ) -> Any:
+    """The acting user's slot if its role may run `command` (an early answer before a preview
+    and a question; the vault checks again when the command runs)."""
+    from trialvault.errors import AccessDenied
 
-    Example: trialvault rekey --vault vault
+    slot = next((s for s in admin.list_users(vault) if s.user == user), None)
+    if slot is None or slot.role not in roles:
+        raise AccessDenied(f"`{command}` needs role {' or '.join(sorted(roles))}; {user!r} is "
+                           f"{slot.role if slot else 'not a user of this vault'}")
+    return slot
+
+
+@guarded
+def rekey(vault: VaultOption, user: UserOption = None, dry_run: DryRunOption = False,
+          yes: YesOption = False) -> None:
+    """Copy every domain you hold under fresh keys, seal them to every (verified) key slot,
+    retire the old keys. Refused if any slot was not made by an audited `users add`. Shows
+    what it will do and asks first (`--yes` in scripts).
+
+    Example: trialvault rekey --vault vault --yes
     """
-    r = admin.rekey(vault, acting_user(vault, user), _password())
+    name = acting_user(vault, user)
+    if dry_run or not yes:
+        slots = admin.list_users(vault)
+        mine = _may(vault, name, REKEY_ROLES, "rekey")
+        held = ", ".join(mine.domains)
+        console.print(f"would re-key the domains {name} holds ({held}): each copied under a "
+                      f"fresh key, sealed to the {len(slots)} key slot(s) that may hold it; the "
+                      "old keys are destroyed, so a copy of an old key opens nothing new",
+                      highlight=False, soft_wrap=True)
+        if dry_run:
+            return
+        confirm("Re-key now?", yes=yes, what="re-keying")
+    r = admin.rekey(vault, name, _password())
     changes = ", ".join(f"{d} {r.old_fingerprints[d]} → {r.new_fingerprints[d]}"
                         for d in r.domains)
     console.print(f"[green]re-keyed[/] {changes}; {r.slots} slots; {r.bytes_before:,} → "
@@ -306,12 +336,31 @@ def users_remove(
     vault: VaultOption, user: UserOption = None,
     do_rekey: Annotated[bool, typer.Option("--rekey/--no-rekey",
                                            help="Re-key afterwards (default)")] = True,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Delete a user's key slot; by default then re-key, so a data key they saw is useless.
+    Shows the slot and asks first (`--yes` in scripts).
 
-    Example: trialvault users remove bob --vault vault
+    Example: trialvault users remove bob --vault vault --yes
     """
-    admin.remove_user(vault, acting_user(vault, user), _password(), name, rekey_after=do_rekey)
+    from trialvault.errors import NotFound
+
+    acting = acting_user(vault, user)
+    if dry_run or not yes:
+        _may(vault, acting, ("data-manager",), "users remove")
+        slot = next((s for s in admin.list_users(vault) if s.user == name), None)
+        if slot is None:
+            raise NotFound(f"no user {name!r} in {vault} (`trialvault users list`)")
+        console.print(f"would remove {slot.user} ({slot.role}, {slot.person}, slot "
+                      f"{slot.slot_id}, keys of: {', '.join(slot.domains)})"
+                      + (f"; then re-key {', '.join(slot.domains)}" if do_rekey else
+                         "; no re-key (--no-rekey): keys they saw stay valid"),
+                      highlight=False, soft_wrap=True)
+        if dry_run:
+            return
+        confirm(f"Remove {name}'s key slot?", yes=yes, what="removing a user")
+    admin.remove_user(vault, acting, _password(), name, rekey_after=do_rekey)
     console.print(f"[green]removed[/] {name}" + (" and re-keyed" if do_rekey else ""))
 
 

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trialvault.errors import InputFileError, PolicyRefusal
+from trialvault.progress import ProgressCallback, no_progress
 from trialvault.seal import PackageContents
 from trialvault.seal.verify import verify_package
 from trialvault.study import StudyFile
@@ -100,14 +101,16 @@ class IngestReport:
 
 
 def ingest_packages(vault_dir: Path, user: str, password: str, packages: list[Path], *,
-                    study: StudyFile, accept_drop: bool = False) -> IngestReport:
-    """Ingest `packages` in one transaction; see the module docstring."""
+                    study: StudyFile, accept_drop: bool = False,
+                    progress: ProgressCallback | None = None) -> IngestReport:
+    """Ingest `packages` in one transaction; see the module docstring. `progress` hears each
+    step (package files by name, counts; never a row)."""
     with open_vault(vault_dir, user, password, command="ingest",
                     args={"packages": [p.name for p in packages], "study": study.study.id,
                           "accept_drop": accept_drop}) as session:
         session.require_role(*INGEST_ROLES)
         report = ingest_into(session.con, packages, study=study, user=session.user,
-                             accept_drop=accept_drop)
+                             accept_drop=accept_drop, progress=progress)
         # Every package file is registered where a child's data lives (vault.inventory).
         register_packages(session, packages, report.packages)
         for outcome in report.ingested:
@@ -132,8 +135,11 @@ def ingest_packages(vault_dir: Path, user: str, password: str, packages: list[Pa
 
 
 def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: StudyFile,
-                user: str, accept_drop: bool = False) -> IngestReport:
+                user: str, accept_drop: bool = False,
+                progress: ProgressCallback | None = None) -> IngestReport:
     """The work of `ingest_packages` on an open connection, inside the caller's transaction."""
+    tell = progress or no_progress
+    steps = 2 * len(packages) + 1
     identity = evaluator_identity(con)
     vault_study = con.execute("SELECT study_id FROM audit.vault_info").fetchone()
     if vault_study and vault_study[0] and vault_study[0] != study.study.id:
@@ -149,7 +155,8 @@ def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: 
     outcomes: list[PackageOutcome] = []
     seen: set[str] = set()
     verified = []
-    for path in packages:
+    for i, path in enumerate(packages):
+        tell(i, steps, f"decrypting and verifying {path.name}")
         contents = verify_package(path, identity, trusted)
         pid, la = contents.package_id, contents.la_code
         if pid in known or pid in seen:
@@ -166,8 +173,10 @@ def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: 
             latest[la] = (contents.extract_date, contents.manifest)
         verified.append((path, contents))
     _check_drops(con, verified, study.intake.max_drop_fraction, accept_drop)
-    for path, contents in verified:
+    for i, (path, contents) in enumerate(verified):
+        tell(len(packages) + i, steps, f"loading {path.name}")
         outcomes.append(_load_package(con, path, contents, study, batch, tomb_key))
+    tell(steps - 1, steps, "rebuilding the current (harmonised) view")
     ingested = [o for o in outcomes if o.status == "ingested"]
     if not ingested:
         return IngestReport(None, outcomes, before, {}, {})
@@ -177,6 +186,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, packages: list[Path], *, study: 
     harmonised = rebuild_harmonised(con)
     after = current_packages(con)
     superseded = {la: pid for la, pid in before.items() if after.get(la) != pid}
+    tell(steps, steps, "loaded")
     return IngestReport(batch, outcomes, after, superseded, harmonised,
                         rectifications=corrected)
 

@@ -97,8 +97,10 @@ def test_vault_commands(app: typer.Typer, tmp_path: Path, nwd_study_path: Path) 
     run("passwd", "--user", "ana", TRIALVAULT_PASSWORD=ana_pw, TRIALVAULT_NEW_PASSWORD=new_pw)
     run("status", "--user", "ana", TRIALVAULT_PASSWORD=new_pw)
     run("rekey", "--user", "ana", code=4, TRIALVAULT_PASSWORD=new_pw)
-    assert "re-keyed" in run("rekey")
-    run("users", "remove", "ana", "--no-rekey")
+    run("rekey", code=6)  # not at a terminal: needs --yes
+    assert "re-keyed" in run("rekey", "--yes")
+    assert "would remove ana" in run("users", "remove", "ana", "--dry-run")
+    run("users", "remove", "ana", "--no-rekey", "--yes")
     run("status", "--user", "ana", code=4, TRIALVAULT_PASSWORD=new_pw)
     shown = run("audit", "show", "--last", "50")
     assert "ingest" in shown and "rekey" in shown and PW not in shown
