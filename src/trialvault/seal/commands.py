@@ -10,16 +10,21 @@ from typing import Annotated
 import typer
 
 from trialvault.cli_common import (
+    DryRunOption,
     StudyOption,
     UserOption,
     VaultOption,
+    YesOption,
     acting_user,
+    confirm,
     console,
     guarded,
     note,
     password_from_env_or_prompt,
+    warning,
 )
-from trialvault.errors import NotFound
+from trialvault.errors import NotFound, PolicyRefusal
+from trialvault.output import Column, FormatOption, JsonOption, Listing, emit, output_format, utc
 from trialvault.seal.keys import LaSigningKey, read_public_key, write_key_file
 
 PASSPHRASE_ENV = "TRIALVAULT_LA_PASSPHRASE"
@@ -80,16 +85,30 @@ def trust(
                                        "(trialvault-la-ed25519:<la>:<base64>).")],
     la: Annotated[int, typer.Option("--la", help="DfE code of the LA the key belongs to.")],
     vault: VaultOption, study: StudyOption, user: UserOption = None,
+    fingerprint: Annotated[str | None, typer.Option(
+        "--fingerprint", help="The fingerprint the LA read to you by phone (`la pubkey "
+        "--fingerprint` at the LA): the key is refused unless it matches.")] = None,
 ) -> None:
-    """Register an LA's public signing key in the vault (a data manager; audited). Check the
-    printed fingerprint with the LA by phone first: from now on ingest accepts that LA's
-    packages only when signed with this key.
+    """Register an LA's public signing key in the vault (a data manager; audited). Give the
+    fingerprint the LA read to you by phone with --fingerprint: a key that does not match it
+    (changed on the way) is refused. From now on ingest accepts that LA's packages only when
+    signed with this key.
 
-    Example: trialvault la trust "trialvault-la-ed25519:354:..." --la 354 --vault vault
+    Example: trialvault la trust "trialvault-la-ed25519:354:..." --la 354
+    --fingerprint "1a2b 3c4d 5e6f 7a8b 9c0d"
     """
+    from trialvault.seal.keys import parse_public_key
     from trialvault.study import load_study
     from trialvault.vault.la_keys import trust_la_key
 
+    given = parse_public_key(key, source="the LA public key")
+    if fingerprint is None:
+        warning(f"no --fingerprint given: check {given.fingerprint()} with LA {la} by phone "
+                "before any package is ingested")
+    elif _plain(fingerprint) != _plain(given.fingerprint()):
+        raise PolicyRefusal(f"the key's fingerprint is {given.fingerprint()}, not the one the "
+                            "LA read to you: it changed on the way; ask the LA to send it "
+                            "again (nothing registered)")
     name = acting_user(vault, user)
     public = trust_la_key(vault, name, password_from_env_or_prompt(), la, key,
                           study=load_study(study))
@@ -97,19 +116,36 @@ def trust(
                   soft_wrap=True)
 
 
+def _plain(fingerprint: str) -> str:
+    return "".join(fingerprint.split()).lower()
+
+
+TRUSTED = Listing("la-trusted", "LA signing keys registered in the vault", (
+    Column("la", "LA", "integer"), Column("fingerprint", "fingerprint"),
+    Column("state", "state", description="trusted or retired"),
+    Column("registered_at", "registered (UTC)", "datetime"),
+    Column("registered_by", "registered by"),
+    Column("retired_at", "retired (UTC)", "datetime", nullable=True)))
+
+
 @la_app.command("trusted")
 @guarded
-def trusted(vault: VaultOption, user: UserOption = None) -> None:
+def trusted(vault: VaultOption, user: UserOption = None, fmt: FormatOption = None,
+            as_json: JsonOption = False) -> None:
     """List the LA keys the vault trusts (LA, fingerprint, who registered it, retired).
 
     Example: trialvault la trusted --vault vault
     """
     from trialvault.vault.la_keys import list_la_keys
 
-    for k in list_la_keys(vault, acting_user(vault, user), password_from_env_or_prompt()):
-        state = f"retired {k.retired_at}" if k.retired_at else "trusted"
-        console.print(f"LA {k.la_code}  {k.fingerprint}  {state}  (registered "
-                      f"{k.registered_at} by {k.registered_by})", highlight=False)
+    chosen = output_format(fmt, as_json)
+    keys = list_la_keys(vault, acting_user(vault, user), password_from_env_or_prompt())
+    emit(TRUSTED, [{"la": k.la_code, "fingerprint": k.fingerprint,
+                    "state": "retired" if k.retired_at else "trusted",
+                    "registered_at": utc(k.registered_at), "registered_by": k.registered_by,
+                    "retired_at": utc(k.retired_at)} for k in keys], chosen)
+    if not keys and chosen.value == "table":
+        note("no LA keys registered yet (`trialvault la trust`)")
 
 
 @la_app.command("retire")
@@ -118,16 +154,30 @@ def retire(
     fingerprint: Annotated[str, typer.Argument(help="The key's fingerprint as `la trusted` "
                                                "shows it (quote it: it has spaces).")],
     vault: VaultOption, user: UserOption = None,
+    dry_run: DryRunOption = False, yes: YesOption = False,
 ) -> None:
     """Stop trusting an LA key (lost, leaked or replaced); later packages signed with it are
-    refused.
+    refused. Shows the key and asks first (`--yes` in scripts).
 
     Example: trialvault la retire "1a2b 3c4d 5e6f 7a8b 9c0d" --vault vault
     """
-    from trialvault.vault.la_keys import retire_la_key
+    from trialvault.vault.la_keys import list_la_keys, retire_la_key
 
-    n = retire_la_key(vault, acting_user(vault, user), password_from_env_or_prompt(),
-                      fingerprint)
+    name, password = acting_user(vault, user), password_from_env_or_prompt()
+    if dry_run or not yes:
+        found = [k for k in list_la_keys(vault, name, password)
+                 if _plain(k.fingerprint) == _plain(fingerprint) and not k.retired_at]
+        if not found:
+            raise NotFound("no trusted key has that fingerprint (see `trialvault la trusted`)")
+        for k in found:
+            console.print(f"would retire LA {k.la_code}'s key {k.fingerprint} (registered "
+                          f"{k.registered_at} by {k.registered_by}): packages signed with it "
+                          "are refused from then on", highlight=False, soft_wrap=True)
+        if dry_run:
+            return
+        confirm("Retire it?", yes=yes, what="retiring an LA key")
+        fingerprint = found[0].fingerprint
+    n = retire_la_key(vault, name, password, fingerprint)
     if not n:
         raise NotFound("no trusted key has that fingerprint (see `trialvault la trusted`)")
     console.print(f"[green]retired[/] {n} key(s)")
