@@ -82,6 +82,8 @@ COMMANDS: tuple[Entry, ...] = (
           "Serve the local web console on 127.0.0.1."),
     Entry("rights", "trialvault.rights.commands", _DPO,
           "Data-subject requests: register, deadlines, actions, letters."),
+    Entry("keygen", "trialvault.rights.commands", _DPO,
+          "Make the age key a data subject's access response is sealed to."),
     Entry("retention", "trialvault.retention.commands", _DPO,
           "When the data must be destroyed, and the purge."),
     Entry("evaluate", "trialvault.evaluate.commands", _EVAL,

@@ -1,33 +1,47 @@
 """CLI of the rights desk: `trialvault rights …` (thin: parse, call `rights.service`, print).
 
 Every command takes `--vault DIR` and acts as `--user` (default `$TRIALVAULT_USER`, else the
-vault's only user or first data-manager); the password comes from `$TRIALVAULT_PASSWORD` or a
-hidden prompt. Child codes are shown only with `--reveal`, and only to the dpo and
-data-manager roles; they are never written to a log or the audit chain.
+vault's only user); the password comes from `$TRIALVAULT_PASSWORD` or a hidden prompt. Only the
+dpo and data-manager roles hold the register's key: other roles are refused (exit 4). Child
+codes are shown only with `--reveal`; they are never written to a log or the audit chain.
+`trialvault keygen` (top level) makes the age key a data subject's access response is sealed
+to, and `rights open-response` opens one with it (neither needs a vault).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from trialvault.cli_common import (
+    DryRunOption,
     StudyOption,
     UserOption,
     VaultOption,
+    YesOption,
     acting_user,
+    confirm,
     console,
     guarded,
+    note,
     password_from_env_or_prompt,
     warning,
 )
-from trialvault.errors import PolicyRefusal
+from trialvault.output import (
+    Column,
+    FormatOption,
+    JsonOption,
+    Listing,
+    emit,
+    emit_json,
+    output_format,
+    utc,
+)
 from trialvault.rights import service
+from trialvault.rights.child_code import child_code
 from trialvault.rights.deadlines import compute_deadline
 from trialvault.rights.register import CHANNELS, REQUEST_TYPES
 from trialvault.study import load_study
@@ -66,9 +80,8 @@ def _left(view: service.RequestView) -> str:
     if view.days_left is None:
         return "clock stopped" if view.stopped_for else "—"
     if view.overdue:
-        return f"[bold red]{-view.days_left} overdue[/]"
-    colour = "yellow" if view.days_left <= 7 else "green"
-    return f"[{colour}]{view.days_left}[/]"
+        return f"{-view.days_left} overdue"
+    return str(view.days_left)
 
 
 def _notes(view: service.RequestView) -> str:
@@ -76,10 +89,10 @@ def _notes(view: service.RequestView) -> str:
     if view.duplicate_of:
         notes.append(f"duplicate of request {view.duplicate_of}")
     if view.overdue_at_pause:
-        notes.append(f"[red]overdue at pause ({view.overdue_at_pause} day(s) late when "
-                     "information was asked)[/]")
+        notes.append(f"overdue at pause ({view.overdue_at_pause} day(s) late when "
+                     "information was asked)")
     if view.state == "erasing":
-        notes.append("[yellow]erasure not finished: run `rights execute` again[/]")
+        notes.append("erasure not finished: run `rights execute` again")
     if view.stopped_for:
         notes.append(f"awaiting {view.stopped_for}")
     if view.paused_days:
@@ -87,46 +100,6 @@ def _notes(view: service.RequestView) -> str:
     if view.extended and view.tell_extension_by:
         notes.append(f"extended: tell the person by {view.tell_extension_by}")
     return "; ".join(notes)
-
-
-MAX_CHILD_CODE = 100  # characters; LA child codes are short identifiers
-
-
-def child_code(option: str | None, path: Path | None) -> str:
-    """The child code from --child-file, `--child -` (stdin), --child (with a warning) or a
-    hidden prompt. Refusals never echo what was given."""
-    if option is not None and path is not None:
-        raise typer.BadParameter("give the child code once: --child or --child-file")
-    if path is not None:
-        try:
-            with path.open("rb") as handle:
-                text = handle.read(4096).decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise typer.BadParameter(f"--child-file: cannot read {path} "
-                                     f"({type(exc).__name__})") from None
-        return _one_code(text, f"--child-file {path}")
-    if option == "-":
-        return _one_code(sys.stdin.read(4096), "--child - (stdin)")
-    if option is not None:
-        warning("--child puts the child's code in the process list (ps) and your shell "
-                "history; use --child-file FILE, --child - (stdin) or the prompt instead")
-        return _one_code(option, "--child")
-    if not sys.stdin.isatty():
-        raise typer.BadParameter("no terminal to ask for the child code: give --child-file "
-                                 "FILE or --child - (read from stdin)")
-    return _one_code(str(typer.prompt("LA child code (not shown)", hide_input=True,
-                                      confirmation_prompt=True)), "the prompt")
-
-
-def _one_code(text: str, source: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) != 1:
-        raise typer.BadParameter(f"{source}: expected one child code on one line "
-                                 f"(found {len(lines)} non-empty lines)")
-    if len(lines[0]) > MAX_CHILD_CODE:
-        raise typer.BadParameter(f"{source}: a child code has at most {MAX_CHILD_CODE} "
-                                 "characters")
-    return lines[0]
 
 
 @rights_app.command("new")
@@ -174,43 +147,97 @@ def new(
                 "30 days): they are linked; answer them together")
 
 
+REQUESTS = Listing("rights-list", "Data-subject requests with their due dates", (
+    Column("id", "id", "integer"), Column("type", "type"), Column("la", "LA", "integer"),
+    Column("child", "child", description="masked (•••) unless --reveal; '(erased)' once erased"),
+    Column("received", "received", "date"), Column("channel", "channel"),
+    Column("state", "state"), Column("due", "due", "date", nullable=True,
+                                     description="null while the clock is stopped"),
+    Column("days_left", "days left", "integer", nullable=True,
+           description="negative when overdue; null when closed or the clock is stopped"),
+    Column("overdue", "overdue", "boolean"),
+    Column("closed_on", "closed", "date", nullable=True),
+    Column("notes", "notes", wrap=True)))
+
+
+def _request_row(v: service.RequestView) -> dict[str, Any]:
+    return {"id": v.request_id, "type": v.type, "la": v.la_code, "child": v.child,
+            "received": v.received, "channel": v.channel, "state": v.state, "due": v.due,
+            "days_left": v.days_left, "overdue": v.overdue, "closed_on": v.closed_on,
+            "notes": _notes(v)}
+
+
+def _urgency(row: Any) -> str | None:
+    if row["overdue"]:
+        return "bold red"
+    left = row["days_left"]
+    return "yellow" if left is not None and left <= 7 else None
+
+
 @rights_app.command("list")
 @guarded
 def list_(vault: VaultOption, user: UserOption = None, reveal: RevealOption = False,
-          all_: Annotated[bool, typer.Option("--all", help="Include closed requests")] = False
-          ) -> None:
-    """List requests with their due dates and days left (overdue in red).
+          all_: Annotated[bool, typer.Option("--all", help="Include closed requests")] = False,
+          fmt: FormatOption = None, as_json: JsonOption = False) -> None:
+    """List requests with their due dates and days left (overdue in red, due within a week in
+    yellow). Needs the register's key: the dpo and data-manager roles.
 
-    Example: trialvault rights list --all
+    Example: trialvault rights list --all --json
     """
+    chosen = output_format(fmt, as_json)
     today = dt.date.today()
     views = service.list_requests(_login(vault, user), today=today, open_only=not all_,
                                   reveal=reveal)
-    table = Table(title=f"Rights requests ({'all' if all_ else 'open'}), {today}")
-    for col in ("id", "type", "LA", "child", "received", "state", "due", "days left", "notes"):
-        table.add_column(col, justify="right" if col in ("id", "days left") else "left")
-    for v in views:
-        table.add_row(str(v.request_id), v.type, str(v.la_code), v.child, str(v.received),
-                      v.state.replace("_", " "), str(v.due or "—"), _left(v), _notes(v))
-    console.print(table)
-    if not views:
-        console.print("no requests")
+    emit(REQUESTS, [_request_row(v) for v in views], chosen,
+         title=f"Rights requests ({'all' if all_ else 'open'}), {today}", highlight=_urgency)
+    if not views and chosen.value == "table":
+        note("no requests" if all_ else "no open requests (--all lists closed ones too)")
+
+
+HISTORY = Listing("rights-history", "Events of one request (rights show)", (
+    Column("at", "when (UTC)", "datetime"), Column("by", "by"), Column("action", "action"),
+    Column("from", "from", nullable=True), Column("to", "to"),
+    Column("detail", "detail", nullable=True, wrap=True)))
 
 
 @rights_app.command("show")
 @guarded
 def show(request_id: IdArg, vault: VaultOption, user: UserOption = None,
-         reveal: RevealOption = False) -> None:
-    """Show one request: facts, deadline, pauses, exemption, history, rows held.
+         reveal: RevealOption = False, fmt: FormatOption = None,
+         as_json: JsonOption = False) -> None:
+    """Show one request: facts, deadline, pauses, exemption, history, rows held, stored
+    copies and corrections (old and new values only with --reveal).
 
     Example: trialvault rights show 3
     """
+    chosen = output_format(fmt, as_json)
     d = service.show_request(_login(vault, user), request_id, today=dt.date.today(),
                              reveal=reveal)
     v = d.view
+    history = [{"at": utc(at), "by": by, "action": action, "from": frm, "to": to,
+                "detail": detail} for at, by, action, frm, to, detail in d.events]
+    if chosen.value == "json":
+        e = d.exemption
+        emit_json({"request": REQUESTS.records([_request_row(v)])[0], "note": d.note,
+                   "extension_reason": d.extension_reason,
+                   "tell_extension_by": v.tell_extension_by, "outcome": v.outcome,
+                   "exemption": None if e is None else {
+                       "right": e.right, "basis": e.basis, "reason": e.reason,
+                       "decided_by": e.decided_by, "decided_on": e.decided_on},
+                   "pauses": [{"kind": k, "asked": a, "received": r} for k, a, r in d.pauses],
+                   "rows_held": d.rows_held, "stored_copies": d.artefacts,
+                   "corrections": [{k: c.get(k) for k in ("table", "column", "old", "new",
+                                                          "record", "packages")}
+                                   for c in d.corrections],
+                   "history": HISTORY.records(history)})
+        return
+    if chosen.value == "csv":
+        emit(HISTORY, history, chosen)
+        return
     console.print(f"[bold]request {v.request_id}[/] {v.type} · LA {v.la_code} · child {v.child}")
     console.print(f"received {v.received} by {v.channel} · state {v.state.replace('_', ' ')}")
-    console.print(f"due {v.due or '— (clock stopped)'} · days left {_left(v)} · {_notes(v)}")
+    console.print(f"due {v.due or '— (clock stopped)'} · days left {_left(v)} · {_notes(v)}",
+                  markup=False, style="bold red" if v.overdue else None)
     if d.extension_reason:
         console.print(f"extension reason: {d.extension_reason}", markup=False)
     for kind, asked, answered in d.pauses:
@@ -235,13 +262,8 @@ def show(request_id: IdArg, vault: VaultOption, user: UserOption = None,
     if d.note:
         console.print(f"note: {d.note}", markup=False)
     held = ", ".join(f"{t} {n}" for t, n in d.rows_held.items()) or "none"
-    console.print(f"rows held about the child: {held}")
-    table = Table(title="history")
-    for col in ("when (UTC)", "by", "action", "from", "to", "detail"):
-        table.add_column(col)
-    for at, by, action, frm, to, detail in d.events:
-        table.add_row(f"{at:%Y-%m-%d %H:%M}", by, action, frm or "", to, detail or "")
-    console.print(table)
+    console.print(f"rows held about the child: {held}", highlight=False)
+    emit(HISTORY, history, chosen, title="history")
 
 
 @rights_app.command("await-id")
@@ -368,20 +390,24 @@ def execute(
                                                 "of this package (id)")] = None,
     collection_year: Annotated[int | None, typer.Option("--collection-year", help=(
         "rectification: only rows of this collection year"))] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="erasure: show what would be "
-                                          "done, per place, and change nothing")] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="erasure: do not ask for typed "
-                                      "confirmation (scripts)")] = False,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
 ) -> None:
-    """Carry out a request.
+    """Carry out a request, after showing what it will do, per place, and asking you to
+    confirm (`--yes` in scripts; `--dry-run` shows the preview and changes nothing).
 
-    access: sealed xlsx + covering letter; rectification: --table --column --value --reason
-    (name the record with --package / --collection-year / --source-file --source-line when the
-    child has several); restriction/objection: exclusion flag; erasure: preview, typed
-    confirmation (or --yes), delete everywhere, tombstone, re-key — an interrupted erasure is
-    finished by running this again.
+    access: the child's records (workbook) and a covering letter, sealed with age to the
+    --recipient key (made with `trialvault keygen`), into --out; rectification: --table
+    --column --value --reason (name the record with --package / --collection-year /
+    --source-file --source-line when the child has several); restriction/objection: exclusion
+    flag; erasure: typed confirmation, delete everywhere, tombstone, re-key — an interrupted
+    erasure is finished by running this again.
 
-    Example: trialvault rights execute 3 --dry-run
+    Example:
+
+        trialvault rights execute 3 --dry-run
+
+        trialvault rights execute 3 --recipient age1... --out responses/ --yes
     """
     rect = None
     if table or column or value is not None:
@@ -390,19 +416,25 @@ def execute(
                                      "--reason")
         rect = service.Rectification(table, column, value, reason, source_file, source_line,
                                      package, collection_year)
+    from trialvault.progress import show_progress
+
     v = _login(vault, user)
     s = load_study(study)
     if dry_run or not yes:
-        plan = _erasure_plan(v, request_id)
-        if plan is not None:
-            _print_plan(plan)
-            if dry_run:
-                return
-            _confirm_erasure(request_id)
-        elif dry_run:
-            raise PolicyRefusal("--dry-run previews an erasure; this request is not one")
-    rep = service.execute(v, s, request_id, today=dt.date.today(), recipient=recipient,
-                          out_dir=out, rectification=rect)
+        kind, plan = service.preview(v, request_id, recipient=recipient, out_dir=out,
+                                     rectification=rect)
+        _print_plan(kind, plan)
+        if dry_run:
+            return
+        if kind == "erasure":
+            confirm("This deletes the child's data for good.", yes=yes, what="erasure",
+                    phrase=f"erase {request_id}")
+        else:
+            confirm(f"Carry out this {kind} request?", yes=yes, what=f"executing a {kind} "
+                    "request")
+    with show_progress("rights execute") as progress:
+        rep = service.execute(v, s, request_id, today=dt.date.today(), recipient=recipient,
+                              out_dir=out, rectification=rect, progress=progress)
     console.print(f"[green]request {rep.request_id} ({rep.type}) {rep.state}[/]")
     for name, n in rep.rows_touched.items():
         console.print(f"  {name:40} {n}")
@@ -464,68 +496,67 @@ def letter(request_id: IdArg, vault: VaultOption, study: StudyOption, user: User
 @rights_app.command("deadline")
 @guarded
 def deadline(received: Annotated[str, typer.Argument(help="Date received, YYYY-MM-DD")],
-             extended: Annotated[bool, typer.Option("--extended", help="Three months")] = False
-             ) -> None:
+             extended: Annotated[bool, typer.Option("--extended", help="Three months")] = False,
+             as_json: JsonOption = False) -> None:
     """Compute a response deadline by the ICO rules (no vault needed).
 
     Example: trialvault rights deadline 2026-01-31
     """
     d = compute_deadline(_date(received, "RECEIVED"), extended=extended)
+    if as_json:
+        emit_json({"received": d.received, "due": d.due, "weekday": f"{d.due:%A}",
+                   "extended": extended, "tell_extension_by": d.tell_extension_by})
+        return
     console.print(f"received {d.received}: due {d.due} ({d.due:%A})"
                   + (f"; tell the person of the extension by {d.tell_extension_by}"
                      if d.tell_extension_by else ""))
 
 
-def _erasure_plan(v: service.Vault, request_id: int) -> Any:
-    try:
-        return service.erasure_preview(v, request_id)
-    except PolicyRefusal as exc:
-        if "not an erasure" in str(exc):
-            return None
-        raise
+PLAN = Listing("rights-plan", "What executing a request will do, per place (no values)", (
+    Column("place", "place"), Column("what", "what", wrap=True),
+    Column("count", "count", "integer")))
 
 
-def _print_plan(plan: Any) -> None:
-    table = Table(title=f"erasure of request {plan.request_id}: what will be done")
-    for col in ("place", "what", "count"):
-        table.add_column(col, justify="right" if col == "count" else "left")
-    for a in plan.actions:
-        table.add_row(a.place, a.action, str(a.count))
-    console.print(table)
-    console.print(f"{plan.records} record(s) as received from the LA; every step is audited")
+def _print_plan(kind: str, plan: Any) -> None:
+    emit(PLAN, [{"place": a.place, "what": a.action, "count": a.count} for a in plan.actions],
+         output_format(None, False), title=f"{kind} request {plan.request_id}: what will be "
+         "done")
+    if kind == "erasure":
+        console.print(f"{plan.records} record(s) as received from the LA; every step is "
+                      "audited")
 
 
-def _confirm_erasure(request_id: int) -> None:
-    if not sys.stdin.isatty():
-        raise PolicyRefusal("erasure needs typed confirmation at a terminal, or --yes "
-                            "(preview it with --dry-run)")
-    phrase = f"erase {request_id}"
-    typed = typer.prompt(f"This deletes the child's data for good. Type '{phrase}'")
-    if typed.strip() != phrase:
-        raise PolicyRefusal("confirmation did not match: nothing was changed")
+INVENTORY = Listing("rights-inventory", "Stored copies that hold children's data", (
+    Column("id", "id", description="artefact id (a unique prefix will do for `rights destroy`)"),
+    Column("kind", "kind", description="package, access_response, export or backup"),
+    Column("location", "where", wrap=True), Column("children", "children", "integer"),
+    Column("created_at", "made (UTC)", "datetime"), Column("state", "state",
+                                                           description="held, to_destroy, "
+                                                           "destroyed, destroyed_elsewhere"),
+    Column("request", "request", "integer", nullable=True,
+           description="the request that put it on the 'still to destroy' list"),
+    Column("purpose", "purpose", nullable=True)))
 
 
 @rights_app.command("inventory")
 @guarded
 def inventory_cmd(vault: VaultOption, user: UserOption = None,
                   to_destroy: Annotated[bool, typer.Option(
-                      "--to-destroy", help="Only the 'still to destroy' list")] = False) -> None:
+                      "--to-destroy", help="Only the 'still to destroy' list")] = False,
+                  fmt: FormatOption = None, as_json: JsonOption = False) -> None:
     """Stored copies that hold children's data (packages, access responses, exports, backups).
 
     Example: trialvault rights inventory --to-destroy
     """
+    chosen = output_format(fmt, as_json)
     arts = service.artefacts(_login(vault, user), to_destroy_only=to_destroy)
-    table = Table(title="still to destroy" if to_destroy else "stored copies holding "
-                  "children's data")
-    for col in ("id", "kind", "where", "children", "made", "state"):
-        table.add_column(col)
-    for a in arts:
-        table.add_row(a.artefact_id, a.kind, a.location, str(a.children),
-                      f"{a.created_at:%Y-%m-%d}", a.state.replace("_", " ")
-                      + (f" (request {a.state_request})" if a.state_request else ""))
-    console.print(table)
-    if not arts:
-        console.print("nothing to destroy" if to_destroy else "no stored copies registered")
+    emit(INVENTORY, [{"id": a.artefact_id, "kind": a.kind, "location": a.location,
+                      "children": a.children, "created_at": utc(a.created_at),
+                      "state": a.state, "request": a.state_request, "purpose": a.purpose}
+                     for a in arts], chosen,
+         title="still to destroy" if to_destroy else "stored copies holding children's data")
+    if not arts and chosen.value == "table":
+        note("nothing to destroy" if to_destroy else "no stored copies registered")
 
 
 @rights_app.command("destroy")
@@ -535,16 +566,33 @@ def destroy(artefact: Annotated[str, typer.Argument(help="Artefact id (from `rig
             vault: VaultOption, user: UserOption = None,
             elsewhere: Annotated[str | None, typer.Option(
                 "--elsewhere", help="It was destroyed outside this machine: say where and "
-                "how (recorded)")] = None) -> None:
+                "how (recorded)")] = None,
+            dry_run: DryRunOption = False, yes: YesOption = False) -> None:
     """Close an item of the 'still to destroy' list: delete it (files overwritten, then
-    removed), or record that it was destroyed elsewhere.
+    removed), or record that it was destroyed elsewhere. Asks first (`--yes` in scripts).
 
-    Example: trialvault rights destroy 0b6f… --elsewhere "TRE copy deleted by the TRE admin"
+    Example: trialvault rights destroy export-1a2b --elsewhere "TRE copy deleted by its admin"
     """
-    art = service.destroy(_login(vault, user), artefact, elsewhere=elsewhere)
+    v = _login(vault, user)
+    if dry_run or not yes:
+        art = service.artefact(v, artefact)
+        how = ("record it as destroyed elsewhere" if elsewhere is not None else
+               "overwrite its files with random bytes, then delete them")
+        console.print(f"{art.kind} {art.artefact_id} at {art.location} ({art.children} "
+                      f"children, {art.state.replace('_', ' ')}): will {how}", highlight=False,
+                      soft_wrap=True)
+        if dry_run:
+            return
+        confirm(f"Destroy {art.name}?", yes=yes, what="destroying a stored copy")
+        artefact = art.artefact_id
+    art = service.destroy(v, artefact, elsewhere=elsewhere)
     console.print(f"{art.kind} {art.name}: {art.state.replace('_', ' ')}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the top-level app."""
+    from trialvault.rights.key_commands import keygen, open_response
+
+    rights_app.command("open-response")(open_response)
     app.add_typer(rights_app, name="rights")
+    app.command("keygen")(keygen)

@@ -41,6 +41,7 @@ from typing import Any
 import duckdb
 
 from trialvault.errors import IntegrityError, PolicyRefusal
+from trialvault.progress import ProgressCallback, no_progress
 from trialvault.rights import actions, letters
 from trialvault.rights import register as reg
 from trialvault.rights.flags import RIGHTS_SCHEMA
@@ -433,13 +434,18 @@ def start(s: VaultSession, request_id: int) -> tuple[str, dict[str, str]]:
 
 
 def run(path: Any, user: str, password: str, request_id: int, *, today: dt.date,
-        started: tuple[str, dict[str, str]] | None = None) -> ErasureResult:
+        started: tuple[str, dict[str, str]] | None = None,
+        progress: ProgressCallback | None = None) -> ErasureResult:
     """Carry out (or resume) the erasure of `request_id`; see the module docstring.
-    `started`: what `start` returned when the caller already ran step 1 in its session."""
+    `started`: what `start` returned when the caller already ran step 1 in its session.
+    `progress(done, 4, step)` is told as each step starts."""
+    tell = progress or no_progress
+    tell(0, 4, "recording the start")
     if started is None:
         with _session(path, user, password, request_id, "start") as s:
             started = start(s, request_id)
     step, recorded = started
+    tell(1, 4, "deleting the child's data")
     if step == "started":
         # Steps 2 and 3 in one session: the child domain on s.con (committed first), the
         # register on its writer (committed right after). A crash between the two commits
@@ -451,12 +457,15 @@ def run(path: Any, user: str, password: str, request_id: int, *, today: dt.date,
             recorded = dict(s.key_fingerprints)
         step = "data_erased"
     report = None
+    tell(2, 4, "re-keying the vault")
     if step == "data_erased":
         current = Keyring.load(path).domain_fingerprints()
         if any(recorded.get(d) == current.get(d) for d in MUST_ROTATE):
             report = rekey(path, user, password)
+    tell(3, 4, "completing the request")
     with _session(path, user, password, request_id, "complete") as s:
         s.require_role("dpo", "data-manager")
         done = _complete(s, request_id, today, report.domains if report else None)
         acts = _recorded(s.con, request_id)
+    tell(4, 4, "done")
     return ErasureResult(done, acts, report)

@@ -92,11 +92,7 @@ def access_workbook(bundle: AccessBundle) -> bytes:
 def seal_access_response(req: RightsRequest, recipient: str, *, workbook: bytes,
                          letter: str) -> tuple[str, bytes]:
     """(file name, age ciphertext) of the workbook and letter zipped in memory."""
-    try:
-        parsed = x25519.Recipient.from_str(recipient.strip())
-    except Exception:  # pyrage raises its own error types for a malformed key
-        raise InputFileError("the recipient is not an age public key (age1…)",
-                             rule="recipient") from None
+    parsed = x25519.Recipient.from_str(check_recipient(recipient))
     stem = f"access-request-{req.request_id}"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -111,8 +107,63 @@ def write_atomic(out_dir: Path, name: str, data: bytes) -> Path:
     return files.write_atomic(out_dir / name, data)
 
 
+def check_recipient(recipient: str) -> str:
+    """The recipient if it is an age X25519 public key (age1…); else a clear error."""
+    try:
+        x25519.Recipient.from_str(recipient.strip())
+    except Exception:  # pyrage raises its own error types for a malformed key
+        raise InputFileError("the recipient is not an age public key (age1…)",
+                             rule="recipient") from None
+    return recipient.strip()
+
+
+def new_access_key(path: Path, *, now: dt.datetime | None = None) -> str:
+    """Make an age X25519 key pair for a data subject's access response (what `age-keygen`
+    writes: two comment lines, then the secret key) in a new file only its owner can read;
+    return the public key. The file is never overwritten: an existing key may be the only
+    way to open a response already sent."""
+    import os
+
+    identity = x25519.Identity.generate()
+    public = str(identity.to_public())
+    made = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = f"# created: {made}\n# public key: {public}\n{identity}\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise InputFileError("a key file already exists there: it is never overwritten "
+                             "(choose another --out)", file=str(path)) from None
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text)
+    return public
+
+
+def read_identity(path: Path) -> str:
+    """The secret key line of an age identity file (refusing anything else)."""
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"cannot read the key file ({type(exc).__name__})",
+                             file=str(path)) from None
+    keys = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-")]
+    if len(keys) != 1:
+        raise InputFileError("not an age key file (one AGE-SECRET-KEY- line expected)",
+                             file=str(path))
+    return keys[0]
+
+
 def open_access_response(path: Path, identity: str) -> dict[str, bytes]:
     """Decrypt a sealed access response in memory: {member name: bytes} (for the recipient)."""
-    plain = pyrage.decrypt(path.read_bytes(), [x25519.Identity.from_str(identity.strip())])
+    try:
+        plain = pyrage.decrypt(path.read_bytes(), [x25519.Identity.from_str(identity.strip())])
+    except OSError as exc:
+        raise InputFileError(f"cannot read it ({type(exc).__name__})", file=str(path)) from None
+    except Exception:  # pyrage: not age, or sealed to another key
+        raise InputFileError("this key does not open it (not an age file, or sealed to "
+                             "another key)", file=str(path)) from None
     with zipfile.ZipFile(io.BytesIO(plain)) as zf:
-        return {name: zf.read(name) for name in zf.namelist()}
+        names = zf.namelist()
+        if any(Path(n).name != n or n.startswith(".") for n in names):
+            raise InputFileError("unexpected member names (not a trialvault access response)",
+                                 file=str(path))
+        return {name: zf.read(name) for name in names}

@@ -204,6 +204,19 @@ def access_claims(counts: dict[str, int]) -> list[Claim]:
                   total)]
 
 
+def sealed_claim(file_name: str, recipient: str) -> str:
+    """How an access response is locked and how to open it (the outcome letter, sent apart
+    from the locked file): the file, the tool, the public key it is locked to."""
+    return (f"We sent it to you as one locked file, `{file_name}`, with a covering letter "
+            "inside. It is locked (encrypted with age, https://age-encryption.org, X25519) "
+            "so that only the key made for you with your local authority can open it. That "
+            f"key's public part is `{recipient}`. To open the file, whoever keeps your key "
+            f"file runs `age --decrypt -i KEY-FILE {file_name} > "
+            f"{file_name.removesuffix('.age')}` (or `trialvault rights open-response "
+            f"{file_name} --key KEY-FILE --out FOLDER`) and then opens the zip. If the key "
+            "file is lost, ask us and we will send a new copy locked to a new key.")
+
+
 # --- rendering ------------------------------------------------------------------------------
 
 TITLES = {

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trialvault.errors import AccessDenied, InputFileError, PolicyRefusal
+from trialvault.progress import ProgressCallback
 from trialvault.rights import actions, erasure, export, letters
 from trialvault.rights import register as reg
 from trialvault.rights.deadlines import PauseKind
@@ -318,11 +319,69 @@ def erasure_preview(v: Vault, request_id: int) -> erasure.Plan:
     return erasure.preview(v.path, v.user, v.password, request_id)
 
 
+def preview(v: Vault, request_id: int, *, recipient: str | None = None,
+            out_dir: Path | None = None, rectification: Rectification | None = None
+            ) -> tuple[str, erasure.Plan]:
+    """What executing the request would do, per place, with nothing changed: (its type, the
+    plan). Refuses what `execute` would refuse before it starts (state, missing options)."""
+    with _session(v, "rights execute", {"request_id": request_id, "dry_run": True},
+                  write=False) as s:
+        _desk(s)
+        req = reg.check_executable(s.con, request_id)
+        if req.type == "erasure":
+            kind = "erasure"
+        else:
+            kind = req.type
+            plan = erasure.Plan(request_id, _plan(s, req, recipient, out_dir, rectification))
+            s.record(detail={"type": kind, "places": len(plan.actions)})
+    if kind == "erasure":
+        return kind, erasure_preview(v, request_id)
+    return kind, plan
+
+
+def _plan(s: VaultSession, req: reg.RightsRequest, recipient: str | None,
+          out_dir: Path | None, rectification: Rectification | None) -> list[erasure.Action]:
+    A = erasure.Action
+    child = actions.child_of(req)
+    held = actions.rows_about(s.con, req.la_code, child)
+    if req.type == "access":
+        if recipient is None or out_dir is None:
+            raise InputFileError("an access response needs --recipient (age public key) "
+                                 "and --out (folder)", rule="recipient")
+        export.check_recipient(recipient)
+        records = sum(n for t, n in held.items() if t.startswith("raw."))
+        out = [A("table", t, "copy into the workbook", n) for t, n in sorted(held.items())]
+        out += [A("access_response", str(out_dir / f"access-request-{req.request_id}.xlsx.age"),
+                  "write the workbook and letter, sealed to the recipient key", records),
+                A("inventory", "rights.artefacts", "register the sealed copy", 1)]
+    elif req.type == "rectification":
+        if rectification is None:
+            raise InputFileError("a rectification needs --table, --column, --value and "
+                                 "--reason", rule="rectification")
+        overlay.check_target(rectification.table, rectification.column)
+        n = held.get(f"raw.{rectification.table}", 0)
+        out = [A("table", f"raw.{rectification.table}",
+                 f"correct {rectification.column} (the record named, of the child's {n} rows)",
+                 n),
+               A("corrections", "standing corrections", "re-apply to every later extract", 1),
+               A("table", "harmonised (current view)", "rebuild", 1)]
+    else:
+        exports = [a for a in inventory.holding(s.con, req.la_code, child)
+                   if a.kind == "export" and a.purpose != "storage"]
+        out = [A("register", actions.FLAGS_TABLE, f"set an active {req.type} flag: the child "
+                 "is left out of new evaluations and analysis exports", 1)]
+        out += [A("export", a.name, "mark to destroy (made for analysis before the request)",
+                  1, a.artefact_id) for a in exports]
+    out.append(A("register", "rights.requests", "complete the request (letter ready)", 1))
+    return out
+
+
 def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
             recipient: str | None = None, out_dir: Path | None = None,
-            rectification: Rectification | None = None) -> ExecutionReport:
+            rectification: Rectification | None = None,
+            progress: ProgressCallback | None = None) -> ExecutionReport:
     """Carry out the request in one audited transaction; an erasure runs (or resumes) its steps
-    and completes only after the re-key (`rights.erasure`)."""
+    and completes only after the re-key (`rights.erasure`). `progress` hears each step."""
     args: dict[str, Any] = {"request_id": request_id}
     if rectification is not None:
         args.update(table=rectification.table, column=rectification.column,
@@ -342,7 +401,7 @@ def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
             report, sealed = _act(s, study, request_id, today=today, recipient=recipient,
                                   out_dir=out_dir, rectification=rectification)
     if started is not None:
-        return _erase(v, request_id, today, started)
+        return _erase(v, request_id, today, started, progress)
     if sealed is not None and out_dir is not None:
         report.files.append(export.write_atomic(out_dir, *sealed))
     return report
@@ -416,9 +475,10 @@ def _rectify(s: VaultSession, register: Any, req: reg.RightsRequest, r: Rectific
     return result, text
 
 
-def _erase(v: Vault, request_id: int, today: dt.date,
-           started: tuple[str, dict[str, str]]) -> ExecutionReport:
-    done = erasure.run(v.path, v.user, v.password, request_id, today=today, started=started)
+def _erase(v: Vault, request_id: int, today: dt.date, started: tuple[str, dict[str, str]],
+           progress: ProgressCallback | None = None) -> ExecutionReport:
+    done = erasure.run(v.path, v.user, v.password, request_id, today=today, started=started,
+                       progress=progress)
     rows: dict[str, int] = {}
     outputs: list[dict[str, Any]] = []
     for a in done.actions:
@@ -453,9 +513,8 @@ def _access(s: VaultSession, register: Any, study: StudyFile, req: reg.RightsReq
     result = actions.ActionResult(detail={"records": total, "tables": len(bundle.tables),
                                           "outputs": len(bundle.outputs),
                                           "file": sealed[0]})
-    outcome = (letters.access_claims(bundle.row_counts)[0].text + "\n\nWe sent it to you "
-               "with a letter, locked so that only you (through your local authority) can "
-               "open it.")
+    outcome = (letters.access_claims(bundle.row_counts)[0].text + "\n\n"
+               + letters.sealed_claim(sealed[0], recipient.strip()))
     return result, sealed, outcome
 
 
@@ -475,7 +534,23 @@ def destroy(v: Vault, artefact_id: str, *, elsewhere: str | None = None
     with _session(v, "rights destroy", {"artefact": artefact_id,
                                         "elsewhere": elsewhere is not None}) as s:
         _desk(s)
+        artefact_id = resolve_artefact(s.con, artefact_id)
         art = inventory.close_to_destroy(s.con, artefact_id, user=s.user,
                                          elsewhere_note=elsewhere)
         s.record(detail={"artefact": artefact_id, "kind": art.kind, "state": art.state})
     return art
+
+
+def resolve_artefact(con: Any, text: str) -> str:
+    """The artefact id `text` names (the whole id or a unique prefix, as the inventory shows)."""
+    from trialvault.short_ids import resolve
+
+    ids = [a.artefact_id for a in inventory.list_artefacts(con)]
+    return resolve(text, ids, what="stored copy", listed_by="`trialvault rights inventory`")
+
+
+def artefact(v: Vault, artefact_id: str) -> inventory.Artefact:
+    """One inventory entry (for `rights destroy --dry-run`)."""
+    with _session(v, "rights inventory", {"artefact": artefact_id}, write=False) as s:
+        _desk(s)
+        return inventory.get(s.con, resolve_artefact(s.con, artefact_id))

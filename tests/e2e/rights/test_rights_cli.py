@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,9 @@ def test_request_lifecycle_through_the_cli(env: dict[str, str], tmp_path: Path) 
     today = dt.date.today()
     code, out = _run(env, "rights", "resume", "1", "--date", today.isoformat())
     assert code == 0 and "(0 day(s) paused)" in out  # identity restarts the month instead
-    code, out = _run(env, "rights", "execute", "1")
+    code, out = _run(env, "rights", "execute", "1")  # not at a terminal: --yes is needed
+    assert code == 6 and "--yes" in out and "meta.rights_flags" in out  # the preview
+    code, out = _run(env, "rights", "execute", "1", "--yes")
     assert code == 0 and "completed" in out and "meta.rights_flags" in out
     code, out = _run(env, "rights", "show", "1")
     assert code == 0 and "await-identity" in out and CHILD not in out
@@ -77,17 +80,21 @@ def test_backup_restore_inventory_and_destroy_through_the_cli(env: dict[str, str
     assert code == 0 and "backup " in out and (tmp_path / "b1" / "backup.json").exists()
     code, out = _run(env, "backup", "--out", str(tmp_path / "b1"))
     assert code == 3 and "not empty" in out
-    code, out = _run(env, "restore", "--backup", str(tmp_path / "b1"))
+    code, out = _run(env, "restore", "--backup", str(tmp_path / "b1"), "--dry-run")
+    assert code == 0 and "would restore backup" in out
+    code, out = _run(env, "restore", "--backup", str(tmp_path / "b1"), "--yes")
     assert code == 0 and "restored backup" in out and "0 erased children" in out
-    code, out = _run(env, "restore", "--backup", str(tmp_path))
+    code, out = _run(env, "restore", "--backup", str(tmp_path), "--yes")
     assert code == 3 and "not a trialvault backup" in out
     code, out = _run(env, "rights", "inventory")
     assert code == 0 and "backup" in out and "held" in out
-    backup_id = next(line.split()[1] for line in out.splitlines() if "backup" in line
-                     and "│" in line)
-    code, out = _run(env, "rights", "destroy", backup_id, "--elsewhere", "short")
+    code, out = _run(env, "rights", "inventory", "--json")
+    backup_id = next(a["id"] for a in json.loads(out) if a["kind"] == "backup")
+    code, out = _run(env, "rights", "destroy", backup_id[:8], "--elsewhere", "short", "--yes")
     assert code == 6 and "at least" in out
-    code, out = _run(env, "rights", "destroy", backup_id)
+    code, out = _run(env, "rights", "destroy", backup_id[:8])  # not at a terminal: refused
+    assert code == 6 and "--yes" in out and (tmp_path / "b1").exists()
+    code, out = _run(env, "rights", "destroy", backup_id[:8], "--yes")
     assert code == 0 and "destroyed" in out and not (tmp_path / "b1").exists()
     code, out = _run(env, "rights", "inventory", "--to-destroy")
     assert code == 0 and "nothing to destroy" in out
