@@ -88,6 +88,8 @@ COMMANDS: tuple[Entry, ...] = (
           "When the data must be destroyed, and the purge."),
     Entry("evaluate", "trialvault.evaluate.commands", _EVAL,
           "Evaluate the study inside the vault."),
+    Entry("runs", "trialvault.disclose.commands", _EVAL,
+          "List the evaluation runs stored in the vault."),
     Entry("release", "trialvault.disclose.commands", _EVAL,
           "Request, review and write disclosure-checked releases."),
 )

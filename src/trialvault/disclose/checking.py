@@ -204,3 +204,32 @@ def render_public_markdown(release: CheckedRelease, meta: dict[str, Any]) -> str
 def render_public_html(release: CheckedRelease, meta: dict[str, Any]) -> str:
     return _page(render_public_markdown(release, meta),
                  f"Disclosure control {meta['release_id']}")
+
+
+def outputs_markdown(release: CheckedRelease) -> str:
+    """Every output as it would be released (the published text of each cell, "c" where
+    suppressed; a withheld output by name only): what `release show` adds below a report, so
+    reviewers and the requester read the values that would leave."""
+    symbol = release.rules.get("suppression_symbol", "c")
+    lines = ["## Outputs as released", "",
+             f'"{symbol}" = suppressed. Withheld outputs are not released at all.', ""]
+    for o in release.outputs:
+        lines += [f"### `{o.name}`: {_cell(o.title)}", ""]
+        if o.withheld:
+            lines += ["Withheld (failed its checks): not released.", ""]
+            continue
+        if o.context:
+            lines += [_cell(o.context), ""]
+        table = o.table
+        head = [str(table.index.name or ""), *(str(c) for c in table.columns)]
+        lines.append("| " + " | ".join(_cell(h) for h in head) + " |")
+        lines.append("|" + "---|" * len(head))
+        for index, row in zip(table.index, table.itertuples(index=False), strict=True):
+            lines.append("| " + " | ".join(_cell(str(v)) for v in (index, *row)) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    # A table cell or heading on one line; a pipe would end the cell.
+    return " ".join(str(text).split()).replace("|", "\\|")

@@ -11,6 +11,9 @@ and signed (`approvals`):
 - `review` (role output-checker): a different registered person, whose key slot existed before
   the request, verifies the request and signs approve / return / reject over the same hash.
   A release is approved when `disclosure.reviewers_required` distinct people approved it.
+- `resubmit`: a returned release is answered by a new request (`resubmits` names the returned
+  one, whose reviewers' comments the requester sees); the same run with nothing changed since
+  keeps the checks already made, anything else is checked again.
 - `write` (analyst, output-checker or data-manager): verifies the audit log, the request and
   every approval against the certificates the audit log introduced, recomputes the content
   hash from what is stored now, and only then writes the public outputs (never the checking
@@ -34,7 +37,9 @@ from trialvault.disclose.across import Earlier
 from trialvault.disclose.check import check_results
 from trialvault.disclose.from_vault import read_results
 from trialvault.disclose.outputs import CheckedRelease
-from trialvault.errors import IntegrityError, PolicyRefusal, TrialvaultError
+from trialvault.errors import IntegrityError, NotFound, PolicyRefusal
+from trialvault.progress import ProgressCallback, no_progress
+from trialvault.short_ids import resolve
 from trialvault.study.load import load_study, study_hash
 from trialvault.study.model import StudyFile
 
@@ -72,6 +77,8 @@ _DDL = [
     f"ALTER TABLE {SCHEMA}.requests ADD COLUMN IF NOT EXISTS request_signature VARCHAR",
     f"ALTER TABLE {SCHEMA}.reviews ADD COLUMN IF NOT EXISTS body VARCHAR",
     f"ALTER TABLE {SCHEMA}.reviews ADD COLUMN IF NOT EXISTS signature VARCHAR",
+    # Issue 20: a request answering a returned one names it.
+    f"ALTER TABLE {SCHEMA}.requests ADD COLUMN IF NOT EXISTS resubmits VARCHAR",
 ]
 
 
@@ -91,6 +98,17 @@ class ReleaseRecord:
     request_body: dict[str, Any] = field(default_factory=dict)
     request_signature: str = ""
     required: int = 2
+    resubmits: str | None = None
+    """The returned release this request answers (None for a first request)."""
+    resubmitted_as: str | None = None
+    """The request that answered this one, once it was returned and resubmitted."""
+
+    @property
+    def last_comment(self) -> dict[str, Any] | None:
+        """The latest review that returned or rejected the release (what the requester must
+        answer), else None."""
+        closing = [r for r in self.reviews if r["decision"] in ("return", "reject")]
+        return closing[-1] if closing else None
 
     @property
     def approvals(self) -> list[str]:
@@ -102,6 +120,7 @@ class ReleaseRecord:
         return {"release_id": self.release_id, "run_id": self.run_id,
                 "requested_by": self.requested_by, "requested_at": self.requested_at,
                 "status": self.status, "note": self.note, "required": self.required,
+                "resubmits": self.resubmits, "resubmitted_as": self.resubmitted_as,
                 "reviews": [{k: r[k] for k in ("reviewer", "role", "decision", "comment",
                                                "reviewed_at")} for r in self.reviews]}
 
@@ -170,16 +189,28 @@ def _study_given(study: StudyFile | Path | None) -> tuple[StudyFile | None, str 
 
 
 def request(s: VaultSession, *, study: StudyFile | Path | None = None,
-            run_id: str | None = None, note: str = "") -> tuple[ReleaseRecord, CheckedRelease,
-                                                                str]:
+            run_id: str | None = None, note: str = "", resubmits: str | None = None,
+            progress: ProgressCallback | None = None
+            ) -> tuple[ReleaseRecord, CheckedRelease, str]:
     """Check one evaluation run's outputs and store the signed request (module doc). Returns
-    the record, the checked release and its content hash."""
+    the record, the checked release and its content hash. `resubmits`: the returned release
+    this request answers."""
+    from trialvault.disclose.runs import resolve_run
+
+    step = progress or no_progress
     given, given_sha = _study_given(study)
     con, kids = s.con, s.writer("vault")
-    read = read_results(con, run_id=run_id, study=given, study_sha256=given_sha)
+    previous = _returned(con, resubmits) if resubmits else None
+    step(0, 3, "reading the evaluation run")
+    read = read_results(con, run_id=resolve_run(con, run_id) if run_id else None, study=given,
+                        study_sha256=given_sha)
     model = read.study.study
     earlier = earlier_releases(con, model.study.id)
-    checked = check_results(read.results, model, earlier=earlier)
+    step(1, 3, "disclosure checks")
+    checked = _reused_checks(kids, previous, read.run_id, read.children, earlier)
+    if checked is None:
+        checked = check_results(read.results, model, earlier=earlier)
+    step(2, 3, "signing and storing the request")
     if all(o.withheld for o in checked.outputs):
         raise PolicyRefusal("every output failed its disclosure checks: nothing to release")
     ensure_schema(con)
@@ -199,12 +230,13 @@ def request(s: VaultSession, *, study: StudyFile | Path | None = None,
     con.execute(
         f"INSERT INTO {SCHEMA}.requests (release_id, run_id, study_id, requested_by, "
         "requested_at, status, check_status, note, study_json, checked_json, checked_sha256, "
-        "internal_json, request_body, request_signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "?, ?, ?, ?)", [release_id, read.run_id, model.study.id, s.user,
-                        dt.datetime.fromisoformat(at).replace(tzinfo=None), "pending",
-                        checked.status, note, study_json, public_text, content,
-                        json.dumps(internal, sort_keys=True), json.dumps(body, sort_keys=True),
-                        signature])
+        "internal_json, request_body, request_signature, resubmits) VALUES (?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            release_id, read.run_id, model.study.id, s.user,
+            dt.datetime.fromisoformat(at).replace(tzinfo=None), "pending", checked.status, note,
+            study_json, public_text, content, json.dumps(internal, sort_keys=True),
+            json.dumps(body, sort_keys=True), signature,
+            previous.record.release_id if previous else None])
     frame = pd.DataFrame(read.children, columns=["la_code", "child_id"]).assign(
         release_id=release_id, run_id=read.run_id)
     kids.execute(CHILDREN_DDL)
@@ -216,22 +248,70 @@ def request(s: VaultSession, *, study: StudyFile | Path | None = None,
         kids.unregister("tv_release_kids")
     record = ReleaseRecord(release_id, read.run_id, model.study.id, s.user, at, "pending",
                            checked.status, note, [], body, signature,
-                           model.disclosure.reviewers_required)
+                           model.disclosure.reviewers_required,
+                           resubmits=previous.record.release_id if previous else None)
+    step(3, 3, "stored")
     return record, checked, content
+
+
+def _returned(con: duckdb.DuckDBPyConnection, release_id: str) -> StoredRelease:
+    """The returned release a resubmission answers (refused unless returned and not
+    answered yet)."""
+    stored = load(con, release_id)
+    record = stored.record
+    if record.status != "returned":
+        raise PolicyRefusal(f"release {record.release_id} is {record.status}: only a returned "
+                            "release can be resubmitted (a rejected one is closed)")
+    if record.resubmitted_as:
+        raise PolicyRefusal(f"release {record.release_id} was already resubmitted as "
+                            f"{record.resubmitted_as}")
+    return stored
+
+
+def _reused_checks(kids: duckdb.DuckDBPyConnection, previous: StoredRelease | None,
+                   run_id: str, children: list[tuple[int, str]], earlier: list[Earlier]
+                   ) -> CheckedRelease | None:
+    """The returned release's checks, when they would come out the same: the same run (so
+    the same study and estimates), the same children counted (so the same count tables) and
+    the same earlier releases to check jointly with. Anything else: None (check again)."""
+    if previous is None or previous.record.run_id != run_id:
+        return None
+    before = {str(a.get("release_id")) for a in previous.checked.across}
+    if before != {e.release_id for e in earlier}:
+        return None
+    counted = children_in_release(kids, previous.record.release_id)
+    if sorted(counted) != sorted((int(la), str(c)) for la, c in children):
+        return None
+    return CheckedRelease.from_json(previous.public, previous.internal)
+
+
+def release_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    if not _has_schema(con):
+        return []
+    return [str(r[0]) for r in con.execute(f"SELECT release_id FROM {SCHEMA}.requests"
+                                           ).fetchall()]
+
+
+def resolve_release(con: duckdb.DuckDBPyConnection, text: str) -> str:
+    """The release id `text` names: the whole id, a unique prefix, or a unique prefix of its
+    random part (`1a2b` for REL-20261201-1a2b3c4d)."""
+    if not _has_schema(con):
+        raise NotFound(f"no release {text!r}: the vault has no releases yet")
+    return resolve(text, release_ids(con), what="release", parts=lambda c: (c.split("-")[-1],),
+                   listed_by="`trialvault release list`")
 
 
 def load(con: duckdb.DuckDBPyConnection, release_id: str) -> StoredRelease:
     """One stored request with its reviews, outputs, checking report and study."""
-    if not _has_schema(con):
-        raise TrialvaultError(f"no release {release_id}: the vault has no releases yet")
+    release_id = resolve_release(con, release_id)
     ensure_columns = _has_column(con, "requests", "internal_json")
     extra = ("internal_json, request_body, request_signature" if ensure_columns
              else "NULL, NULL, NULL")
     row = con.execute(f"SELECT release_id, run_id, study_id, requested_by, CAST(requested_at AS "
                       f"VARCHAR), status, check_status, note, study_json, checked_json, {extra} "
                       f"FROM {SCHEMA}.requests WHERE release_id = ?", [release_id]).fetchone()
-    if row is None:
-        raise TrialvaultError(f"no release {release_id} in the vault")
+    if row is None:  # pragma: no cover - resolve_release found it
+        raise NotFound(f"no release {release_id} in the vault")
     signed = _has_column(con, "reviews", "body")
     reviews = [{"reviewer": str(r[0]), "role": str(r[1]), "decision": str(r[2]),
                 "comment": str(r[3]), "reviewed_at": str(r[4]),
@@ -250,9 +330,18 @@ def load(con: duckdb.DuckDBPyConnection, release_id: str) -> StoredRelease:
         raise IntegrityError(f"release {release_id}: stored release is unreadable "
                              f"({type(exc).__name__})") from None
     body = json.loads(row[11]) if row[11] else {}
+    resubmits = answered_by = None
+    if _has_column(con, "requests", "resubmits"):
+        resubmits = con.execute(f"SELECT resubmits FROM {SCHEMA}.requests WHERE release_id = ?",
+                                [release_id]).fetchone()
+        answered = con.execute(f"SELECT release_id FROM {SCHEMA}.requests WHERE resubmits = ? "
+                               "ORDER BY requested_at LIMIT 1", [release_id]).fetchone()
+        answered_by = str(answered[0]) if answered else None
     record = ReleaseRecord(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]),
                            str(row[5]), str(row[6]), str(row[7]), reviews, body,
-                           str(row[12] or ""), study.disclosure.reviewers_required)
+                           str(row[12] or ""), study.disclosure.reviewers_required,
+                           resubmits=str(resubmits[0]) if resubmits and resubmits[0] else None,
+                           resubmitted_as=answered_by)
     return StoredRelease(record, checked, study, public, internal, str(row[8]))
 
 
@@ -302,6 +391,7 @@ def review(s: VaultSession, release_id: str, decision: Decision, comment: str
         raise PolicyRefusal(f"unknown decision {decision!r}: approve, return or reject")
     if not comment.strip():
         raise PolicyRefusal("a review needs a comment saying why")
+    release_id = resolve_release(s.con, release_id)
     stored = load(s.con, release_id)
     record = stored.record
     _refuse_self_review(record, s.user, s.person)
@@ -370,23 +460,26 @@ def children_in_release(con: duckdb.DuckDBPyConnection, release_id: str) -> list
 
 def request_release(vault_dir: Path, user: str, password: str,
                     study: StudyFile | Path | None = None, *, run_id: str | None = None,
-                    note: str = "") -> str:
+                    note: str = "", resubmits: str | None = None,
+                    progress: ProgressCallback | None = None) -> str:
     """Request a release of the latest (or the given) evaluation run; return its id. `study`
-    is optional: the rules are the run's; a different study file is refused."""
+    is optional: the rules are the run's; a different study file is refused. `resubmits`: the
+    returned release this request answers."""
     from trialvault.vault import open_vault
 
     with open_vault(vault_dir, user, password, command="release request",
-                    args={"run_id": run_id,
+                    args={"run_id": run_id, "resubmits": resubmits,
                           "study": None if study is None else (
                               study.study.id if isinstance(study, StudyFile) else study.name)}
                     ) as s:
         s.require_role(*REQUEST_ROLES)
-        record, checked, content = request(s, study=study, run_id=run_id, note=note)
+        record, checked, content = request(s, study=study, run_id=run_id, note=note,
+                                           resubmits=resubmits, progress=progress)
         n_kids = len(children_in_release(s.writer("vault"), record.release_id))
         s.record(rows_touched={f"{SCHEMA}.requests": 1, CHILDREN_TABLE: n_kids},
                  detail={"release_id": record.release_id, "run_id": record.run_id,
                          "content_sha256": content, "check_status": checked.status,
-                         "outputs": len(checked.outputs),
+                         "outputs": len(checked.outputs), "resubmits": record.resubmits,
                          "study_sha256": record.request_body["study_sha256"]})
     return record.release_id
 
@@ -443,6 +536,7 @@ def write_release(vault_dir: Path, user: str, password: str, release_id: str,
     with open_vault(vault_dir, user, password, command="release write",
                     args={"release_id": release_id, "folder": out_dir.name}) as s:
         s.require_role(*WRITE_ROLES)
+        release_id = resolve_release(s.con, release_id)
         stored = load(s.con, release_id)
         found = verify_stored(s, stored)
         if found.problems:
