@@ -119,9 +119,12 @@ def _encode(values: pd.Series, name: str) -> pd.DataFrame:
         if missing.any():
             out[f"{name}_missing"] = missing.astype(float)
         return out
-    labels = values.astype(str).mask(values.isna(), MISSING_LEVEL)
+    # Plain object strings: Arrow-backed strings are iterated one Python object at a time by
+    # set() and Categorical (seconds on a cohort; this is inside every simulated trial).
+    labels = values.astype(str).to_numpy(dtype=object)
+    labels[values.isna().to_numpy()] = MISSING_LEVEL
     # The reference level is the lowest observed code, never "(missing)".
-    levels = [*sorted(set(labels) - {MISSING_LEVEL}), MISSING_LEVEL]
+    levels = [*sorted(set(np.unique(labels).tolist()) - {MISSING_LEVEL}), MISSING_LEVEL]
     return _dummies(pd.Series(pd.Categorical(labels, categories=levels)), name)
 
 
