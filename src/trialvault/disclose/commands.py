@@ -59,7 +59,6 @@ def _said(record: ReleaseRecord) -> str:
            f"{last['comment']}"
 
 
-
 @release_app.command("request")
 @guarded
 def request_cmd(

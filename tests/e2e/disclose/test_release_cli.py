@@ -4,13 +4,16 @@ approval by a different user with their own password, list, show, write."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
 from types import ModuleType
 
+import jsonschema
 import pytest
 import typer
+from referencing import Registry, Resource
 from typer.testing import CliRunner
 
 from trialvault.disclose import commands
@@ -148,3 +151,70 @@ def test_request_review_write(setup: tuple[Path, Path], tmp_path: Path) -> None:
     code, out = run(["release", "write", release_id, "--vault", str(vault), "--out",
                      str(target)], "ana", "ana reads the trial data")
     assert code == PolicyRefusal.exit_code and "not empty" in out
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    """The schema docs/json-schemas/<name>.schema.json, with every other schema of the folder
+    in the registry (report schemas `$ref` the listing schemas by their `$id`)."""
+    folder = REPO / "docs" / "json-schemas"
+    schemas = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.schema.json")]
+    registry: Registry = Registry().with_resources(
+        (s["$id"], Resource.from_contents(s)) for s in schemas)
+    schema = json.loads((folder / f"{name}.schema.json").read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(
+        schema, registry=registry, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_runs_short_ids_and_the_return_resubmit_loop(setup: tuple[Path, Path]) -> None:
+    """`runs list` (schema), a run and a release named by a short prefix, a return whose
+    comment the requester reads in `release list` and when resubmitting, one resubmission
+    only, `release show` ending with the outputs as released, and `--reject` asking first."""
+    vault, _ = setup
+    ana, olu = ("ana", "ana reads the trial data"), ("olu", "olu checks every output")
+    v = ["--vault", str(vault)]
+    code, out = run(["runs", "list", *v, "--json"], *ana)
+    assert code == 0, out
+    runs = json.loads(out)
+    _validator("runs-list").validate(runs)
+    assert len(runs) == 1 and runs[0]["run_id"].startswith(runs[0]["run"])
+    code, out = run(["release", "request", *v, "--run", "zzzz"], *ana)
+    assert code == 8 and "runs list" in out
+    code, out = run(["release", "request", *v, "--run", runs[0]["run"], "--note", "first"], *ana)
+    assert code == 0 and f"run {runs[0]['run']}" in out, out
+    first = re.search(r"REL-\d{8}-([0-9a-f]{8})", out)
+    assert first
+    short = first.group(1)[:4]
+
+    comment = "add the denominators to the cohort table"
+    code, out = run(["release", "review", short, *v, "--return", "--comment", comment], *olu)
+    assert code == 0 and "returned" in out and f"--resubmit {first.group(0)}" in out, out
+    code, out = run(["release", "list", *v, "--json"], *ana)
+    listed = json.loads(out)
+    _validator("release-list").validate(listed)
+    mine = next(r for r in listed if r["release"] == first.group(0))
+    assert mine["status"] == "returned" and comment in mine["comment"]
+
+    code, out = run(["release", "request", *v, "--resubmit", short, "--note",
+                     "denominators added"], *ana)
+    assert code == 0 and comment in out and f"resubmits {first.group(0)}" in out, out
+    second = re.findall(r"REL-\d{8}-[0-9a-f]{8}", out)[-1]
+    code, out = run(["release", "request", *v, "--resubmit", short], *ana)
+    assert code == PolicyRefusal.exit_code and "already resubmitted" in out
+
+    code, out = run(["release", "show", second, *v, "--json"], *olu)
+    assert code == 0, out
+    shown = json.loads(out)
+    _validator("release-show").validate(shown)
+    assert shown["release"]["resubmits"] == first.group(0)
+    code, out = run(["release", "show", second[-8:], *v], *olu)
+    assert code == 0 and "## Outputs as released" in out and "### `cohort`" in out
+
+    code, out = run(["release", "review", second, *v, "--reject", "--comment", "no"], *olu)
+    assert code == PolicyRefusal.exit_code and "--yes" in out  # not at a terminal
+    code, out = run(["release", "review", second, *v, "--reject", "--comment", "no",
+                     "--dry-run"], *olu)
+    assert code == 0 and "would record: reject" in out
+    code, out = run(["release", "list", *v, "--json"], *olu)
+    assert next(r for r in json.loads(out) if r["release"] == second)["status"] == "pending"
+    code, out = run(["release", "show", "REL-", *v], *olu)
+    assert code == 2 and "give more characters" in out  # ambiguous: never a guess
