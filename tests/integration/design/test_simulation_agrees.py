@@ -73,7 +73,11 @@ def test_simulate_power_runs_the_generator_and_the_plan_analysis() -> None:
     assert result.mean_estimand == pytest.approx(-0.1, abs=0.03)  # clipped at 0 for some
     assert result.mean_estimate < 0
     assert seen[0] == (0, 2) and seen[-1] == (2, 2)
-    assert "cr2" in result.method and "exposure_time" in result.method
+    # The plan's primary analysis, whatever the plan says (NWD: randomisation inference).
+    a = study.analysis
+    assert a.primary_model in result.method
+    assert {"randomisation": "randomisation inference"}.get(
+        a.primary_inference, a.primary_inference) in result.method
 
 
 @pytest.mark.slow
