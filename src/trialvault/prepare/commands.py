@@ -123,12 +123,15 @@ def prepare_command(
     """
     from trialvault.prepare.pipeline import prepare_la
 
+    if engine != "duckdb" and not validate_only:
+        raise PolicyRefusal(f"--engine {engine} runs the validation only: add --validate-only "
+                            "(sealing a package runs on the default engine)")
     _check_inputs(validate_only=validate_only, ssda903=ssda903, cin=cin, recipient=recipient,
                   out=out, sign_key=sign_key)
     loaded = load_study(study)
     key = _signing_key(sign_key, la)
     if engine != "duckdb":
-        _validate_on(engine, spark_master, loaded, la, validate_only=validate_only,
+        _validate_on(engine, spark_master, loaded, la,
                      ssda903=ssda903,
                      cin=cin, education=education, neet=neet,
                      report_dir=report_dir or Path("validation-report"),
@@ -198,7 +201,6 @@ def _signing_key(path: Path | None, la: int) -> LaSigningKey | None:
 
 
 def _validate_on(engine_name: str, spark_master: str | None, study: StudyFile, la: int, *,
-                 validate_only: bool,
                  ssda903: Path | None, cin: list[Path] | None, education: Path | None,
                  neet: Path | None,
                  report_dir: Path, ssda903_year: int | None, previous: Path | None,
@@ -206,9 +208,6 @@ def _validate_on(engine_name: str, spark_master: str | None, study: StudyFile, l
     from trialvault.engines import make_engine
     from trialvault.prepare.on_engine import validate_la_on_engine
 
-    if not validate_only:
-        raise PolicyRefusal(f"--engine {engine_name} runs the validation only: add "
-                            "--validate-only (sealing a package runs on the default engine)")
     engine = make_engine(engine_name, spark_master=spark_master)
     try:
         result = validate_la_on_engine(engine, study, la, ssda903=ssda903, cin=cin,
