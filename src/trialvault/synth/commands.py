@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trialvault.cli_common import StudyOption, console, guarded
 from trialvault.study import load_study
@@ -55,14 +54,10 @@ def synth(
     effects = parse_effects(effect or [])
     scenarios = parse_effects(scenario or [], "--scenario")
     study_file = load_study(study)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("synth", total=None)
+    from trialvault.progress import show_progress
 
-        def progress(done: int, total: int, description: str) -> None:
-            bar.update(task, completed=done, total=total, description=description)
-
+    # On stderr (a bar on a terminal, progress lines when piped): stdout keeps the summary.
+    with show_progress("synth") as progress:
         summary = generate_files(study_file, out, seed=seed, scale=scale, effects=effects,
                                  error_rate=error_rate, progress=progress, scenario=scenarios)
     console.print(
