@@ -78,3 +78,35 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     """Arrow table from row dicts (XML readers collect rows; columns missing from a row are null)."""
     columns = {name: [row.get(name) for row in rows] for name in schema.names}
     return pa.Table.from_pydict(columns, schema=schema)
+
+
+class RowBuffer:
+    """The rows of one table as an XML reader finds them, turned into Arrow every `chunk` rows
+    (a row dict costs about ten times its Arrow form: a large file never sits in dicts)."""
+
+    def __init__(self, schema: pa.Schema, chunk: int = 8192) -> None:
+        self.schema = schema
+        self.chunk = chunk
+        self._rows: list[dict[str, Any]] = []
+        self._parts: list[pa.Table] = []
+        self._count = 0
+
+    def append(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+        self._count += 1
+        if len(self._rows) >= self.chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._parts.append(rows_to_table(self._rows, self.schema))
+            self._rows = []
+
+    def __len__(self) -> int:
+        return self._count
+
+    def table(self) -> pa.Table:
+        self._flush()
+        if not self._parts:
+            return self.schema.empty_table()
+        return self._parts[0] if len(self._parts) == 1 else pa.concat_tables(self._parts)

@@ -23,8 +23,8 @@ from trialvault.formats.base import (
     SOURCE_FILE,
     SOURCE_LINE,
     SOURCE_RECORD,
+    RowBuffer,
     SourceTables,
-    rows_to_table,
 )
 from trialvault.formats.limits import DEFAULT_LIMITS, ReadLimits
 from trialvault.formats.xmlfile import Node, iter_records
@@ -95,7 +95,8 @@ def read_cin_census(paths: Sequence[Path], *, limits: ReadLimits = DEFAULT_LIMIT
         raise InputFileError("no CIN census file given")
     layout = load_layout(FORMAT)
     tree = _Tree(layout)
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in layout.tables}
+    rows: dict[str, RowBuffer] = {name: RowBuffer(tree.schema(spec))
+                                  for name, spec in layout.tables.items()}
     counter = [0]
     headers = []
     names = [p.name for p in paths]
@@ -106,15 +107,14 @@ def read_cin_census(paths: Sequence[Path], *, limits: ReadLimits = DEFAULT_LIMIT
         if not path.is_file():
             raise InputFileError("CIN census input is not a file", file=str(path))
         headers.append(_read_file(path, tree, limits, rows, counter))
-    tables = {name: rows_to_table(rows[name], tree.schema(spec))
-              for name, spec in layout.tables.items()}
+    tables = {name: rows[name].table() for name in layout.tables}
     return SourceTables(format=FORMAT, tables=tables, files=tuple(names),
                         meta={"headers": headers,
                               "collection_years": sorted({h["collection_year"] for h in headers
                                                           if h["collection_year"] is not None})})
 
 
-def _read_file(path: Path, tree: _Tree, limits: ReadLimits, rows: dict[str, list[dict[str, Any]]],
+def _read_file(path: Path, tree: _Tree, limits: ReadLimits, rows: dict[str, RowBuffer],
                counter: list[int]) -> dict[str, Any]:
     name = path.name
     root = tree.layout.xml_root or "Message"
@@ -143,7 +143,7 @@ def _read_file(path: Path, tree: _Tree, limits: ReadLimits, rows: dict[str, list
     return {k: v for k, v in context.items() if k != "lineage"}
 
 
-def _read_header(record: Node, tree: _Tree, name: str, rows: dict[str, list[dict[str, Any]]]
+def _read_header(record: Node, tree: _Tree, name: str, rows: dict[str, RowBuffer]
                  ) -> dict[str, Any]:
     values: dict[str, dict[str, Any]] = {}
     lines: dict[str, int] = {}
@@ -189,7 +189,7 @@ def _leaves(block: Node, table: TableLayout, name: str, known: frozenset[str]
 
 
 def _walk(node: Node, path: tuple[str, ...], base: dict[str, Any], tree: _Tree, name: str,
-          rows: dict[str, list[dict[str, Any]]], counter: list[int]) -> None:
+          rows: dict[str, RowBuffer], counter: list[int]) -> None:
     """Emit the rows of the blocks inside `node` (whose own path is `path`)."""
     for child in node.children:
         child_path = (*path, child.tag)

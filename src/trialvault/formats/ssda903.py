@@ -27,8 +27,8 @@ from trialvault.formats.base import (
     SOURCE_FILE,
     SOURCE_LINE,
     SOURCE_RECORD,
+    RowBuffer,
     SourceTables,
-    rows_to_table,
 )
 from trialvault.formats.csvfile import read_csv_table, read_header
 from trialvault.formats.limits import DEFAULT_LIMITS, ReadLimits
@@ -260,12 +260,12 @@ def _read_xml(path: Path, layout: FormatLayout, limits: ReadLimits, year: int | 
     flat: dict[str, str] = {**header_fields, "UASC": "UASC", "DUC": "DUC"}
     for name in _XML_HEADER_TABLES:
         flat.update(_xml_names(layout.tables[name]))
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in layout.tables}
+    rows: dict[str, RowBuffer] = {name: RowBuffer(_schema(spec))
+                                  for name, spec in layout.tables.items()}
     for ordinal, child in enumerate(iter_records(path, root, frozenset({record}), limits), 1):
         _read_child(child, path.name, header_spec, blocks, flat, rows, ordinal)
-    schemas = {name: _schema(spec) for name, spec in layout.tables.items()}
-    tables = {name: rows_to_table(rows[name], schemas[name]) for name in layout.tables
-              if rows[name] or name in REQUIRED_TABLES}
+    tables = {name: rows[name].table() for name in layout.tables
+              if len(rows[name]) or name in REQUIRED_TABLES}
     _check_required({k: v for k, v in tables.items() if v.num_rows}, path)
     with_year, year_from = _with_year(tables, layout, year, path.name, how)
     return _Part(with_year, [path.name], [], year_from)
@@ -278,7 +278,7 @@ def _schema(spec: TableLayout) -> pa.Schema:
 
 
 def _read_child(child: Node, name: str, header_spec: TableLayout, blocks: dict[str, TableLayout],
-                flat: dict[str, str], rows: dict[str, list[dict[str, Any]]],
+                flat: dict[str, str], rows: dict[str, RowBuffer],
                 ordinal: int = 0) -> None:
     headers = child.findall("HEADER")
     if len(headers) != 1:

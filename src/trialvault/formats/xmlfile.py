@@ -18,7 +18,9 @@ from defusedxml.ElementTree import DefusedXMLParser, ParseError
 from trialvault.errors import InputFileError
 from trialvault.formats.limits import DEFAULT_LIMITS, ReadLimits
 
-_CHUNK = 1024 * 1024
+# Bytes fed to expat at a time: every record closed in a chunk is held until the chunk is done,
+# and a record's nodes cost several times its text, so chunks stay small.
+_CHUNK = 64 * 1024
 
 
 class Node:
