@@ -138,10 +138,13 @@ def format_command(command: str, width: int = EXAMPLE_WIDTH) -> list[str]:
     Lines break before an option (`--name`) where possible, so each option stays with its value.
     """
     tokens = _TOKEN.findall(command)
-    # Group each option with the values that follow it: "--cin a.xml" is one unit.
+    # Group each option with the value that follows it: "--cin a.xml" is one unit. One value
+    # only: the options take one each (repeatable ones repeat the flag), and the words after
+    # it are arguments that may go on the next line.
     units: list[str] = []
     for token in tokens:
-        if units and not token.startswith("-") and units[-1].startswith("-"):
+        if (units and not token.startswith("-") and units[-1].startswith("-")
+                and " " not in units[-1]):
             units[-1] += " " + token
         else:
             units.append(token)
