@@ -142,6 +142,33 @@ def confirm(question: str, *, yes: bool, what: str, phrase: str | None = None) -
         raise PolicyRefusal("not confirmed: nothing was changed")
 
 
+# --- public keys given on the command line ---------------------------------------------------
+
+def key_line(value: str, *, prefix: str, option: str) -> str:
+    """A public key given directly (it starts with `prefix`) or as a file holding it (the first
+    line that is not a `#` comment), so a key can be passed on as the file it was saved to
+    (`trialvault keygen --out k > k.pub`). A file whose key line is anything else (a secret
+    key, a wrong file) is refused without showing its content."""
+    from trialvault.errors import InputFileError
+
+    if value.strip().startswith(prefix):
+        return value.strip()
+    path = Path(value)
+    if not path.is_file():
+        raise InputFileError(f"{option} is neither a public key ({prefix}…) nor a file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{option}: cannot read the file ({type(exc).__name__})",
+                             file=str(path)) from None
+    found = next((line.strip() for line in lines
+                  if line.strip() and not line.lstrip().startswith("#")), "")
+    if not found.startswith(prefix):
+        raise InputFileError(f"{option}: the file holds no public key ({prefix}…) on its "
+                             "first line", file=str(path))
+    return found
+
+
 # --- users ---------------------------------------------------------------------------------
 
 # Conservative on purpose: a user name appears in the audit log, file names of letters and

@@ -23,6 +23,7 @@ from trialvault.cli_common import (
     acting_user,
     confirm,
     console,
+    err_console,
     guarded,
     note,
     password_from_env_or_prompt,
@@ -81,7 +82,8 @@ def request_cmd(
     earlier releases, stored and signed in the vault, pending review by other people.
 
     A returned release is answered with `--resubmit ID`: its reviewers' comments are shown,
-    and the same run with nothing changed since keeps the checks already made.
+    and the same run with nothing changed since keeps the checks already made. The new
+    release id alone goes to stdout (the summary to stderr), so a script can keep it.
 
     Example:
 
@@ -98,18 +100,21 @@ def request_cmd(
         returned, _ = show_release(vault, who, password, resubmit)
         if returned.last_comment:
             note_text = _said(returned)
-            console.print(f"answering {returned.release_id}, returned by {note_text}",
-                          markup=False, highlight=False, soft_wrap=True)
+            err_console.print(f"answering {returned.release_id}, returned by {note_text}",
+                              markup=False, highlight=False, soft_wrap=True)
         resubmit = returned.release_id
     with show_progress("release request") as progress:
         release_id = request_release(vault, who, password, study, run_id=run, note=note,
                                      resubmits=resubmit, progress=progress)
     record, checked = show_release(vault, who, password, release_id)
-    console.print(f"[bold green]release requested[/]: {release_id} (disclosure status "
-                  f"{checked.status}, {len(checked.outputs)} outputs, run {record.run_id[:8]}"
-                  f"{', resubmits ' + resubmit if resubmit else ''}); {record.required} "
-                  f"reviewer(s) must now run `trialvault release review {release_id}`",
-                  soft_wrap=True)
+    # The summary goes to stderr and the new id alone to stdout, so a script can keep it:
+    # RELEASE="$(trialvault release request …)".
+    err_console.print(f"[bold green]release requested[/]: {release_id} (disclosure status "
+                      f"{checked.status}, {len(checked.outputs)} outputs, run "
+                      f"{record.run_id[:8]}{', resubmits ' + resubmit if resubmit else ''}); "
+                      f"{record.required} reviewer(s) must now run `trialvault release review "
+                      f"{release_id}`", soft_wrap=True)
+    typer.echo(release_id)
 
 
 @release_app.command("review")

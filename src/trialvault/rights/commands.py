@@ -26,6 +26,7 @@ from trialvault.cli_common import (
     confirm,
     console,
     guarded,
+    key_line,
     note,
     password_from_env_or_prompt,
     warning,
@@ -372,8 +373,9 @@ def refuse(request_id: IdArg, vault: VaultOption, reason: ReasonOption,
 @guarded
 def execute(
     request_id: IdArg, vault: VaultOption, study: StudyOption, user: UserOption = None,
-    recipient: Annotated[str | None, typer.Option("--recipient", help="access: age public key "
-                                                  "(age1…) to seal the response to")] = None,
+    recipient: Annotated[str | None, typer.Option("--recipient", help="access: the age public key "
+                                                  "(age1…) to seal the response to, or the file "
+                                                  "holding it (`trialvault keygen`)")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="access: folder for the sealed "
                                              "response")] = None,
     table: Annotated[str | None, typer.Option("--table", help="rectification: table")] = None,
@@ -418,6 +420,8 @@ def execute(
                                      package, collection_year)
     from trialvault.progress import show_progress
 
+    if recipient is not None:
+        recipient = key_line(recipient, prefix="age1", option="--recipient")
     v = _login(vault, user)
     s = load_study(study)
     if dry_run or not yes:

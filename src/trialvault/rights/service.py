@@ -351,7 +351,7 @@ def _plan(s: VaultSession, req: reg.RightsRequest, recipient: str | None,
         export.check_recipient(recipient)
         records = sum(n for t, n in held.items() if t.startswith("raw."))
         out = [A("table", t, "copy into the workbook", n) for t, n in sorted(held.items())]
-        out += [A("access_response", str(out_dir / f"access-request-{req.request_id}.xlsx.age"),
+        out += [A("access_response", str(out_dir / f"access-request-{req.request_id}{export.SEALED_SUFFIX}"),
                   "write the workbook and letter, sealed to the recipient key", records),
                 A("inventory", "rights.artefacts", "register the sealed copy", 1)]
     elif req.type == "rectification":

@@ -19,6 +19,7 @@ from trialvault.cli_common import (
     confirm,
     console,
     guarded,
+    key_line,
     note,
     password_from_env_or_prompt,
     warning,
@@ -82,7 +83,8 @@ def pubkey(
 @guarded
 def trust(
     key: Annotated[str, typer.Argument(help="The LA's public key line "
-                                       "(trialvault-la-ed25519:<la>:<base64>).")],
+                                       "(trialvault-la-ed25519:<la>:<base64>), or the file "
+                                       "holding it (`la pubkey KEY > la-354.pub` at the LA).")],
     la: Annotated[int, typer.Option("--la", help="DfE code of the LA the key belongs to.")],
     vault: VaultOption, study: StudyOption, user: UserOption = None,
     fingerprint: Annotated[str | None, typer.Option(
@@ -101,6 +103,7 @@ def trust(
     from trialvault.study import load_study
     from trialvault.vault.la_keys import trust_la_key
 
+    key = key_line(key, prefix="trialvault-la-ed25519:", option="KEY")
     given = parse_public_key(key, source="the LA public key")
     if fingerprint is None:
         warning(f"no --fingerprint given: check {given.fingerprint()} with LA {la} by phone "
