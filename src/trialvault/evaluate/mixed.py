@@ -192,8 +192,11 @@ def satterthwaite(fit: MixedFit, c: np.ndarray, *, alpha: float = 0.05) -> Mixed
     gl = grad[live]
     denom = float(gl @ A @ gl)
     df = 2 * v * v / denom if denom > 0 else float("inf")
-    se = float(np.sqrt(v))
-    est = float(c @ fit.beta)
+    return _t_test(float(c @ fit.beta), float(np.sqrt(v)), df, alpha)
+
+
+def _t_test(est: float, se: float, df: float, alpha: float) -> MixedTest:
+    """Wald t test and interval of one contrast with `df` denominator degrees of freedom."""
     crit = float(stats.t.ppf(1 - alpha / 2, df))
     p_value = float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else float("nan")
     return MixedTest(estimate=est, se=se, df=float(df), ci_low=est - crit * se,
@@ -264,13 +267,7 @@ def kenward_roger(fit: MixedFit, c: np.ndarray, *, alpha: float = 0.05) -> Mixed
             U += term if i == j else term + term.T
     phi_adj = phi + 2 * phi @ U @ phi
     df = _kr_df(c, phi, P, W)
-    var = float(c @ phi_adj @ c)
-    se = float(np.sqrt(var))
-    est = float(c @ fit.beta)
-    crit = float(stats.t.ppf(1 - alpha / 2, df))
-    p_value = float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else float("nan")
-    return MixedTest(estimate=est, se=se, df=float(df), ci_low=est - crit * se,
-                     ci_high=est + crit * se, p_value=p_value)
+    return _t_test(float(c @ fit.beta), float(np.sqrt(float(c @ phi_adj @ c))), df, alpha)
 
 
 def _kr_df(c: np.ndarray, phi: np.ndarray, P: list[np.ndarray], W: np.ndarray) -> float:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +81,24 @@ def distinct_assignments(step_dates: Sequence[dt.date]) -> Iterator[tuple[dt.dat
         items[i + 1:] = reversed(items[i + 1:])
 
 
+def _schedule(steps: dict[int, dt.date], clusters: Iterable[int], max_assignments: int
+              ) -> tuple[list[int], tuple[dt.date, ...]]:
+    """The LAs (sorted) and their observed step dates, refusing clusters without a step and
+    schedules with more assignments than `max_assignments`."""
+    las = sorted(steps)
+    unknown = sorted(set(clusters) - set(las))
+    if unknown:
+        raise TrialvaultError(f"randomisation inference: {len(unknown)} cluster(s) in the data "
+                              "have no step in design.rollout")
+    observed = tuple(steps[g] for g in las)
+    n_total = count_assignments(observed)
+    if n_total > max_assignments:
+        raise TrialvaultError(
+            f"randomisation inference: {n_total} assignments exceed the limit of "
+            f"{max_assignments}; enumerate fewer steps or raise the limit")
+    return las, observed
+
+
 def randomisation_test(design: Design, steps: dict[int, dt.date], *, alpha: float,
                        max_assignments: int = 200_000) -> RandomisationResult:
     """Exact RI p-value and test-inversion CI for the exposure effect in `design`.
@@ -90,17 +108,7 @@ def randomisation_test(design: Design, steps: dict[int, dt.date], *, alpha: floa
     """
     # Every LA of the schedule takes part, even one with no cohort member for this outcome:
     # its step date is still one of the dates being permuted.
-    las = sorted(steps)
-    unknown = sorted(set(design.clusters) - set(las))
-    if unknown:
-        raise TrialvaultError(f"randomisation inference: {len(unknown)} cluster(s) in the data "
-                              "have no step in design.rollout")
-    observed = tuple(steps[la] for la in las)
-    n_total = count_assignments(observed)
-    if n_total > max_assignments:
-        raise TrialvaultError(
-            f"randomisation inference: {n_total} assignments exceed the limit of "
-            f"{max_assignments}; enumerate fewer steps or raise the limit")
+    las, observed = _schedule(steps, design.clusters, max_assignments)
 
     # Column of each design row's LA within `las`.
     la_pos = np.searchsorted(np.asarray(las), np.asarray(design.clusters))[design.cluster]
@@ -351,17 +359,7 @@ def randomisation_estimand(y: np.ndarray, W: np.ndarray, *, la: np.ndarray, peri
     its shape while its mean among the exposed, the estimand, is τ). Either way the statistic
     centred at τ is linear in τ and the interval is found exactly by `_invert`.
     """
-    las = sorted(steps)
-    unknown = sorted(set(np.unique(la).tolist()) - set(las))
-    if unknown:
-        raise TrialvaultError(f"randomisation inference: {len(unknown)} cluster(s) in the data "
-                              "have no step in design.rollout")
-    observed = tuple(steps[g] for g in las)
-    n_total = count_assignments(observed)
-    if n_total > max_assignments:
-        raise TrialvaultError(
-            f"randomisation inference: {n_total} assignments exceed the limit of "
-            f"{max_assignments}; enumerate fewer steps or raise the limit")
+    las, observed = _schedule(steps, np.unique(la).tolist(), max_assignments)
     dates = sorted(set(observed))
     rank = {d: i for i, d in enumerate(dates)}
     days = np.array([(d - _EPOCH).days for d in dates], dtype=np.int64)
