@@ -18,7 +18,14 @@ from trialvault.formats import SourceTables
 from trialvault.formats import cin_census as cin_reader
 from trialvault.formats import pupil as pupil_reader
 from trialvault.formats import ssda903 as ssda903_reader
-from trialvault.prepare.validate import ISSUES, connect, load_tables, run_rules
+from trialvault.prepare.validate import (
+    FINDINGS,
+    ISSUES,
+    RULES,
+    connect,
+    load_tables,
+    run_rules,
+)
 from trialvault.spec import load_layout
 from trialvault.spec.rules import Row, Rule, RuleSet
 
@@ -75,7 +82,7 @@ def _flagged(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule,
                      year)
         for name, rows in tables.items()}, files=("example",))
     con.execute(f"DROP SCHEMA IF EXISTS {fmt} CASCADE")
-    con.execute(f"DELETE FROM {ISSUES}")
+    con.execute(f"DELETE FROM {FINDINGS}; DELETE FROM {RULES}")
     columns = load_tables(con, source, only, materialise=False)
     run_rules(con, RuleSet(format=fmt, source=ruleset.source, views=ruleset.views,
                            rules=[rule]), tables=columns)

@@ -50,7 +50,8 @@ def validate_la_on_engine(engine: Engine, study: StudyFile, la_code: int, *,
         for source in sources:
             validate.load_tables(con, source)
         con.register("_found", result.issues)
-        con.execute(f"INSERT INTO {validate.ISSUES} SELECT * FROM _found")
+        con.execute(f"DROP VIEW IF EXISTS {validate.ISSUES}; "
+                    f"CREATE TABLE {validate.ISSUES} AS SELECT * FROM _found")
         con.unregister("_found")
         report.write_la_report(con, report_dir, leave_out=intake.previous)
     finally:

@@ -215,7 +215,8 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
             for f in ("ssda903", "cin_census", "education", "neet")]
         result = validate.validate_sources(
             con, loaded,
-            {f: load_rules(f) for f in RULE_FORMATS if f in sources}, needed=needed)
+            {f: load_rules(f) for f in RULE_FORMATS if f in sources}, needed=needed,
+            collect=False)
         written = report.write_la_report(con, report_dir, leave_out=intake.previous, xlsx=xlsx)
         common = dict(
             la_code=la_code, files_read={f: list(s.files) for f, s in sources.items()},

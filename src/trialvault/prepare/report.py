@@ -51,6 +51,12 @@ QUARANTINED = "row not packaged"
 _TEXT_COLUMNS = ("file", "child", "rule", "type", "message", "value", "table", "fields",
                  "action")
 _BATCH_ROWS = 64_000
+_ORDER = "format, file, year, line, record, rule, child"
+_NO_FINDINGS = ("SELECT NULL::VARCHAR AS file, NULL::INTEGER AS line, NULL::INTEGER AS record, "
+                "NULL::INTEGER AS year, NULL::VARCHAR AS child, NULL::VARCHAR AS rule, "
+                "NULL::VARCHAR AS type, NULL::VARCHAR AS message, NULL::VARCHAR AS value, "
+                "NULL::VARCHAR AS \"table\", NULL::VARCHAR AS fields, NULL::VARCHAR AS action, "
+                "NULL::VARCHAR AS format, NULL::VARCHAR AS severity WHERE FALSE")
 
 
 @dataclass(frozen=True)
@@ -147,16 +153,9 @@ def write_la_report(con: duckdb.DuckDBPyConnection, folder: Path, *,
     except OSError as exc:
         raise InputFileError(f"cannot create report folder ({exc.strerror})",
                              file=str(folder)) from None
-    select = _findings_sql(con, leave_out or {})
-    con.execute("CREATE OR REPLACE TEMP TABLE _report AS "
-                + (f"SELECT * FROM ({select}) ORDER BY format, file, year, line, record, rule, "
-                   "child" if select else
-                   "SELECT * FROM (SELECT NULL::VARCHAR AS file, NULL::INTEGER AS line, "
-                   "NULL::INTEGER AS record, NULL::INTEGER AS year, NULL::VARCHAR AS child, "
-                   "NULL::VARCHAR AS rule, NULL::VARCHAR AS type, NULL::VARCHAR AS message, "
-                   "NULL::VARCHAR AS value, NULL::VARCHAR AS \"table\", NULL::VARCHAR AS fields, "
-                   "NULL::VARCHAR AS action, NULL::VARCHAR AS format, "
-                   "NULL::VARCHAR AS severity) WHERE FALSE"))
+    select = _findings_sql(con, leave_out or {}) or _NO_FINDINGS
+    # A view, not a table: each writer streams it (sorted) and nothing holds every finding.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _report AS {select}")
     try:
         by_rule = [RuleCount(*row) for row in con.execute("""
             SELECT format, "table", rule, type, severity, any_value(message), any_value(fields),
@@ -171,7 +170,7 @@ def write_la_report(con: duckdb.DuckDBPyConnection, folder: Path, *,
             _atomic(xlsx_path, lambda tmp: _write_xlsx(con, tmp, by_rule))
             paths.append(xlsx_path)
     finally:
-        con.execute("DROP TABLE IF EXISTS _report")
+        con.execute("DROP VIEW IF EXISTS _report")
     return ReportFiles(paths=paths, by_rule=by_rule)
 
 
@@ -191,7 +190,8 @@ def _write_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
     cells = ", ".join(safe_cell_sql(_q(c)) + f" AS {_q(c)}" if c in _TEXT_COLUMNS else _q(c)
                       for c in LA_COLUMNS)
-    reader = con.execute(f"SELECT {cells} FROM _report").fetch_record_batch(_BATCH_ROWS)
+    reader = con.execute(f"SELECT {cells} FROM _report ORDER BY {_ORDER}").fetch_record_batch(
+        _BATCH_ROWS)
     with path.open("wb") as out:
         # The BOM makes Excel read UTF-8; the header line comes from the same escaping helper.
         out.write(csv_bytes(LA_COLUMNS, [], bom=True))
@@ -215,7 +215,7 @@ def _write_xlsx(con: duckdb.DuckDBPyConnection, path: Path, by_rule: list[RuleCo
                                              ORDER BY format, file, year, line, record, child)
                           AS _n
                 FROM _report) WHERE _n <= {XLSX_PER_RULE}
-            ORDER BY format, file, year, line, record, rule, child""").fetch_record_batch(
+            ORDER BY {_ORDER}""").fetch_record_batch(
             _BATCH_ROWS)
         for batch in reader:
             yield from zip(*(col.to_pylist() for col in batch.columns), strict=True)

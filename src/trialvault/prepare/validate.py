@@ -24,11 +24,13 @@ from trialvault.formats import SourceTables
 from trialvault.formats import cin_census as _cin_reader
 from trialvault.formats import pupil as _pupil_reader
 from trialvault.formats import ssda903 as _ssda903_reader
-from trialvault.prepare.working_days import WORKING_DAYS_BEFORE, working_days_table
+from trialvault.prepare.working_days import WORKING_DAYS_BEFORE, create_working_days
 from trialvault.spec import FormatLayout, TableLayout, load_code_lists, load_layout
 from trialvault.spec.rules import Rule, RuleSet
 
-ISSUES = "validation.issues"
+ISSUES = "validation.issues"      # a view: one row per finding, ISSUE_COLUMNS
+FINDINGS = "validation.findings"  # (rule_id, row_id): what the rules insert
+RULES = "validation.rules"        # rule_id -> format, table, code, type, severity, message
 ISSUE_COLUMNS = ("format", "table_name", "row_id", "file", "line", "child", "rule", "kind",
                  "severity", "message", "fields")
 # The column naming the child in each format's tables (education/NEET rows have none: UPN is
@@ -92,11 +94,7 @@ def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
     finally:
         con.unregister("_code_lists")
         con.unregister("_harmonise")
-    con.register("_working_days", working_days_table())
-    try:
-        con.execute("CREATE OR REPLACE TABLE validation.working_days AS SELECT * FROM _working_days")
-    finally:
-        con.unregister("_working_days")
+    create_working_days(con)
     con.execute(f"CREATE OR REPLACE MACRO working_days_before(d, k) AS {WORKING_DAYS_BEFORE}")
     # `in_codes(x, 'LIST', year)`: x is a code of LIST valid in collection year `year`.
     con.execute("""
@@ -104,14 +102,26 @@ def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
             SELECT c.code FROM validation.code_lists c WHERE c.list = list_name
               AND (c.valid_from IS NULL OR yr IS NULL OR c.valid_from <= yr)
               AND (c.valid_to IS NULL OR yr IS NULL OR yr <= c.valid_to))""")
+    # `dmy_date(text)`: a d/m/yyyy text as a DATE, NULL when it is not a real date (31/02).
+    # Spelt with TRY_CAST of an ISO string rather than TRY_STRPTIME, which Spark lacks.
+    con.execute("""
+        CREATE OR REPLACE MACRO dmy_date(s) AS TRY_CAST(
+            split_part(s, '/', 3) || '-' || lpad(split_part(s, '/', 2), 2, '0') || '-'
+            || lpad(split_part(s, '/', 1), 2, '0') AS DATE)""")
+    # `is_weekend(day)`: Saturday or Sunday, counted from Monday 1 January 1900 (DuckDB's and
+    # Spark's day-of-week functions number the days differently, and SQLGlot does not map them).
+    con.execute("CREATE OR REPLACE MACRO is_weekend(d) AS "
+                "datediff('day', DATE '1900-01-01', d) % 7 IN (5, 6)")
     # Whole years between two dates (age on a date, as the DfE counts birthdays).
     con.execute("""
         CREATE OR REPLACE MACRO age_years(born, on_date) AS
             date_part('year', on_date) - date_part('year', born)
             - CASE WHEN strftime(on_date, '%m%d') < strftime(born, '%m%d') THEN 1 ELSE 0 END""")
-    con.execute(f"CREATE OR REPLACE TABLE {ISSUES} (format VARCHAR, table_name VARCHAR, "
-                "row_id BIGINT, file VARCHAR, line INTEGER, child VARCHAR, rule VARCHAR, "
-                "kind VARCHAR, severity VARCHAR, message VARCHAR, fields VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TABLE {FINDINGS} (rule_id INTEGER, row_id BIGINT)")
+    con.execute(f"CREATE OR REPLACE TABLE {RULES} (rule_id INTEGER, format VARCHAR, "
+                "table_name VARCHAR, rule VARCHAR, kind VARCHAR, severity VARCHAR, "
+                "message VARCHAR, fields VARCHAR)")
+    con.execute(f"CREATE OR REPLACE VIEW {ISSUES} AS {_EMPTY_ISSUES}")
 
 
 def _date_regex(date_format: str) -> str:
@@ -259,8 +269,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
               codes: Iterable[str] | None = None, *,
               tables: dict[str, list[str]] | None = None) -> list[str]:
     """Run the rules of `ruleset` (all, or `codes`) on the loaded tables (`tables`: their
-    columns, as `load_tables` returns); findings go into `validation.issues`. Returns the codes
-    run."""
+    columns, as `load_tables` returns); findings go into `validation.findings` and show in the
+    view `validation.issues`. Returns the codes run."""
     fmt = ruleset.format
     wanted = set(codes) if codes is not None else None
     if tables is None:
@@ -275,17 +285,76 @@ def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
     # run: it would flag every row. The caller reports it as not run, with the reason.
     chosen = [r for r in ruleset.rules if (wanted is None or r.code in wanted)
               and not set(r.needs) & empty]
+    ids = _register(con, fmt, chosen)
+    shared = _materialise_views(con, ruleset, chosen)
     try:
-        # All rules of one table run as one statement (a statement costs milliseconds whatever
-        # its size, and there are dozens of rules per table); the row-wise ones in one scan.
-        by_table: dict[str, list[Rule]] = {}
-        for rule in chosen:
-            by_table.setdefault(rule.table, []).append(rule)
+        # The row-wise rules of a table run together, as a UNION of filtered scans; each rule
+        # across rows or tables runs on its own: one statement each keeps memory flat (a UNION
+        # of dozens of joins holds all their hash tables at once). Views several rules read are
+        # computed once, before them.
+        by_table: dict[str, list[tuple[int, Rule]]] = {}
+        for rule_id, rule in zip(ids, chosen, strict=True):
+            if rule.where is not None:
+                by_table.setdefault(rule.table, []).append((rule_id, rule))
+            else:
+                _run_query_rule(con, ruleset, rule_id, rule, shared)
         for batch in by_table.values():
-            _run_batch(con, ruleset, batch, columns)
+            for start in range(0, len(batch), _WHERE_BATCH):
+                _run_where_rules(con, ruleset, batch[start:start + _WHERE_BATCH], shared)
     finally:
+        for view in shared:
+            con.execute(f"DROP TABLE IF EXISTS temp.main.{q(view)}")
         con.execute("SET search_path = 'main'")
+    _issues_view(con, columns_by_format={fmt: columns})
     return [r.code for r in chosen]
+
+
+# Row-wise rules per statement (a UNION of simple scans; more only lengthens the plan).
+_WHERE_BATCH = 64
+
+
+def _materialise_views(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
+                       rules: list[Rule]) -> list[str]:
+    """Views read by two or more of `rules`, computed once into temporary tables of the same
+    name (dropped after the run); returns their names, dependencies first."""
+    uses: dict[str, int] = {}
+    for rule in rules:
+        for view in ruleset.views_of(rule.tables):
+            uses[view] = uses.get(view, 0) + 1
+    wanted = {v for v, n in uses.items() if n >= 2}
+    done: list[str] = []
+    for view in ruleset.views_of(wanted):
+        if view not in wanted:
+            continue
+        sql = ruleset.with_views(ruleset.views[view].tables, ruleset.views[view].sql,
+                                 materialised=done)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {q(view)} AS {sql}")
+        except duckdb.Error as exc:
+            raise InputFileError(f"view {view} cannot be computed ({type(exc).__name__})",
+                                 file=f"{ruleset.format}.yaml") from None
+        done.append(view)
+    return done
+
+
+def _register(con: duckdb.DuckDBPyConnection, fmt: str, rules: list[Rule]) -> list[int]:
+    """Give each rule an id in `validation.rules` (its code, table, type, message, fields)."""
+    row = con.execute(f"SELECT coalesce(max(rule_id) + 1, 0) FROM {RULES}").fetchone()
+    first = int(row[0]) if row else 0
+    ids = list(range(first, first + len(rules)))
+    if rules:
+        meta = pa.table({"rule_id": pa.array(ids, pa.int32()), "format": [fmt] * len(rules),
+                         "table_name": [r.table for r in rules],
+                         "rule": [r.code for r in rules], "kind": [r.dfe_kind for r in rules],
+                         "severity": [r.severity for r in rules],
+                         "message": [r.message for r in rules],
+                         "fields": [",".join(r.fields) for r in rules]})
+        con.register("_rule_meta", meta)
+        try:
+            con.execute(f"INSERT INTO {RULES} SELECT * FROM _rule_meta")
+        finally:
+            con.unregister("_rule_meta")
+    return ids
 
 
 def _empty_tables(con: duckdb.DuckDBPyConnection, fmt: str, names: set[str],
@@ -300,12 +369,13 @@ def _empty_tables(con: duckdb.DuckDBPyConnection, fmt: str, names: set[str],
     return empty
 
 
-def _year_filter(rule: Rule, alias: str) -> list[str]:
+def _year_filter(rule: Rule, alias: str | None = None) -> list[str]:
+    column = f"{alias}.collection_year" if alias else "collection_year"
     years = []
     if rule.valid_from is not None:
-        years.append(f"{alias}.collection_year >= {int(rule.valid_from)}")
+        years.append(f"{column} >= {int(rule.valid_from)}")
     if rule.valid_to is not None:
-        years.append(f"{alias}.collection_year <= {int(rule.valid_to)}")
+        years.append(f"{column} <= {int(rule.valid_to)}")
     return years
 
 
@@ -326,83 +396,81 @@ def _rule_error(fmt: str, rule: Rule, exc: duckdb.Error) -> InputFileError:
                           file=f"{fmt}.yaml", rule=rule.code)
 
 
-def _run_rule(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule,
-              columns: set[tuple[str, str]]) -> None:
-    fmt = ruleset.format
-    table = q(rule.table)
-    if rule.where is not None:
-        flagged = f"SELECT _row FROM {table} WHERE ({rule.where})"
-    else:
-        flagged = f"SELECT DISTINCT _row FROM ({rule.query}) AS _q"
-    years = _year_filter(rule, "t")
-    year_filter = f"AND {' AND '.join(years)}" if years else ""
-    select = ruleset.with_views(rule.tables, f"""
-        SELECT ?, ?, t._row, t.source_file, t.source_line, {_child_expr(fmt, rule.table, columns)},
-               ?, ?, ?, ?, ?
-        FROM {table} AS t
-        WHERE t._row IN ({flagged}) {year_filter}""")
-    sql = f"INSERT INTO {ISSUES} {select}"
+def _run_query_rule(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule_id: int,
+                    rule: Rule, shared: Collection[str] = ()) -> None:
+    assert rule.query is not None
+    flagged = f"SELECT DISTINCT _q._row FROM ({rule.query}) AS _q"
+    years = _year_filter(rule)
+    if years:
+        flagged = (f"SELECT _row FROM {q(rule.table)} WHERE {' AND '.join(years)} "
+                   f"AND _row IN ({flagged})")
+    sql = f"INSERT INTO {FINDINGS} " + ruleset.with_views(
+        rule.tables, f"SELECT {int(rule_id)}, _row FROM ({flagged}) AS _f", materialised=shared)
     try:
-        con.execute(sql, [fmt, rule.table, rule.code, rule.dfe_kind, rule.severity, rule.message,
-                          ",".join(rule.fields)])
+        con.execute(sql)
     except duckdb.Error as exc:
-        raise _rule_error(fmt, rule, exc) from None
+        raise _rule_error(ruleset.format, rule, exc) from None
 
 
-def _run_batch(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rules: list[Rule],
-               columns: set[tuple[str, str]]) -> None:
-    """The rules of one table in one statement: the row-wise ones in one scan (each row yields
-    the indexes of the rules it breaks), the others as subqueries, all joined to the rules'
-    codes and messages."""
-    fmt = ruleset.format
-    if len(rules) == 1:
-        _run_rule(con, ruleset, rules[0], columns)
-        return
-    table = rules[0].table
-    parts = []
-    hits = [f"CASE WHEN ({rule.where}) THEN {i} END"
-            for i, rule in enumerate(rules) if rule.where is not None]
-    if hits:
-        parts.append(f"""
-            SELECT w._row, _hits._rule_idx AS idx
-            FROM (SELECT t._row, list_filter([{', '.join(hits)}], _hit -> _hit IS NOT NULL)
-                                 AS _rule_hits
-                  FROM {q(table)} AS t) AS w,
-                 unnest(w._rule_hits) AS _hits(_rule_idx)""")
-    parts += [f"SELECT DISTINCT _q._row, {i} AS idx FROM ({rule.query}) AS _q"
-              for i, rule in enumerate(rules) if rule.query is not None]
-    meta = pa.table({"idx": list(range(len(rules))), "code": [r.code for r in rules],
-                     "kind": [r.dfe_kind for r in rules],
-                     "severity": [r.severity for r in rules],
-                     "message": [r.message for r in rules],
-                     "fields": [",".join(r.fields) for r in rules],
-                     "valid_from": pa.array([r.valid_from for r in rules], pa.int32()),
-                     "valid_to": pa.array([r.valid_to for r in rules], pa.int32())})
-    con.register("_rule_meta", meta)
-    select = ruleset.with_views([t for r in rules for t in r.tables], f"""
-        SELECT ?, ?, t._row, t.source_file, t.source_line, {_child_expr(fmt, table, columns)},
-               m.code, m.kind, m.severity, m.message, m.fields
-        FROM ({' UNION ALL '.join(parts)}) AS f
-        JOIN {q(table)} AS t ON t._row = f._row
-        JOIN _rule_meta AS m ON m.idx = f.idx
-        WHERE (m.valid_from IS NULL OR t.collection_year >= m.valid_from)
-          AND (m.valid_to IS NULL OR t.collection_year <= m.valid_to)""")
-    sql = f"INSERT INTO {ISSUES} {select}"
+def _run_where_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
+                     rules: list[tuple[int, Rule]], shared: Collection[str] = ()) -> None:
+    """Row-wise rules of one table in one statement: a UNION ALL of filtered scans (DuckDB
+    scans a column table in a few milliseconds; building a list per row is slower)."""
+    table = rules[0][1].table
+    parts = [f"SELECT {int(rule_id)}, _row FROM {q(table)} WHERE "
+             + " AND ".join([f"({rule.where})", *_year_filter(rule)])
+             for rule_id, rule in rules]
+    sql = f"INSERT INTO {FINDINGS} " + ruleset.with_views(
+        [t for _, r in rules for t in r.tables], " UNION ALL ".join(parts),
+        materialised=shared)
     try:
-        con.execute(sql, [fmt, table])
-    except duckdb.Error:
-        # The statement inserted nothing: run the rules one by one to name the broken one.
-        for rule in rules:
-            _run_rule(con, ruleset, rule, columns)
+        con.execute(sql)
+    except duckdb.Error as exc:
+        if len(rules) == 1:
+            raise _rule_error(ruleset.format, rules[0][1], exc) from None
+        # Nothing was inserted: run the rules one by one to name the broken one.
+        for rule_id, rule in rules:
+            _run_where_rules(con, ruleset, [(rule_id, rule)], shared)
         raise
-    finally:
-        con.unregister("_rule_meta")
 
 
-def issues_table(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """All findings so far, ordered by format, file, line and rule."""
+def _issues_view(con: duckdb.DuckDBPyConnection,
+                 columns_by_format: Mapping[str, set[tuple[str, str]]] | None = None) -> None:
+    """`validation.issues`: every finding with its file, line and child (from its table) and
+    its rule's code, type, severity, message and fields, in ISSUE_COLUMNS order."""
+    pairs = con.execute(f"SELECT DISTINCT format, table_name FROM {RULES} ORDER BY ALL"
+                        ).fetchall()
+    known: dict[str, set[tuple[str, str]]] = {}
+    parts = []
+    for fmt, table in pairs:
+        if fmt not in known:
+            known[fmt] = (columns_by_format or {}).get(fmt) or {
+                (t, c) for t, c in con.execute(
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = ?", [fmt]).fetchall()}
+        parts.append(f"""
+            SELECT r.format, r.table_name, f.row_id, t.source_file AS file,
+                   t.source_line AS line, {_child_expr(fmt, table, known[fmt])} AS child,
+                   r.rule, r.kind, r.severity, r.message, r.fields
+            FROM {FINDINGS} f JOIN {RULES} r ON r.rule_id = f.rule_id
+            JOIN {q(fmt)}.{q(table)} t ON t._row = f.row_id
+            WHERE r.format = '{fmt}' AND r.table_name = '{table}'""")
+    con.execute(f"CREATE OR REPLACE VIEW {ISSUES} AS "
+                + (" UNION ALL ".join(parts) if parts else _EMPTY_ISSUES))
+
+
+_EMPTY_ISSUES = ("SELECT NULL::VARCHAR AS format, NULL::VARCHAR AS table_name, "
+                 "NULL::BIGINT AS row_id, NULL::VARCHAR AS file, NULL::INTEGER AS line, "
+                 "NULL::VARCHAR AS child, NULL::VARCHAR AS rule, NULL::VARCHAR AS kind, "
+                 "NULL::VARCHAR AS severity, NULL::VARCHAR AS message, "
+                 "NULL::VARCHAR AS fields WHERE FALSE")
+
+
+def issues_table(con: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> pa.Table:
+    """All findings so far (or the first `limit`), ordered by format, file, line and rule."""
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
     return con.execute(f"SELECT * FROM {ISSUES} ORDER BY format, file, line, rule, table_name, "
-                       "row_id").arrow().read_all()
+                       f"row_id{cap}").arrow().read_all()
 
 
 def rule_tables(ruleset: RuleSet) -> set[str]:
@@ -412,9 +480,12 @@ def rule_tables(ruleset: RuleSet) -> set[str]:
 
 def validate_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[SourceTables],
                      rulesets: dict[str, RuleSet],
-                     needed: Mapping[str, Collection[str]] | None = None) -> ValidationResult:
+                     needed: Mapping[str, Collection[str]] | None = None, *,
+                     collect: bool = True) -> ValidationResult:
     """Load every source into `con`, run its format's rules, and return the findings.
-    `needed`: per format, tables to load besides those the rules read (all when None)."""
+    `needed`: per format, tables to load besides those the rules read (all when None).
+    `collect=False` leaves the findings in `con` only (the result's `issues` is empty): the
+    LA report streams them from there."""
     rules_run: dict[str, list[str]] = {}
     rows: dict[str, int] = {}
     for source in sources:
@@ -427,4 +498,5 @@ def validate_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[SourceTab
         rows[source.format] = source.row_count
         if source.format in rulesets:
             rules_run[source.format] = run_rules(con, rulesets[source.format], tables=columns)
-    return ValidationResult(issues=issues_table(con), rules_run=rules_run, rows_checked=rows)
+    issues = issues_table(con) if collect else issues_table(con, limit=0)
+    return ValidationResult(issues=issues, rules_run=rules_run, rows_checked=rows)

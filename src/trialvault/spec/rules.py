@@ -14,18 +14,22 @@ entry per version, with disjoint years), and the check itself as SQL run by Duck
   across rows or tables).
 
 Both see the typed tables of the format (dates as DATE, `raw_<COL>` holding the text of every
-non-string column, `collection_year`, `collection_start`, `collection_end`), the macro
-`in_codes(value, 'CODE_LIST', collection_year)`, and the rule set's named `views` (derived
-tables several rules share, e.g. the children looked after continuously for 12 months), which a
-rule names in `tables` and the engine puts in front of its SQL as a common table expression.
+non-string column, `collection_year`, `collection_start`, `collection_end`), the macros
+`in_codes(value, 'CODE_LIST', collection_year)`, `age_years(born, on_date)`,
+`dmy_date(text)`, `is_weekend(day)` and `working_days_before(day, k)`, and the rule set's named
+`views` (derived tables several rules share, e.g. the children looked after continuously for 12
+months), which a rule names in `tables` and the engine puts in front of its SQL as a common
+table expression.
 Each rule carries `examples` (rows that must fail and rows that must pass) that the test suite
-runs through the same engine.
+runs through the same engine. The SQL must mean the same on DuckDB and on Spark (transpiled by
+`engines.transpile`): no DuckDB-only functions such as TRY_STRPTIME, and no functions whose
+meaning differs between them, such as dayofweek (0 or 1 for Sunday).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -180,9 +184,11 @@ class RuleSet(_Frozen):
             names |= set(self.views[view].tables)
         return names - set(self.views)
 
-    def with_views(self, tables: Iterable[str], sql: str) -> str:
-        """`sql` preceded by `WITH view AS (...)` for each view among `tables` (or none)."""
-        views = self.views_of(tables)
+    def with_views(self, tables: Iterable[str], sql: str, *,
+                   materialised: Collection[str] = ()) -> str:
+        """`sql` preceded by `WITH view AS (...)` for each view among `tables` (or none);
+        views in `materialised` are already tables under their own name and are left out."""
+        views = [v for v in self.views_of(tables) if v not in materialised]
         if not views:
             return sql
         ctes = ", ".join(f"{name} AS ({self.views[name].sql})" for name in views)

@@ -107,3 +107,31 @@ def test_every_cin_child_rule_survives_any_text(rows: list[dict[str, object]]) -
     columns = load_tables(con, source)
     run_rules(con, load_rules("cin_census"), tables=columns)
     con.close()
+
+
+def test_bank_holidays_are_englands_and_working_days_count_back() -> None:
+    import datetime as dt
+
+    import holidays
+
+    from trialvault.prepare.working_days import FIRST_YEAR, LAST_YEAR, bank_holidays
+
+    years = range(FIRST_YEAR, LAST_YEAR + 1)
+    assert set(bank_holidays()) == set(holidays.country_holidays("GB", subdiv="ENG",
+                                                                 years=years))
+    con = connect(threads=1)
+    try:
+        def back(day: str, k: int) -> dt.date:
+            row = con.execute(f"SELECT working_days_before(DATE '{day}', {k})").fetchone()
+            assert row is not None
+            return row[0]
+
+        # Friday 31 March 2023 is day 1; 5 working days back is Monday 27 March.
+        assert back("2023-03-31", 1) == dt.date(2023, 3, 31)
+        assert back("2023-03-31", 5) == dt.date(2023, 3, 27)
+        # Easter 2023: Good Friday 7 April and Easter Monday 10 April are not working days.
+        assert back("2023-04-11", 2) == dt.date(2023, 4, 6)
+        # A Sunday counts back from the Friday before.
+        assert back("2023-04-02", 1) == dt.date(2023, 3, 31)
+    finally:
+        con.close()
