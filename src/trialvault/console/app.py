@@ -65,6 +65,9 @@ class ConsoleSettings:
     idle_seconds: float = 15 * 60
     allow_remote: bool = False
     certificate_dir: Path = Path("destruction-certificates")
+    # Sealed access responses (age-encrypted to the data subject's key) stay here, registered
+    # in the inventory, so the DPO can download one again until it is destroyed.
+    responses_dir: Path = Path("access-responses")
     host: str = "127.0.0.1"
     port: int = 8765
     extra_hosts: tuple[str, ...] = ()

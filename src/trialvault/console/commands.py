@@ -26,6 +26,9 @@ def serve(
                                                "too (NOT recommended)")] = False,
     idle_minutes: Annotated[int, typer.Option("--idle-minutes", help="Sign out after this "
                                               "many idle minutes")] = 15,
+    responses_dir: Annotated[Path, typer.Option(
+        "--responses-dir", help="Folder for sealed access responses (kept, and downloadable "
+        "again, until destroyed)")] = Path("access-responses"),
     allowed_host: Annotated[list[str] | None, typer.Option(
         "--allowed-host", help="Another Host header to answer (NAME:PORT), e.g. the name a "
         "reverse proxy uses; by default only the bound address and port (and localhost)")
@@ -48,7 +51,8 @@ def serve(
     settings = ConsoleSettings(vault_dir=vault.absolute(), study=load_study(study),
                                study_path=study, idle_seconds=idle_minutes * 60,
                                allow_remote=allow_remote, host=host, port=port,
-                               extra_hosts=tuple(allowed_host or ()))
+                               extra_hosts=tuple(allowed_host or ()),
+                               responses_dir=responses_dir)
     check_vault(settings.vault_dir)
     sock = bind(host, port)
     console.print(f"console on http://{host}:{port}/ (Ctrl-C to stop)")

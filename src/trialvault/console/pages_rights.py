@@ -7,7 +7,6 @@ code is typed in once, when a request is filed, and is not echoed back.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from pathlib import Path
 
 from starlette.datastructures import FormData
@@ -16,8 +15,9 @@ from starlette.responses import RedirectResponse, Response
 
 from trialvault.console.app import Console
 from trialvault.console.security import ConsoleSession
-from trialvault.errors import InputFileError
-from trialvault.rights import service
+from trialvault.errors import InputFileError, NotFound, PolicyRefusal
+from trialvault.rights import export, service
+from trialvault.rights.register import OPEN_STATES
 from trialvault.rights.service import Rectification, Vault
 
 RIGHTS_ROLES = {"dpo", "data-manager"}
@@ -75,9 +75,13 @@ def add_rights_pages(console: Console) -> None:
 
     def show(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         rid = int(request.path_params["rid"])
-        detail = service.show_request(vault(session), rid, today=dt.date.today())
+        v = vault(session)
+        detail = service.show_request(v, rid, today=dt.date.today())
+        sealed = _held_response(v, rid) if detail.view.type == "access" else None
         return console.render(request, session, "rights_show.html.j2",
                               title=f"Request {rid}: {detail.view.type}", d=detail,
+                              actions=allowed_actions(detail.view),
+                              sealed=sealed.name if sealed else None,
                               message=request.query_params.get("done"))
 
     def act(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
@@ -103,12 +107,15 @@ def add_rights_pages(console: Console) -> None:
         elif action == "refuse":
             service.refuse(v, rid, reason=_text(form, "reason"), today=today)
         elif action == "execute":
-            return _execute(v, rid, form, today)
+            return _execute(request, session, v, rid, form, today)
         else:
             raise InputFileError(f"unknown action '{action}'", rule="form")
         return RedirectResponse(f"/rights/{rid}?done={action}", status_code=303)
 
-    def _execute(v: Vault, rid: int, form: FormData, today: dt.date) -> Response:
+    def _execute(request: Request, session: ConsoleSession, v: Vault, rid: int,
+                 form: FormData, today: dt.date) -> Response:
+        """First a preview of what will be done (nothing changed), then, from the preview's
+        own form, the execution; an erasure needs `erase N` typed, as on the command line."""
         rectification = None
         if _text(form, "table", required=False):
             rectification = Rectification(table=_text(form, "table"),
@@ -116,22 +123,78 @@ def add_rights_pages(console: Console) -> None:
                                           value=_text(form, "value"),
                                           reason=_text(form, "reason"))
         recipient = _text(form, "recipient", required=False) or None
-        with tempfile.TemporaryDirectory(prefix="tv-console-") as tmp:
-            report = service.execute(v, settings.study, rid, today=today, recipient=recipient,
-                                     out_dir=Path(tmp), rectification=rectification)
-            if report.files:
-                # The access export is age-encrypted to the requester's recipient key: the
-                # only file the console ever hands out, and it is sealed.
-                sealed = report.files[0]
-                return Response(sealed.read_bytes(), media_type="application/octet-stream",
-                                headers={"Content-Disposition":
-                                         f'attachment; filename="{sealed.name}"'})
+        if recipient is not None:
+            export.check_recipient(recipient)
+        out_dir = settings.responses_dir.absolute()
+        if _text(form, "confirmed", required=False) != "yes":
+            kind, plan = service.preview(v, rid, recipient=recipient, out_dir=out_dir,
+                                         rectification=rectification)
+            fields = {k: str(form.get(k)) for k in ("recipient", "table", "column", "value",
+                                                     "reason") if form.get(k)}
+            return console.render(request, session, "rights_confirm.html.j2",
+                                  title=f"Request {rid}: check before executing", rid=rid,
+                                  kind=kind, plan=plan, fields=fields,
+                                  phrase=f"erase {rid}" if kind == "erasure" else None)
+        view = service.show_request(v, rid, today=today).view
+        if view.type == "erasure" and _text(form, "phrase", required=False) != f"erase {rid}":
+            raise PolicyRefusal(f"type 'erase {rid}' to confirm the erasure: nothing was "
+                                "changed")
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        service.execute(v, settings.study, rid, today=today, recipient=recipient,
+                        out_dir=out_dir, rectification=rectification)
         return RedirectResponse(f"/rights/{rid}?done=execute", status_code=303)
+
+    def response_file(request: Request, session: ConsoleSession, form: FormData | None
+                      ) -> Response:
+        """The sealed access response, again, while the inventory still holds it."""
+        rid = int(request.path_params["rid"])
+        held = _held_response(vault(session), rid)
+        if held is None:
+            raise NotFound(f"request {rid} has no sealed access response held (destroyed, or "
+                           "never made)")
+        return Response(held.read_bytes(), media_type="application/octet-stream",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{held.name}"'})
+
+    def _held_response(v: Vault, rid: int) -> Path | None:
+        name = f"access-request-{rid}{export.SEALED_SUFFIX}"
+        for a in service.artefacts(v):
+            if a.kind == "access_response" and a.name == name and a.state == "held":
+                path = Path(a.location)
+                return path if path.is_file() else None
+        return None
+
+    def letter(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
+        rid = int(request.path_params["rid"])
+        text = service.outcome_letter(vault(session), settings.study, rid,
+                                      today=dt.date.today())
+        return console.render(request, session, "rights_letter.html.j2",
+                              title=f"Request {rid}: outcome letter", rid=rid, letter=text)
 
     console.page("/rights", "Rights", RIGHTS_ROLES, index)
     console.page("/rights/new", "New request", RIGHTS_ROLES, create, methods=("POST",), nav=False)
     console.page("/rights/{rid:int}", "Request", RIGHTS_ROLES, show, nav=False)
+    console.page("/rights/{rid:int}/response", "Response", RIGHTS_ROLES, response_file,
+                 nav=False)
+    console.page("/rights/{rid:int}/letter", "Letter", RIGHTS_ROLES, letter, nav=False)
     console.page("/rights/{rid:int}/{action}", "Act", RIGHTS_ROLES, act, methods=("POST",),
                  nav=False)
+
+
+def allowed_actions(v: service.RequestView) -> set[str]:
+    """The actions the request's state allows (the register refuses the others): the page
+    shows only these buttons."""
+    if v.closed_on is not None or v.state not in OPEN_STATES:
+        return set()
+    out = {"extend", "exempt", "refuse"} - ({"extend"} if v.extended else set())
+    if v.state in ("received", "in_progress"):
+        out |= {"await-id", "await-clarification", "execute"}
+    if v.state in ("awaiting_identity", "awaiting_clarification"):
+        out.add("resume")
+    if v.state == "received":
+        out.add("start")
+    if v.state == "erasing":
+        out = {"execute"}  # only finishing the erasure remains
+    return out
 
 

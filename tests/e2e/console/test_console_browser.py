@@ -39,7 +39,7 @@ def console_url(tmp_path: Path) -> Any:
     port = free_port()
     settings = ConsoleSettings(vault_dir=vault, study=load_study(study_path),
                                study_path=study_path, certificate_dir=tmp_path / "certs",
-                               port=port)
+                               responses_dir=tmp_path / "responses", port=port)
     with ServerThread(build_console(settings).app(), port):
         yield f"http://127.0.0.1:{port}"
 
@@ -68,12 +68,24 @@ def test_dpo_files_and_completes_a_rights_request(browser: Any, console_url: str
     page.get_by_role("button", name="File request").click()
     page.wait_for_load_state()
     assert re.search(r"/rights/\d+$", page.url)
+    assert page.get_by_role("button", name="Information received").count() == 0  # no pause
     page.get_by_role("button", name="Start work").click()
     page.wait_for_load_state()
+    assert page.get_by_role("button", name="Start work").count() == 0  # started already
     page.get_by_role("button", name="Execute the request").click()
     page.wait_for_load_state()
+    assert "check before executing" in page.content() and "meta.rights_flags" in page.content()
+    shot(page, "rights-confirm")
+    page.get_by_role("button", name="Confirm: execute the request").click()
+    page.wait_for_load_state()
     assert "completed" in page.content()
+    assert page.get_by_role("button", name="Execute the request").count() == 0  # closed
     shot(page, "rights-request")
+    page.get_by_role("link", name="Read the outcome letter").click()
+    page.wait_for_load_state()
+    assert "We have stopped using your information" in page.content()
+    assert CHILD not in page.content()
+    shot(page, "rights-letter")
     page.get_by_role("link", name="Rights").click()
     shot(page, "rights")
     page.get_by_role("link", name="Retention").click()

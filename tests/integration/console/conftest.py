@@ -39,10 +39,11 @@ def console_vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def console_app(console_vault: Path) -> Console:
+def console_app(console_vault: Path, tmp_path: Path) -> Console:
     study_path = REPO / "studies" / "no-wrong-door.toml"
     settings = ConsoleSettings(vault_dir=console_vault, study=load_study(study_path),
-                               study_path=study_path, port=PORT)
+                               study_path=study_path, port=PORT,
+                               responses_dir=tmp_path / "responses")
     return build_console(settings, secret="test-secret")
 
 
