@@ -61,7 +61,8 @@ ACTIV = Cat.of({"F2": 25.0, "F1": 7.0, "F4": 5.0, "F5": 15.0, "P5": 8.0, "G4": 1
                 "G5": 22.0, "G6": 8.0})
 ACCOM = Cat.of({"U1": 30.0, "B1": 10.0, "D1": 15.0, "E1": 8.0, "Z1": 10.0, "T1": 8.0,
                 "K1": 4.0, "V2": 3.0, "S2": 2.0, "X2": 3.0, "B2": 2.0, "Y1": 5.0})
-SDQ_REASON = Cat.of({"SDQ1": 30.0, "SDQ2": 20.0, "SDQ4": 30.0, "SDQ5": 20.0})
+# Why a child of SDQ age (4 to 16) has no score: SDQ1 (under 4 or over 17) cannot apply.
+SDQ_REASON = Cat.of({"SDQ2": 25.0, "SDQ3": 10.0, "SDQ4": 40.0, "SDQ5": 25.0})
 SW_REASON = Cat.of({"MANAGE": 20.0, "LEFTRL": 35.0, "TSPROC": 20.0, "ORGRST": 5.0,
                     "ABSENC": 5.0, "CHCHAN": 5.0, "OTHERS": 10.0})
 # NCCIS current activity: EET / not known, and the NEET group (see codelists.yaml groups).

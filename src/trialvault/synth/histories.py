@@ -261,8 +261,9 @@ class _Builder:
         s = self.s
         rid = self.rid()
         if nfa:
+            # No assessment took place, so not RC8/RC9 ("closed after assessment", CIN 8825Q).
             self.out.add("referrals", (rid, child_id, start, s.pick(codes.REFERRAL_SOURCE),
-                                       "N9", close, "RC8", True, NA))
+                                       "N9", close, "RC7", True, NA))
             return rid
         a_start = min(start + s.integer(0, 5), close)
         auth = min(add_working_days(a_start, s.integer(5, 35)), close)
@@ -285,7 +286,6 @@ class _Builder:
         if uasc:
             factors = "9A" if not factors else f"9A,{factors}"
         self.out.add("assessments", (self.rid(), rid, child_id, a_start, auth, factors))
-        icpc_at_referral = NA
         close = auth + s.integer(0, 20)
         reason = "RC8"
         entry = NA
@@ -300,7 +300,9 @@ class _Builder:
             icpc = max(icpc, s47)
             self.out.add("s47", (self.rid(), rid, child_id, s47, add_working_days(s47, 15),
                                  icpc, False))
-            cp_start, icpc_at_referral = icpc, icpc
+            # The conference is recorded on the S47 that led to it, not again at the CIN
+            # details level (CIN 2884).
+            cp_start = icpc
             cp_end = cp_start + s.integer(120, 540)
             cat = s.pick(codes.ABUSE)
             latest = cat if s.bern(0.85) else s.pick(codes.ABUSE)
@@ -316,8 +318,8 @@ class _Builder:
                 icpc = NA if not_required else next_weekday(s47 + s.integer(5, 14))
                 self.out.add("s47", (self.rid(), rid, child_id, s47, add_working_days(s47, 15),
                                      icpc, not_required))
-                icpc_at_referral = icpc
                 close = max(close, s47 + 20)
+                reason = "RC7"  # an enquiry followed: not closed after assessment (CIN 2990)
             if not care and s.bern(0.45):
                 start = auth + s.integer(0, 10)
                 end = start + s.integer(90, 400)
@@ -335,7 +337,7 @@ class _Builder:
         if self._cp is not None:
             self._write_cp()
         self._host_row = [rid, child_id, h, s.pick(codes.REFERRAL_SOURCE),
-                          s.pick(codes.PRIMARY_NEED), close, reason, False, icpc_at_referral]
+                          s.pick(codes.PRIMARY_NEED), close, reason, False, NA]
         if not care:
             self.out.add("referrals", tuple(self._host_row))
             self._last_close = close

@@ -185,11 +185,18 @@ class LAWriter:
         sex = h["sex"].to_numpy()
         if year <= 2024:
             sex = np.where(sex == "M", "1", "2")
+        # MOTHER is given for every girl looked after in the year (0 or 1) and for no one else
+        # (not for a care leaver listed only for OC3: 903 rules 165, 393, 607, 628).
+        mc_dob = h["mc_dob"].to_numpy()
+        is_mother = (h["mother"].to_numpy() == "1") & (mc_dob >= 0) & (mc_dob <= ye)
+        mother = np.where(h["child_id"].isin(set(e["child_id"])).to_numpy()
+                          & (h["sex"].to_numpy() == "F"), np.where(is_mother, "1", "0"), "")
         header = pd.DataFrame({
             "CHILD": h["child_id"].to_numpy(), "SEX": sex, "DOB": fmt(h["dob"], DMY),
             "ETHNIC": h["ethnicity"].to_numpy(),
             "UPN": shown_upn(h, ye),
-            "MOTHER": h["mother"].to_numpy(), "MC_DOB": fmt(h["mc_dob"], DMY)})
+            "MOTHER": mother,
+            "MC_DOB": fmt(mc_dob, DMY, mother == "1")})
         if last and self.p.error_rate > 0 and len(header):
             header = self._drop_from_header(header, set(e["child_id"]), episode_lines, year, rng)
         self._emit("header", year, header, "ssda903", rng, "CHILD", header["CHILD"].to_numpy())
@@ -248,19 +255,7 @@ class LAWriter:
         long_enough = (pc["start"].to_numpy() <= ye - 365) & (
             pc["open_"].to_numpy() | (pc["stop"].to_numpy() > ye)) & full_year
         oc2_kids = in_care[long_enough]
-        n = len(oc2_kids)
-        age = age_months_vec(oc2_kids["dob"].to_numpy(), np.full(n, ye)) // 12
-        scored = (age >= 4) & (age <= 16) & (rng.random(n) < 0.8)
-        flags = {c: rng.integers(0, 2, size=n).astype(str) for c in (
-            "CONVICTED", "HEALTH_CHECK", "IMMUNISATIONS", "TEETH_CHECK", "HEALTH_ASSESSMENT",
-            "SUBSTANCE_MISUSE", "INTERVENTION_RECEIVED", "INTERVENTION_OFFERED")}
-        reasons = np.array([codes.SDQ_REASON.items[int(i)] for i in
-                            rng.integers(0, len(codes.SDQ_REASON.items), size=n)], dtype=object)
-        self._emit("oc2", year, pd.DataFrame({
-            "CHILD": oc2_kids["child_id"].to_numpy(), "DOB": fmt(oc2_kids["dob"], DMY),
-            "SDQ_SCORE": np.where(scored, rng.integers(0, 41, size=n).astype(str), ""),
-            "SDQ_REASON": np.where(scored, "", np.where(age < 4, "SDQ1", reasons)),
-            **flags}), "ssda903", rng, "CHILD")
+        self._emit("oc2", year, _oc2(oc2_kids, ys, ye, rng), "ssda903", rng, "CHILD")
         lv = h[h["child_id"].isin(set(leavers.loc[leavers["year"] == year, "child_id"]))]
         k = len(lv)
         self._emit("oc3", year, pd.DataFrame({
@@ -299,7 +294,10 @@ class LAWriter:
                 "CHILD": in_care["child_id"].to_numpy(), "DOB": fmt(in_care["dob"], DMY),
                 "SW_ID": [f"SW{int(x):05d}" for x in rng.integers(0, 99999, size=r)],
                 "SW_DECOM": fmt(sw_start, DMY), "SW_DEC": fmt(stop, DMY, ended),
-                "SW_REASON": np.where(ended, _draw(rng, codes.SW_REASON, r), "")}),
+                # The reason the episode began: first contact when the care period began in
+                # the year, else a change of social worker (every episode has one).
+                "SW_REASON": np.where(pc["start"].to_numpy() >= ys, "FCONTA",
+                                      _draw(rng, codes.SW_REASON, r))}),
                 "ssda903", rng, "CHILD")
 
     # --- CIN census --------------------------------------------------------------------------
@@ -527,6 +525,35 @@ def _care_periods(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
             start=("decom", "min"), stop=("dec", "max"), open_=("open_", "any"))
         f["_care_periods"] = cached
     return cached
+
+
+def _oc2(kids: pd.DataFrame, ys: int, ye: int, rng: np.random.Generator) -> pd.DataFrame:
+    """OC2 rows of children looked after for 12 months, coherent as the DfE's rules ask: an SDQ
+    score or a reason (not 'under 4 or over 17') for those 4 or over at 31 March and under 17
+    at 1 April; conviction data from age 10, health promotion (HEALTH_CHECK) under 5 only;
+    the two intervention items only for a substance misuse problem, and whether one was
+    offered only when none was received."""
+    n = len(kids)
+    dob = kids["dob"].to_numpy()
+    age_end = age_months_vec(dob, np.full(n, ye)) // 12
+    age_start = age_months_vec(dob, np.full(n, ys)) // 12
+
+    def flag(p: float, applies: np.ndarray | bool = True) -> np.ndarray:
+        return np.where(applies, np.where(rng.random(n) < p, "1", "0"), "")
+
+    needs_sdq = (age_end >= 4) & (age_start < 17)
+    scored = needs_sdq & (rng.random(n) < 0.75)
+    substance = flag(0.04)
+    received = flag(0.6, substance == "1")
+    return pd.DataFrame({
+        "CHILD": kids["child_id"].to_numpy(), "DOB": fmt(kids["dob"], DMY),
+        "SDQ_SCORE": np.where(scored, rng.integers(0, 41, size=n).astype(str), ""),
+        "SDQ_REASON": np.where(needs_sdq & ~scored, _draw(rng, codes.SDQ_REASON, n), ""),
+        "CONVICTED": flag(0.04, age_end >= 10), "HEALTH_CHECK": flag(0.9, age_end < 5),
+        "IMMUNISATIONS": flag(0.85), "TEETH_CHECK": flag(0.85),
+        "HEALTH_ASSESSMENT": flag(0.9), "SUBSTANCE_MISUSE": substance,
+        "INTERVENTION_RECEIVED": received,
+        "INTERVENTION_OFFERED": flag(0.5, received == "0")})
 
 
 def _draw(rng: np.random.Generator, cat: codes.Cat, n: int) -> np.ndarray:
