@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -143,11 +145,13 @@ def prepare_command(
                       else Path("validation-report"))
     chosen: Literal["error", "query"] | None = (
         "error" if fail_on == FailOn.error else "query" if fail_on == FailOn.query else None)
-    result = prepare_la(loaded, la, ssda903=ssda903, cin=cin, education=education, neet=neet,
-                        recipient=_recipient(recipient), out=out, report_dir=report_dir,
-                        validate_only=validate_only, ssda903_year=ssda903_year,
-                        sign_key=key, previous=previous, postcodes=postcodes,
-                        providers=providers, fail_on=chosen, xlsx=not no_xlsx)
+    with _lean_arrow():
+        result = prepare_la(loaded, la, ssda903=ssda903, cin=cin, education=education,
+                            neet=neet, recipient=_recipient(recipient), out=out,
+                            report_dir=report_dir, validate_only=validate_only,
+                            ssda903_year=ssda903_year, sign_key=key, previous=previous,
+                            postcodes=postcodes, providers=providers, fail_on=chosen,
+                            xlsx=not no_xlsx)
     _print(result)
     _exit_on_findings(result, chosen)
 
@@ -165,6 +169,41 @@ def _exit_on_findings(result: PrepareResult, fail_on: str | None) -> None:
     raise ReturnHasQueries(f"the return has {found['query']:,} DfE queries and no errors"
                            + ("" if not result.refused_by else "; no package written")
                            + " (--fail-on query); see the report")
+
+
+class _PandasAbsent:
+    """An import hook under which `import pandas` fails as if pandas were not installed."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is not used by trialvault prepare", name=name)
+
+
+@contextlib.contextmanager
+def _lean_arrow() -> Iterator[None]:
+    """Arrow and DuckDB without pandas, and Arrow on the system allocator, while the LA's
+    command runs (benchmarks/bench_prepare.py: about 36 MB and 0.4-0.7 s less per run).
+
+    pyarrow and DuckDB import pandas (about 40 MB, 0.3 s) only to ask whether an object is a
+    pandas one; nothing in `prepare` makes or needs pandas objects (a subprocess test runs the
+    whole command, sealing included, under this hook). Both record "no pandas" and carry on.
+    The hook is removed when the block ends, and pyarrow imports pandas again for whatever
+    needs it later (`to_pandas`). jemalloc keeps freed memory for reuse; the system allocator
+    gives it back (peak RSS)."""
+    import sys
+
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    if "pandas" in sys.modules:  # a test runner or library caller already has it
+        yield
+        return
+    hook = _PandasAbsent()
+    sys.meta_path.insert(0, hook)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(hook)
 
 
 def _check_inputs(*, validate_only: bool, **given: object) -> None:

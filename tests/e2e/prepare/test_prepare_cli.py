@@ -4,6 +4,9 @@ with file, line and rule named, a non-zero exit, and nothing written."""
 from __future__ import annotations
 
 import codecs
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -174,3 +177,32 @@ def test_registered_on_the_real_cli() -> None:
 
     result = runner.invoke(real_app, ["prepare", "--help"])
     assert result.exit_code == 0 and "--validate-only" in result.output
+
+
+# The installed command in its own interpreter: `prepare` holds pandas back while it runs
+# (commands._lean_arrow), which a test runner that has pandas loaded never exercises.
+_FRESH = """
+import atexit, sys
+atexit.register(lambda: print("pandas loaded:", "pandas" in sys.modules, file=sys.stderr))
+from trialvault.cli import app
+app(prog_name="trialvault")
+"""
+
+
+@pytest.mark.parametrize("validate_only", [False, True], ids=["seal", "validate-only"])
+def test_the_command_runs_without_pandas_in_a_fresh_process(inputs: dict[str, Path],
+                                                            validate_only: bool) -> None:
+    identity, recipient = generate_identity()
+    args = ["prepare", "--la", "354", "--ssda903", str(inputs["ssda903"]), "--cin",
+            str(inputs["cin"]), "--report-dir", str(inputs["report"])]
+    args += (["--validate-only"] if validate_only else
+             ["--recipient", recipient, "--out", str(inputs["out"]),
+              "--sign-key", str(inputs["sign_key"])])
+    env = {**os.environ, PASSPHRASE_ENV: PASSPHRASE}
+    done = subprocess.run([sys.executable, "-c", _FRESH, *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "pandas loaded: False" in done.stderr
+    assert (inputs["report"] / "validation_issues.xlsx").exists()
+    if not validate_only:
+        assert read_package(inputs["out"], identity).tables["cla_episodes"].num_rows == 1
