@@ -13,12 +13,13 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from trialvault.cli_common import AUDIT_READERS
 from trialvault.console.app import Console
 from trialvault.console.security import ConsoleSession
 from trialvault.vault import audit
 from trialvault.vault.session import open_vault
 
-AUDIT_ROLES = {"dpo", "data-manager"}
+AUDIT_ROLES = set(AUDIT_READERS)  # as `trialvault audit show`
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,14 @@ from starlette.responses import RedirectResponse, Response
 from trialvault.console.app import Console
 from trialvault.console.security import ConsoleSession
 from trialvault.disclose.checking import render_markdown
-from trialvault.disclose.release import release_list, request_release, review_release, show_release
-from trialvault.errors import InputFileError
+from trialvault.disclose.release import (
+    REVIEW_ROLES,
+    release_list,
+    request_release,
+    review_release,
+    show_release,
+)
+from trialvault.errors import InputFileError, PolicyRefusal
 
 RELEASE_ROLES = {"analyst", "output-checker", "data-manager", "dpo"}
 DECISIONS = ("approve", "return", "reject")
@@ -32,8 +38,9 @@ def add_release_pages(console: Console) -> None:
 
     def new(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
         note = str(form.get("note", "") if form else "").strip()
+        resubmits = str(form.get("resubmits", "") if form else "").strip() or None
         release_id = request_release(settings.vault_dir, session.user, session.password,
-                                     settings.study, note=note)
+                                     settings.study, note=note, resubmits=resubmits)
         return RedirectResponse(f"/releases/{release_id}", status_code=303)
 
     def show(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
@@ -42,9 +49,14 @@ def add_release_pages(console: Console) -> None:
                                        release_id)
         report = MarkdownIt("commonmark", {"html": False}).enable("table").render(
             render_markdown(checked, record.meta()))
+        may_review = (record.status == "pending" and session.role in REVIEW_ROLES
+                      and session.user != record.requested_by)
+        may_resubmit = (record.status == "returned" and not record.resubmitted_as
+                        and session.user == record.requested_by)
         return console.render(request, session, "release_show.html.j2",
-                              title=f"Release {release_id}", record=record, checked=checked,
-                              report=Markup(report), decisions=DECISIONS,
+                              title=f"Release {record.release_id}", record=record,
+                              checked=checked, report=Markup(report), decisions=DECISIONS,
+                              may_review=may_review, may_resubmit=may_resubmit,
                               message=request.query_params.get("done"))
 
     def review(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
@@ -53,6 +65,10 @@ def add_release_pages(console: Console) -> None:
         decision = str(form.get("decision", ""))
         if decision not in DECISIONS:
             raise InputFileError("choose approve, return or reject", rule="form")
+        if decision == "reject" and form.get("final") != "yes":
+            raise PolicyRefusal("a rejection is final (the requester cannot resubmit): tick "
+                                "'I understand' to reject, or return it instead; nothing was "
+                                "recorded")
         review_release(settings.vault_dir, session.user, session.password, release_id,
                        decision, str(form.get("comment", "")))  # type: ignore[arg-type]
         return RedirectResponse(f"/releases/{release_id}?done={decision}", status_code=303)

@@ -42,19 +42,47 @@ def test_two_person_rule_in_the_browser(browser: Any, demo_run: Any,
         release_url = page.url
         assert "pending" in page.content()
         shot(page, "release-pending")
-        # The requester tries to approve their own release: refused (two-person rule).
-        page.get_by_label("Comment (why)").fill("I checked it myself")
+        # The requester is offered no review form (two-person rule; the library refuses a
+        # forged one too, tests/security/test_release.py).
+        assert page.get_by_role("button", name="Record review").count() == 0
+        assert "Waiting for 2 output checkers other than you" in page.content()
+        page.get_by_role("button", name="Sign out").click()
+
+        # A checker returns it with a comment; the requester reads it and resubmits.
+        comment = "Say in the note which outcomes are primary."
+        sign_in(page, url, "oli", demo_credentials["oli"])
+        page.goto(release_url)
+        page.get_by_role("radio", name="return").check()
+        page.get_by_label("Comment (why").fill(comment)
         page.get_by_role("button", name="Record review").click()
         page.wait_for_load_state()
-        assert "two-person rule" in page.content()
-        shot(page, "release-self-review-refused")
+        assert "status <strong>returned</strong>" in page.content()
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, url, "ana", demo_credentials["ana"])
+        page.get_by_role("link", name="Releases").click()
+        assert comment in page.content()
+        page.goto(release_url)
+        page.get_by_label("What did you change?").fill("Primary outcome named in the note.")
+        page.get_by_role("button", name="Resubmit").click()
+        page.wait_for_load_state()
+        assert release_url not in page.url and "pending" in page.content()
+        assert "answers the returned release" in page.content()
+        release_url = page.url
+        shot(page, "release-resubmitted")
         page.get_by_role("button", name="Sign out").click()
 
         # Two output checkers must approve (the study's reviewers_required), each signing.
         for checker in ("oli", "ola"):
             sign_in(page, url, checker, demo_credentials[checker])
             page.goto(release_url)
-            page.get_by_label("Comment (why)").fill("Every table checked against the report.")
+            page.get_by_label("Comment (why").fill("Every table checked against the report.")
+            if checker == "oli":  # a rejection needs the "final" box ticked
+                page.get_by_role("radio", name="reject").check()
+                page.get_by_role("button", name="Record review").click()
+                page.wait_for_load_state()
+                assert "a rejection is final" in page.content()
+                page.goto(release_url)
+                page.get_by_label("Comment (why").fill("Every table checked against the report.")
             page.get_by_role("button", name="Record review").click()
             page.wait_for_load_state()
             if checker == "oli":
