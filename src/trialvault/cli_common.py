@@ -169,6 +169,14 @@ def key_line(value: str, *, prefix: str, option: str) -> str:
     return found
 
 
+# --- what each role may read (the CLI and the console show the same) ----------------------
+
+# The audit log is read by those who oversee the vault. Every role holds the audit domain's key
+# (each command appends its own signed entries), so this is the tool's policy, not a key
+# boundary; both front ends apply it.
+AUDIT_READERS: tuple[str, ...] = ("dpo", "data-manager")
+
+
 # --- users ---------------------------------------------------------------------------------
 
 # Conservative on purpose: a user name appears in the audit log, file names of letters and

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from trialvault.cli_common import (
+    AUDIT_READERS,
     DryRunOption,
     FirstUserOption,
     StudyOption,
@@ -380,11 +381,14 @@ def audit_show(vault: VaultOption, user: UserOption = None,
                last: Annotated[int | None, typer.Option("--last", help="Only the last N")] = None,
                fmt: FormatOption = None, as_json: JsonOption = False) -> None:
     """Show audit entries (time, user, command, begin/end, arguments, rows touched, result).
+    For the dpo and data-manager roles (as in the console).
 
     Example: trialvault audit show --last 20 --vault vault
     """
     chosen = output_format(fmt, as_json)
-    entries = admin.audit_entries(vault, acting_user(vault, user), _password(), last=last)
+    name = acting_user(vault, user)
+    _may(vault, name, AUDIT_READERS, "audit show")
+    entries = admin.audit_entries(vault, name, _password(), last=last)
     emit(AUDIT, [{"seq": e.seq, "at": e.at, "user": e.user, "command": e.command,
                   "phase": e.phase, "args": _args(e.args), "rows": sum(e.rows_touched.values()),
                   "result": e.result, "error": e.error} for e in entries], chosen)

@@ -94,6 +94,8 @@ def test_vault_commands(app: typer.Typer, tmp_path: Path, nwd_study_path: Path) 
     assert "ZQXJ" not in status
     run("status", code=4, TRIALVAULT_PASSWORD="wrong")
     run("status", "--user", "ana", TRIALVAULT_PASSWORD=ana_pw)
+    assert "needs role data-manager or dpo" in run("audit", "show", "--user", "ana", code=4,
+                                                   TRIALVAULT_PASSWORD=ana_pw)
     run("passwd", "--user", "ana", TRIALVAULT_PASSWORD=ana_pw, TRIALVAULT_NEW_PASSWORD=new_pw)
     run("status", "--user", "ana", TRIALVAULT_PASSWORD=new_pw)
     run("rekey", "--user", "ana", code=4, TRIALVAULT_PASSWORD=new_pw)
