@@ -93,7 +93,16 @@ def _templates() -> jinja2.Environment:
     loader = jinja2.FunctionLoader(
         lambda name: resources.files("trialvault.console").joinpath("templates", name).read_text(
             encoding="utf-8"))
-    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["when"] = when
+    return env
+
+
+def when(value: Any) -> str:
+    """A stored time as people read it: to the second, no microseconds, no 'T'."""
+    if value is None:
+        return ""
+    return str(value)[:19].replace("T", " ")
 
 
 class RequestChecks(BaseHTTPMiddleware):
