@@ -257,6 +257,8 @@ JSON_COMMANDS = [
     ("release-show", "oli", ["release", "show", "$RELEASE", "--json"]),
     ("release-show", "ana", ["release", "show", "$RELEASE", "--public", "--json"]),
     ("check", None, ["check", "--json"]),
+    ("audit-verify", "dee", ["audit", "verify", "--json"]),
+    ("release-verify", "ana", ["release", "verify", "$RELEASE", "--json"]),
 ]
 
 
@@ -283,3 +285,18 @@ def test_every_json_schema_is_exercised() -> None:
                                                "retention-files", "retention-copies",
                                                "rights-plan"}
     assert {p.name.removesuffix(".schema.json") for p in SCHEMAS.glob("*.schema.json")} <= used
+
+
+def test_a_failed_verification_still_prints_its_report(walkthrough: Walkthrough,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`release verify --json` of the returned release: the report (ok false, why), then
+    exit 6, so a script gets both."""
+    shell = walkthrough.shell
+    monkeypatch.chdir(walkthrough.folder)
+    listed = json.loads(shell.invoke(["release", "list", "--json", "--user", "ana"], 0, "json"))
+    returned = next(r["release"] for r in listed if r["status"] == "returned")
+    report = json.loads(shell.invoke(["release", "verify", returned.split("-")[-1][:4], "--json", "--user",
+                                      "ana"], 6, "json"))
+    _validator("release-verify").validate(report)
+    assert report["release_id"] == returned and not report["ok"]
+    assert report["rejected_by"] == ["oli"] and report["reasons"]

@@ -107,6 +107,7 @@ class Verification:
     rejected_by: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     required: int = 0
+    release_id: str = ""
 
     @property
     def ok(self) -> bool:

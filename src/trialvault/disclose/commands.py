@@ -261,27 +261,37 @@ def show_cmd(
 def verify_cmd(
     release_id: ReleaseArg,
     vault: VaultOption, user: UserOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Check a release as `release write` does: the audit log, the stored content against the
     signed hash, the requester's and every reviewer's signature against the certificates the
     audit log introduced, distinct people, slots made before the request, enough approvals.
-    Exit 5 when something does not verify, 6 when approvals are missing.
+    Exit 5 when something does not verify, 6 when approvals are missing (with `--json`, after
+    the report: docs/json-schemas/release-verify.schema.json).
 
-    Example: TRIALVAULT_PASSWORD=... trialvault release verify REL-20261125-1a2b3c4d --vault vault
+    Example: trialvault release verify 1a2b --vault vault
     """
     from trialvault.disclose.release import verify_release
     from trialvault.errors import IntegrityError
 
     found = verify_release(vault, acting_user(vault, user), password_from_env_or_prompt(),
                            release_id)
-    for a in found.approvals:
+    if as_json:
+        emit_json({"release_id": found.release_id, "ok": found.ok, "required": found.required,
+                   "approvals": [{"reviewer": a["reviewer"], "reviewed_at": a["reviewed_at"]}
+                                 for a in found.approvals],
+                   "rejected_by": found.rejected_by, "problems": found.problems,
+                   "reasons": found.reasons()})
+    for a in ([] if as_json else found.approvals):
         console.print(f"approval by {a['reviewer']} at {a['reviewed_at']}: signature verifies",
                       markup=False, highlight=False)
     if found.problems:
         raise IntegrityError("; ".join(found.problems))
     if not found.ok:
         raise PolicyRefusal("; ".join(found.reasons()))
-    console.print(f"release {release_id}: request and {len(found.approvals)} approval(s) verify")
+    if not as_json:
+        console.print(f"release {found.release_id}: request and {len(found.approvals)} "
+                      "approval(s) verify")
 
 
 @release_app.command("write")

@@ -358,7 +358,8 @@ def verify_stored(s: VaultSession, stored: StoredRelease, *, check_log: bool = T
     """Every signature and hash of a stored release (see `approvals`)."""
     from trialvault.vault import audit as audit_log
 
-    out = ap.Verification(required=stored.study.disclosure.reviewers_required)
+    out = ap.Verification(required=stored.study.disclosure.reviewers_required,
+                          release_id=stored.record.release_id)
     if check_log:
         log = audit_log.verify(s.con, s.vault_dir, vault_id=s.vault_id,
                                running=s.begin_entry.seq if s.begin_entry else None)
@@ -381,6 +382,7 @@ def verify_stored(s: VaultSession, stored: StoredRelease, *, check_log: bool = T
                                request_seq=anchors.get(content), reviewer_roles=REVIEW_ROLES,
                                required=out.required)
     reviews.problems = out.problems + reviews.problems
+    reviews.release_id = record.release_id
     return reviews
 
 

@@ -405,14 +405,25 @@ def audit_verify(
     witness: Annotated[list[Path] | None, typer.Option(
         "--witness", help="A witness file (`audit witness`) or LA ingest receipt; repeatable")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Recompute the hash chain and every signature, compare with audit.chain and with
     witnesses kept elsewhere; exit 5 on any break, naming the entry and what is wrong.
+    `--json` prints the report (docs/json-schemas/audit-verify.schema.json), then exits the
+    same way.
 
     Example: trialvault audit verify --witness ~/dpo/witness-2026-11.json --vault vault
     """
     result = admin.verify_audit(vault, acting_user(vault, user), _password(),
                                 witnesses=witness or [])
+    if as_json:
+        emit_json({"ok": result.ok, "entries": result.entries, "head": result.head,
+                   "chain_lines": result.chain_lines, "witnesses": result.witnesses,
+                   "problems": result.problems, "warnings": result.warnings})
+        if not result.ok:
+            raise IntegrityError(f"audit chain does not verify: {len(result.problems)} "
+                                 f"problem(s) in {result.entries} entries")
+        return
     for message in result.warnings:
         warning(message)
     if not result.ok:
