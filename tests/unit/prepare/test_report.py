@@ -120,3 +120,19 @@ def test_no_findings_gives_the_header_only(tmp_path: Path) -> None:
     assert _csv_rows(files.paths[0]) == [] and files.by_rule == []
     assert files.paths[0].read_text(encoding="utf-8-sig").startswith("file,line,record")
     assert package_csv([]).decode().strip() == ",".join(PACKAGE_COLUMNS)
+
+
+def test_spec_text_in_the_report_never_starts_a_formula() -> None:
+    """The report escapes only the columns the LA's files fill first (file, child): every other
+    column starts with the spec's own text, which must never start a formula."""
+    from trialvault.spec.rules import RULE_FORMATS
+    from trialvault.spreadsheets import FORMULA_TRIGGERS
+
+    assert report._LA_TEXT_COLUMNS == ("file", "child")
+    texts = [report.QUARANTINED]
+    for fmt in RULE_FORMATS:
+        for rule in load_rules(fmt).rules:
+            texts += [rule.code, rule.dfe_kind, rule.message, rule.table, ",".join(rule.fields),
+                      *rule.fields]
+    assert len(texts) > 1000
+    assert [t for t in texts if t.startswith(FORMULA_TRIGGERS)] == []
