@@ -389,7 +389,8 @@ def execute(
     source_line: Annotated[int | None, typer.Option("--source-line", help="rectification: "
                                                     "only rows from this line")] = None,
     package: Annotated[str | None, typer.Option("--package", help="rectification: only rows "
-                                                "of this package (id)")] = None,
+                                                "of this package (id, or a unique prefix "
+                                                "as `status` shows it)")] = None,
     collection_year: Annotated[int | None, typer.Option("--collection-year", help=(
         "rectification: only rows of this collection year"))] = None,
     dry_run: DryRunOption = False,

@@ -455,8 +455,9 @@ def _rectify(s: VaultSession, register: Any, req: reg.RightsRequest, r: Rectific
     fix = overlay.record(s.con, register, request_id=req.request_id, la_code=req.la_code,
                          child_id=actions.child_of(req), table=r.table, column=r.column,
                          value=r.value, reason=why, user=s.user,
-                         pointer=overlay.RecordPointer(r.package_id, r.collection_year,
-                                                       r.source_file, r.source_line))
+                         pointer=overlay.RecordPointer(_package(s, r.package_id),
+                                                       r.collection_year, r.source_file,
+                                                       r.source_line))
     before = actions._count(s.con, f"harmonised.{r.table}", req.la_code, req.child_id or "")
     rebuild_harmonised(s.con)
     current = s.con.execute(
@@ -539,6 +540,16 @@ def destroy(v: Vault, artefact_id: str, *, elsewhere: str | None = None
                                          elsewhere_note=elsewhere)
         s.record(detail={"artefact": artefact_id, "kind": art.kind, "state": art.state})
     return art
+
+
+def _package(s: VaultSession, text: str | None) -> str | None:
+    """The package id `text` names (the whole id or a unique prefix, as `status` shows it)."""
+    if text is None:
+        return None
+    from trialvault.short_ids import resolve
+
+    ids = [str(r[0]) for r in s.con.execute("SELECT package_id FROM meta.packages").fetchall()]
+    return resolve(text, ids, what="package", listed_by="`trialvault status`")
 
 
 def resolve_artefact(con: Any, text: str) -> str:

@@ -171,3 +171,23 @@ def test_code_lists_follow_the_spec() -> None:
         == "2024-02-29"
     with pytest.raises(InputFileError, match="YYYY-MM-DD"):
         check_value("cla_episodes", "episode_start_date", "29/02/2024", year=None)
+
+
+def test_a_package_is_named_by_a_unique_prefix(setup: dict[str, Any],
+                                               nwd_study: StudyFile) -> None:
+    """`--package` takes the id as `status` shows it (a unique prefix); an unknown one is
+    NotFound and changes nothing."""
+    from trialvault.errors import NotFound
+
+    v, vault = setup["desk"], setup["vault"]
+    rid = _new(v, nwd_study)
+    why = "The person says the ethnicity recorded is wrong."
+    with open_vault(vault, USER, PASSWORD, command="t", args={}, write=False) as s:
+        package = str(s.con.execute("SELECT package_id FROM meta.packages").fetchone()[0])  # type: ignore[index]
+    with pytest.raises(NotFound, match="no package 'zzzz9999'"):
+        desk.execute(v, nwd_study, rid, today=TODAY, rectification=desk.Rectification(
+            "children", "ethnicity", "WIRI", why, package_id="zzzz9999"))
+    assert desk.show_request(v, rid, today=TODAY).view.state == "received"
+    report = desk.execute(v, nwd_study, rid, today=TODAY, rectification=desk.Rectification(
+        "children", "ethnicity", "WIRI", why, package_id=package[:8].upper()))
+    assert report.rows_touched["raw.children"] == 1
