@@ -155,33 +155,33 @@ def trusted(vault: VaultOption, user: UserOption = None, fmt: FormatOption = Non
 @guarded
 def retire(
     fingerprint: Annotated[str, typer.Argument(help="The key's fingerprint as `la trusted` "
-                                               "shows it (quote it: it has spaces).")],
+                                               "shows it, or its first characters (at least "
+                                               "4; quote it if it has spaces).")],
     vault: VaultOption, user: UserOption = None,
     dry_run: DryRunOption = False, yes: YesOption = False,
 ) -> None:
     """Stop trusting an LA key (lost, leaked or replaced); later packages signed with it are
     refused. Shows the key and asks first (`--yes` in scripts).
 
-    Example: trialvault la retire "1a2b 3c4d 5e6f 7a8b 9c0d" --vault vault
+    Example: trialvault la retire "1a2b 3c4d" --vault vault
     """
+    from trialvault.short_ids import resolve
     from trialvault.vault.la_keys import list_la_keys, retire_la_key
 
     name, password = acting_user(vault, user), password_from_env_or_prompt()
-    if dry_run or not yes:
-        found = [k for k in list_la_keys(vault, name, password)
-                 if _plain(k.fingerprint) == _plain(fingerprint) and not k.retired_at]
-        if not found:
-            raise NotFound("no trusted key has that fingerprint (see `trialvault la trusted`)")
-        for k in found:
-            console.print(f"would retire LA {k.la_code}'s key {k.fingerprint} (registered "
-                          f"{k.registered_at} by {k.registered_by}): packages signed with it "
-                          "are refused from then on", highlight=False, soft_wrap=True)
-        if dry_run:
-            return
-        confirm("Retire it?", yes=yes, what="retiring an LA key")
-        fingerprint = found[0].fingerprint
-    n = retire_la_key(vault, name, password, fingerprint)
-    if not n:
+    trusted = {_plain(k.fingerprint): k for k in list_la_keys(vault, name, password)
+               if not k.retired_at}
+    k = trusted[resolve(_plain(fingerprint), trusted, what="trusted LA key",
+                        listed_by="`trialvault la trusted`")]
+    console.print(f"{'would retire' if dry_run else 'retiring'} LA {k.la_code}'s key "
+                  f"{k.fingerprint} (registered {k.registered_at} by {k.registered_by}): "
+                  "packages signed with it are refused from then on", highlight=False,
+                  soft_wrap=True)
+    if dry_run:
+        return
+    confirm("Retire it?", yes=yes, what="retiring an LA key")
+    n = retire_la_key(vault, name, password, k.fingerprint)
+    if not n:  # pragma: no cover - listed as trusted a moment ago
         raise NotFound("no trusted key has that fingerprint (see `trialvault la trusted`)")
     console.print(f"[green]retired[/] {n} key(s)")
 

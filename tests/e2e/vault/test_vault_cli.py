@@ -170,3 +170,39 @@ def test_a_held_vault_exits_7_naming_the_holder(app: typer.Typer, tmp_path: Path
         finally:
             set_default_wait(0)
     assert CliRunner().invoke(app, ["status", "--json"], env=env).exit_code == 0
+
+
+def test_la_key_trust_check_and_retire(app: typer.Typer, tmp_path: Path,
+                                       nwd_study_path: Path) -> None:
+    """`la trust` refuses a key whose fingerprint is not the one read out by phone and takes
+    the key as the file the LA sent; `la trusted --json`; `la retire` by a prefix of the
+    fingerprint: a preview, a refusal off a terminal without --yes, then retired."""
+    import json
+
+    vault = tmp_path / "vault"
+    init_vault(vault, "dm", PW, kdf_params=FAST_TEST_KDF, study_id="nwd")
+    env = {"TRIALVAULT_VAULT": str(vault), "TRIALVAULT_PASSWORD": PW,
+           "TRIALVAULT_STUDY": str(nwd_study_path), "TRIALVAULT_USER": "dm"}
+
+    def run(*args: str, code: int = 0) -> str:
+        result = CliRunner().invoke(app, list(args), env=env)
+        assert result.exit_code == code, (args, result.output)
+        return result.output
+
+    key, other = LaSigningKey.generate(354), LaSigningKey.generate(354)
+    sent = tmp_path / "la-354.pub"
+    sent.write_text(key.public.line() + "\n", encoding="utf-8")
+    said = key.public.fingerprint()
+    assert "changed on the way" in run("la", "trust", other.public.line(), "--la", "354",
+                                       "--fingerprint", said, code=6)
+    assert "trusted" in run("la", "trust", str(sent), "--la", "354", "--fingerprint",
+                            said.upper().replace(" ", ""))
+    listed = json.loads(run("la", "trusted", "--json"))
+    assert [(k["la"], k["fingerprint"], k["state"]) for k in listed] == [(354, said, "trusted")]
+    prefix = said.replace(" ", "")[:6]
+    assert "would retire LA 354" in run("la", "retire", prefix, "--dry-run")
+    assert "--yes" in run("la", "retire", prefix, code=6)
+    assert json.loads(run("la", "trusted", "--json"))[0]["state"] == "trusted"
+    assert "retired" in run("la", "retire", prefix, "--yes")
+    assert json.loads(run("la", "trusted", "--json"))[0]["state"] == "retired"
+    run("la", "retire", prefix, "--yes", code=8)  # nothing trusted is left to retire
