@@ -101,3 +101,18 @@ def test_backup_restore_inventory_and_destroy_through_the_cli(env: dict[str, str
     code, out = _run(env, "rights", "new", "--type", "access", "--la", "354", "--child",
                      CHILD, "--received", "1999-01-01", "--channel", "post")
     assert code == 3 and "before the study's data period" in out and CHILD not in out
+
+
+def test_only_the_desk_roles_list_requests_as_in_the_console(env: dict[str, str]) -> None:
+    """An analyst or an output checker is refused `rights list` (exit 4), as the console
+    refuses them its Rights page (403): the register's key is the dpo's and data manager's."""
+    from trialvault.vault import add_user
+
+    vault = Path(env["TRIALVAULT_VAULT"])
+    for user, role in (("ana", "analyst"), ("oli", "output-checker")):
+        add_user(vault, "dm", env["TRIALVAULT_PASSWORD"], user, f"{user} has a long passphrase",
+                 role, kdf_params=FAST_TEST_KDF)
+        code, out = _run({**env, "TRIALVAULT_USER": user,
+                          "TRIALVAULT_PASSWORD": f"{user} has a long passphrase"},
+                         "rights", "list")
+        assert code == 4 and "register" in out, out
