@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,11 +167,13 @@ def write_la_report(con: duckdb.DuckDBPyConnection, folder: Path, *,
             FROM _report GROUP BY format, "table", rule, type, severity
             ORDER BY format, type, rule, "table" """).fetchall()]
         csv_path = folder / f"{REPORT_STEM}.csv"
-        _atomic(csv_path, lambda tmp: _write_csv(con, tmp))
+        first: list[tuple[Any, ...]] = []
+        _atomic(csv_path, lambda tmp: first.extend(
+            _write_csv(con, tmp, keep_first=XLSX_PER_RULE if xlsx else 0)))
         paths = [csv_path]
         if xlsx:
             xlsx_path = folder / f"{REPORT_STEM}.xlsx"
-            _atomic(xlsx_path, lambda tmp: _write_xlsx(con, tmp, by_rule))
+            _atomic(xlsx_path, lambda tmp: _write_xlsx(tmp, by_rule, first))
             paths.append(xlsx_path)
     finally:
         con.execute("DROP VIEW IF EXISTS _report")
@@ -189,44 +191,67 @@ def _atomic(path: Path, write: Any) -> None:
         raise
 
 
-def _write_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _write_csv(con: duckdb.DuckDBPyConnection, path: Path, *, keep_first: int = 0
+               ) -> list[tuple[Any, ...]]:
+    """Stream every finding, sorted, into the CSV; return the first `keep_first` findings of
+    each rule as they came (unescaped, in LA_COLUMNS order) for the workbook, which so needs
+    no second pass over the findings."""
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     cells = ", ".join(safe_cell_sql(_q(c)) + f" AS {_q(c)}" if c in _LA_TEXT_COLUMNS else _q(c)
                       for c in LA_COLUMNS)
-    reader = con.execute(f"SELECT {cells} FROM _report ORDER BY {_ORDER}").fetch_record_batch(
-        _BATCH_ROWS)
+    raw = ", ".join(f"{_q(c)} AS {_q('_raw_' + c)}" for c in _LA_TEXT_COLUMNS)
+    reader = con.execute(f"SELECT {cells}, format AS _format, {raw} FROM _report "
+                         f"ORDER BY {_ORDER}").fetch_record_batch(_BATCH_ROWS)
+    schema = pa.schema([reader.schema.field(c) for c in LA_COLUMNS])
+    unescaped = [f"_raw_{c}" if c in _LA_TEXT_COLUMNS else c for c in LA_COLUMNS]
+    seen: dict[str, int] = {}
+    kept: list[tuple[Any, ...]] = []
     with path.open("wb") as out:
         # The BOM makes Excel read UTF-8; the header line comes from the same escaping helper.
         out.write(csv_bytes(LA_COLUMNS, [], bom=True))
         options = pacsv.WriteOptions(include_header=False, eol="\r\n")
-        with pacsv.CSVWriter(out, reader.schema, write_options=options) as writer:
+        with pacsv.CSVWriter(out, schema, write_options=options) as writer:
             for batch in reader:
-                writer.write_batch(batch)
+                writer.write_batch(batch.select(list(LA_COLUMNS)))
+                if keep_first:
+                    kept += _first_of_each_rule(batch, keep_first, seen, unescaped)
+    return kept
 
 
-def _write_xlsx(con: duckdb.DuckDBPyConnection, path: Path, by_rule: list[RuleCount]) -> None:
+def _first_of_each_rule(batch: Any, keep_first: int, seen: dict[str, int],
+                        columns: list[str]) -> list[tuple[Any, ...]]:
+    """Rows of `batch` among the first `keep_first` of their rule (format, table, rule, type)
+    counting the rows of earlier batches in `seen`; in batch order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    key = pc.binary_join_element_wise(
+        *(pc.fill_null(batch[c], "") for c in ("_format", "table", "rule", "type")), "\x1f")
+    take: list[int] = []
+    for value in pc.unique(key).to_pylist():
+        room = keep_first - seen.get(value, 0)
+        if room <= 0:
+            continue
+        rows = pc.indices_nonzero(pc.equal(key, value)).to_pylist()[:room]
+        seen[value] = seen.get(value, 0) + len(rows)
+        take += rows
+    if not take:
+        return []
+    picked = batch.take(pa.array(sorted(take), pa.int64()))
+    return list(zip(*(picked[c].to_pylist() for c in columns), strict=True))
+
+
+def _write_xlsx(path: Path, by_rule: list[RuleCount], findings: list[tuple[Any, ...]]) -> None:
     from trialvault.spreadsheets import write_plain_xlsx
 
     summary = [(r.format, r.table, r.rule, r.kind, r.message, r.fields, r.rows,
                 r.rows if r.rows <= XLSX_PER_RULE else
                 f"first {XLSX_PER_RULE} (all in {REPORT_STEM}.csv)") for r in by_rule]
-
-    def findings() -> Iterator[tuple[Any, ...]]:
-        reader = con.execute(f"""
-            SELECT {', '.join(_q(c) for c in LA_COLUMNS)} FROM (
-                SELECT *, row_number() OVER (PARTITION BY format, "table", rule, type
-                                             ORDER BY format, file, year, line, record, child)
-                          AS _n
-                FROM _report) WHERE _n <= {XLSX_PER_RULE}
-            ORDER BY {_ORDER}""").fetch_record_batch(
-            _BATCH_ROWS)
-        for batch in reader:
-            yield from zip(*(col.to_pylist() for col in batch.columns), strict=True)
-
     # Strings are written as text only (no formula, URL or number parsing), so no escaping.
     write_plain_xlsx(str(path), [("summary", SUMMARY_COLUMNS, summary),
-                                 ("findings", LA_COLUMNS, findings())],
+                                 ("findings", LA_COLUMNS, findings)],
                      widths={"summary": (12, 20, 8, 8, 80, 30, 10, 30),
                              "findings": (24, 8, 8, 6, 18, 8, 6, 60, 40, 20, 24, 16)})
 

@@ -136,3 +136,25 @@ def test_spec_text_in_the_report_never_starts_a_formula() -> None:
                       *rule.fields]
     assert len(texts) > 1000
     assert [t for t in texts if t.startswith(FORMULA_TRIGGERS)] == []
+
+
+def test_workbook_rows_are_each_rules_first_rows_of_the_csv_across_batches(
+        validated: duckdb.DuckDBPyConnection, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report, "XLSX_PER_RULE", 2)
+    monkeypatch.setattr(report, "_BATCH_ROWS", 3)  # the CSV comes in many small batches
+    files = write_la_report(validated, tmp_path / "report")
+    csv_rows = _csv_rows(files.paths[0])
+    assert len(csv_rows) > 3 * 3
+    expected, seen = [], {}
+    for row in csv_rows:
+        key = (row["table"], row["rule"], row["type"])
+        if seen.get(key, 0) < 2:
+            seen[key] = seen.get(key, 0) + 1
+            expected.append([row["file"], row["line"], row["child"], row["rule"], row["value"]])
+    book = load_workbook(files.paths[1])
+    got = [[c.value for c in (r[0], r[1], r[4], r[5], r[8])]
+           for r in book["findings"].iter_rows(min_row=2)]
+    unescape = {"'=HYPERLINK(\"http://x\")": '=HYPERLINK("http://x")'}  # the CSV's escaping
+    assert [[unescape.get(e[0], e[0]), int(e[1]), unescape.get(e[2], e[2]), e[3], e[4] or None]
+            for e in expected] == got
