@@ -51,8 +51,12 @@ MOVE_RNE = Cat.of({"P": 75.0, "T": 12.0, "B": 9.0, "U": 4.0})
 PLACE_CHANGE = Cat.of({"CARPL": 35.0, "CREQB": 15.0, "CHILD": 10.0, "LAREQ": 10.0,
                        "CREQO": 8.0, "STAND": 3.0, "ALLEG": 3.0, "CLOSE": 4.0, "APPRR": 2.0,
                        "PLACE": 5.0, "CUSTOD": 2.0, "OTHER": 3.0})
-REC_HOME = Cat.of({"E4A": 70.0, "E4B": 8.0, "E13": 8.0, "E41": 6.0, "E45": 4.0, "E47": 4.0})
-REC_AT_18 = Cat.of({"E17": 20.0, "E5": 50.0, "E6": 10.0, "E8": 20.0})
+# Reasons a period of care ends before 18 (DfE 'Children looked after in England': returned
+# home, child arrangements and special guardianship orders, care taken over by another LA, a
+# few moved abroad or died) and at 18 (independent living, staying put, adult social care).
+REC_HOME = Cat.of({"E4A": 64.0, "E4B": 8.0, "E13": 7.0, "E41": 6.0, "E45": 4.0, "E46": 2.0,
+                   "E47": 3.0, "E48": 1.0, "E3": 3.0, "E16": 0.7, "E2": 0.3})
+REC_AT_18 = Cat.of({"E17": 20.0, "E5": 48.0, "E6": 10.0, "E7": 3.0, "E8": 19.0})
 REVIEW_CODE = Cat.of({"PN1": 60.0, "PN2": 5.0, "PN3": 3.0, "PN4": 4.0, "PN5": 6.0, "PN6": 17.0,
                       "PN7": 5.0})
 MISSING_TYPE = Cat.of({"M": 70.0, "A": 30.0})

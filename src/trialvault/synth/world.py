@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from trialvault.spec import code_list_group, load_code_lists
 from trialvault.study.model import StudyFile
+from trialvault.synth import codes
 from trialvault.synth.histories import COLUMNS, n_chunks, simulate_chunk
 from trialvault.synth.params import (
     BINARY,
@@ -102,7 +103,7 @@ def year_cutoff(p: SynthParams, year: int) -> tuple[int, int]:
 def care_leavers(p: SynthParams, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """(child_id, year) of care leavers' OC3 returns: years of their 19th-21st birthdays."""
     ep = frames["episodes"]
-    at18 = ep[ep["rec"].isin(("E17", "E5", "E6", "E8"))]
+    at18 = ep[ep["rec"].isin(codes.REC_AT_18.items)]  # left care at 18
     kids = frames["children"].set_index("child_id").loc[at18["child_id"].unique()]
     rows = []
     for child_id, dob in zip(kids.index, kids["dob"], strict=True):
