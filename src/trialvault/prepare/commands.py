@@ -227,11 +227,11 @@ def _check_inputs(*, validate_only: bool, **given: object) -> None:
 def _signing_key(path: Path | None, la: int) -> LaSigningKey | None:
     """The LA's signing key, unlocked before any return is read (a wrong passphrase or another
     LA's key stops the run at once)."""
+    if path is None:  # --validate-only: nothing to sign (and the sealing code not imported)
+        return None
     from trialvault.seal import load_signing_key
     from trialvault.seal.commands import la_passphrase
 
-    if path is None:
-        return None
     key = load_signing_key(path, la_passphrase())
     if key.la_code != la:
         raise PolicyRefusal(f"{path} is LA {key.la_code}'s key, not LA {la}'s: an LA signs only "

@@ -101,14 +101,14 @@ def check_recipient(recipient: str) -> str:
 
 def _preflight(study: StudyFile, la_code: int, formats: list[str], validate_only: bool,
                recipient: str | None, out: Path | None) -> str | None:
-    from trialvault.prepare import minimise
-    from trialvault.seal import PACKAGE_SUFFIX
-
     if la_code not in study.la_codes:
         raise PolicyRefusal(f"LA {la_code} is not a local authority of study "
                             f"{study.study.id!r} (its LAs: {study.la_codes})")
-    if validate_only:
+    if validate_only:  # the sealing code is not even imported
         return None
+    from trialvault.prepare import minimise
+    from trialvault.seal import PACKAGE_SUFFIX
+
     minimise.check_allowed(study, minimise.tables_for(formats))
     if recipient is None or out is None:
         raise InputFileError("a package needs --recipient and --out (or use --validate-only)")
