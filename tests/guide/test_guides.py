@@ -92,6 +92,7 @@ class Shell:
         self.env = dict(env)
         self.runner = CliRunner()
         self.log: list[tuple[str, int, float]] = []
+        self.stderr: dict[str, str] = {}
 
     def run_block(self, block: Block) -> None:
         for line in _lines(block.text):
@@ -124,6 +125,7 @@ class Shell:
         result = self.runner.invoke(app, args, env=self.secrets(args))
         self.log.append((" ".join(["trialvault", *args]), result.exit_code,
                          time.perf_counter() - start))
+        self.stderr[self.log[-1][0]] = result.stderr
         assert result.exit_code == expect, (
             f"{where}: `trialvault {' '.join(args)}` exited {result.exit_code}, expected "
             f"{expect}\n{result.output}")
@@ -227,6 +229,11 @@ def test_the_guides_walk_every_role_end_to_end(walkthrough: Walkthrough) -> None
     assert {".xlsx", ".md"} <= opened
     assert (folder / "release" / "report.html").is_file()
     assert any("--resubmit" in c for c in ran) and any("--return" in c for c in ran)
+    # Long steps say what they are doing (on stderr; one line per step when piped).
+    for label in ("ingest", "evaluate", "release request", "rights execute", "release write"):
+        shown = [e for c, e in walkthrough.shell.stderr.items()
+                 if c.startswith(f"trialvault {label}") or f" {label.split()[-1]} " in c]
+        assert any(f"progress: {label}: " in e for e in shown), f"no progress from {label}"
     secret = (folder / "code.txt").read_text().strip()
     assert not any(secret in c for c in ran)  # the child's code never on a command line
 

@@ -310,9 +310,12 @@ def write_cmd(
     --vault vault --user ana --out release-1
     """
     from trialvault.disclose.release import write_release
+    from trialvault.progress import show_progress
 
-    report = write_release(vault, acting_user(vault, user), password_from_env_or_prompt(), release_id,
-                           out)
+    who, password = acting_user(vault, user), password_from_env_or_prompt()
+    with show_progress("release write") as progress:
+        progress(0, None, "verifying the audit log and every signature, then writing")
+        report = write_release(vault, who, password, release_id, out)
     console.print(f"[bold green]release written[/]: {out} (report: {report})")
 
 

@@ -169,9 +169,15 @@ def purge(
     confirm(f"Destroy the vault {vault} permanently?", yes=yes, what="purge",
             phrase=f"destroy {s.study.id}")
     name = acting_user(vault, user)
-    result = purge_vault(vault, name, password_from_env_or_prompt(), s,
-                         today=dt.date.today(), certificate_dir=certificate_dir,
-                         early_reason=reason if early else None, packages=packages, keys=keys)
+    from trialvault.progress import show_progress
+
+    password = password_from_env_or_prompt()
+    with show_progress("purge") as progress:
+        progress(0, None, "shredding key slots, deleting files and stored copies")
+        result = purge_vault(vault, name, password, s, today=dt.date.today(),
+                             certificate_dir=certificate_dir,
+                             early_reason=reason if early else None, packages=packages,
+                             keys=keys)
     cert = result.certificate
     console.print(f"[bold green]destroyed[/] {len(cert['files'])} file(s); audit head "
                   f"{cert['audit']['head']}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trialvault.errors import AccessDenied, InputFileError, PolicyRefusal
-from trialvault.progress import ProgressCallback
+from trialvault.progress import ProgressCallback, no_progress
 from trialvault.rights import actions, erasure, export, letters
 from trialvault.rights import register as reg
 from trialvault.rights.deadlines import PauseKind
@@ -398,12 +398,19 @@ def execute(v: Vault, study: StudyFile, request_id: int, *, today: dt.date,
             started = erasure.start(s, request_id)
             report = ExecutionReport(request_id=request_id, type="erasure", state="erasing")
         else:
+            kind = reg.get_request(s.con, request_id).type
+            tell = progress or no_progress
+            tell(0, 2, f"{kind}: reading the child's records and acting"
+                 + (" (workbook, letter, sealing)" if kind == "access" else ""))
             report, sealed = _act(s, study, request_id, today=today, recipient=recipient,
                                   out_dir=out_dir, rectification=rectification)
+            tell(1, 2, "recording it in the register")
     if started is not None:
         return _erase(v, request_id, today, started, progress)
     if sealed is not None and out_dir is not None:
         report.files.append(export.write_atomic(out_dir, *sealed))
+    if progress is not None:
+        progress(2, 2, "done")
     return report
 
 

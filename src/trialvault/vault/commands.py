@@ -254,7 +254,12 @@ def rekey(vault: VaultOption, user: UserOption = None, dry_run: DryRunOption = F
         if dry_run:
             return
         confirm("Re-key now?", yes=yes, what="re-keying")
-    r = admin.rekey(vault, name, _password())
+    from trialvault.progress import show_progress
+
+    password = _password()
+    with show_progress("rekey") as progress:
+        progress(0, None, "copying every domain under fresh keys")
+        r = admin.rekey(vault, name, password)
     changes = ", ".join(f"{d} {r.old_fingerprints[d]} → {r.new_fingerprints[d]}"
                         for d in r.domains)
     console.print(f"[green]re-keyed[/] {changes}; {r.slots} slots; {r.bytes_before:,} → "
@@ -361,7 +366,12 @@ def users_remove(
         if dry_run:
             return
         confirm(f"Remove {name}'s key slot?", yes=yes, what="removing a user")
-    admin.remove_user(vault, acting, _password(), name, rekey_after=do_rekey)
+    from trialvault.progress import show_progress
+
+    password = _password()
+    with show_progress("users remove") as progress:
+        progress(0, None, "removing the slot" + (", then re-keying" if do_rekey else ""))
+        admin.remove_user(vault, acting, password, name, rekey_after=do_rekey)
     console.print(f"[green]removed[/] {name}" + (" and re-keyed" if do_rekey else ""))
 
 
