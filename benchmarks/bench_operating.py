@@ -297,7 +297,9 @@ def write_doc(table: pd.DataFrame, full: pd.DataFrame, meta: dict[str, Any],
         f"Monte Carlo error: with {reps} trials a coverage near 95% has a standard error of "
         f"{mc_cov:.1%} and a size near 5% one of {math.sqrt(0.05 * 0.95 / reps):.1%}; an exactly "
         f"calibrated method lands outside 93–97% in about "
-        f"{_outside(reps):.0%} of scenarios by chance.",
+        f"{_outside(reps):.0%} of scenarios by chance. Randomisation inference's p-values are "
+        "multiples of 1/120 (the orderings of five LAs): with no effect an exact test has "
+        "p < 0.05 in 5/120 = 4.2% of trials.",
         "",
         "## Candidates for the primary inference (exposure-time model, the plan's estimand)",
         "",
@@ -374,6 +376,64 @@ def _outside(reps: int) -> float:
     return float(1 - inside)
 
 
+def run_trials(args: argparse.Namespace, study: StudyFile
+               ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    jobs = max(1, min(args.jobs, 2, os.cpu_count() or 1))
+    started = time.perf_counter()
+    nulls = sorted({NULL_OF[s] for s in args.scenarios})
+    seeds = range(args.first_seed, args.first_seed + args.reps)
+    few = args.first_seed + args.reps_few
+    tasks = [(study, name, seed, False, args.order, seed < few)
+             for name in args.scenarios for seed in seeds]
+    tasks += [(study, name, seed, True, args.order, seed < few) for name in nulls
+              for seed in seeds]
+    full_tasks = [(study, name, 1000 + args.first_seed - 1 + seed, args.order)
+                  for name in [*args.scenarios, *FULL_ONLY] for seed in range(args.full)]
+    rows: list[dict[str, Any]] = []
+    full_rows: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for i, part in enumerate(pool.map(one_trial, tasks, chunksize=4), 1):
+            rows += part
+            if i % 50 == 0:
+                print(f"  {i}/{len(tasks)} fast trials, {time.perf_counter() - started:.0f} s",
+                      file=sys.stderr)
+        for part in pool.map(full_trial, full_tasks):
+            full_rows += part
+    cohort = int(simulate_cohort(study, seed=1)[1]["cohort"]["n"])
+    meta = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "reps": args.reps,
+            "reps_few": args.reps_few, "first_seed": args.first_seed, "order": args.order,
+            "jobs": jobs, "wall_s": time.perf_counter() - started, "cohort": cohort,
+            "packages": package_versions()}
+    return pd.DataFrame(rows), pd.DataFrame(full_rows), meta
+
+
+def pooled(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Earlier runs (their JSON and the runs CSV beside it) as one run; seeds must differ."""
+    metas = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    runs = pd.concat([pd.read_csv(p.with_name(p.stem + "_runs.csv.gz")) for p in paths],
+                     ignore_index=True)
+    if runs.duplicated(["scenario", "seed", "null", "model", "method"]).any():
+        raise SystemExit("pooled runs share seeds: pool runs made with different --first-seed")
+    if len({m["order"] for m in metas}) != 1:
+        raise SystemExit("pooled runs differ in --order")
+    full = pd.DataFrame([r for m in metas for r in m.get("full_pipeline", [])])
+    meta = {**metas[-1], "when": ", ".join(m["when"] for m in metas),
+            "reps": sum(m["reps"] for m in metas),
+            "reps_few": sum(m["reps_few"] for m in metas),
+            "wall_s": sum(m["wall_s"] for m in metas), "pooled": len(metas)}
+    return runs, full, meta
+
+
+def with_plan_alias(runs: pd.DataFrame, study: StudyFile) -> pd.DataFrame:
+    """The exposure-time model's `randomisation` rows are those of the plan's shift (so a
+    changed plan needs no rerun: both shifts are in every run)."""
+    et = runs["model"] == "exposure_time"
+    alias = runs[et & (runs["method"] == f"randomisation_{study.analysis.randomisation_shift}"
+                                          "_shift")].assign(method="randomisation")
+    return pd.concat([runs[~(et & (runs["method"] == "randomisation"))], alias],
+                     ignore_index=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -386,47 +446,32 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--order", choices=("random", "fixed"), default="random")
     ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
+    ap.add_argument("--first-seed", type=int, default=1,
+                    help="seed of the first trial (a second run with other seeds can be pooled)")
+    ap.add_argument("--tag", default="", help="suffix of the output files in benchmarks/out")
+    ap.add_argument("--pool", nargs="+", metavar="JSON", default=None,
+                    help="write the doc from earlier runs' outputs (bench_operating*.json, each "
+                         "beside its runs CSV) pooled, without running trials")
     args = ap.parse_args()
-    jobs = max(1, min(args.jobs, 2, os.cpu_count() or 1))
     study = load_study(STUDY)
-    started = time.perf_counter()
-    nulls = sorted({NULL_OF[s] for s in args.scenarios})
-    tasks = [(study, name, seed, False, args.order, seed <= args.reps_few)
-             for name in args.scenarios for seed in range(1, args.reps + 1)]
-    tasks += [(study, name, seed, True, args.order, seed <= args.reps_few) for name in nulls
-              for seed in range(1, args.reps + 1)]
-    full_tasks = [(study, name, 1000 + seed, args.order)
-                  for name in [*args.scenarios, *FULL_ONLY] for seed in range(args.full)]
-    rows: list[dict[str, Any]] = []
-    full_rows: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for i, part in enumerate(pool.map(one_trial, tasks, chunksize=4), 1):
-            rows += part
-            if i % 50 == 0:
-                print(f"  {i}/{len(tasks)} fast trials, {time.perf_counter() - started:.0f} s",
-                      file=sys.stderr)
-        for part in pool.map(full_trial, full_tasks):
-            full_rows += part
-    wall = time.perf_counter() - started
-    runs = pd.DataFrame(rows)
+    if args.pool:
+        runs, full, meta = pooled([Path(p) for p in args.pool])
+    else:
+        runs, full, meta = run_trials(args, study)
+        OUT.mkdir(parents=True, exist_ok=True)
+        # Every trial's row, so the table can be recomputed (other targets, a pooled run, a
+        # changed plan) without a rerun.
+        runs.to_csv(OUT / f"bench_operating{args.tag}_runs.csv.gz", index=False)
+    runs = with_plan_alias(runs, study)
     table = summarise(runs)
-    full = pd.DataFrame(full_rows)
-    cohort = int(simulate_cohort(study, seed=1)[1]["cohort"]["n"])
-    meta = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "reps": args.reps,
-            "reps_few": args.reps_few,
-            "order": args.order, "jobs": jobs, "wall_s": wall, "cohort": cohort,
-            "packages": package_versions()}
     write_doc(table, full, meta, study)
-    OUT.mkdir(parents=True, exist_ok=True)
-    # Every trial's row, so the table can be recomputed (other targets, subsets) without a rerun.
-    runs.to_csv(OUT / "bench_operating_runs.csv.gz", index=False)
-    (OUT / "bench_operating.json").write_text(json.dumps(
+    (OUT / f"bench_operating{args.tag}.json").write_text(json.dumps(
         {**meta, "summary": table.to_dict("records"),
          "candidates": candidates(table).to_dict("records"),
          "full_pipeline": full.to_dict("records")}, indent=1, default=str), encoding="utf-8")
     with pd.option_context("display.width", 220, "display.max_rows", 500):
         print(candidates(table).to_string())
-    print(f"wall time {wall:.0f} s with {jobs} process(es); wrote {DOC}")
+    print(f"wall time {meta['wall_s']:.0f} s with {meta['jobs']} process(es); wrote {DOC}")
     return 0
 
 
