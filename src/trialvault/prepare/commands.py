@@ -96,6 +96,10 @@ def prepare_command(
     no_xlsx: Annotated[bool, typer.Option(
         "--no-xlsx", help="Write the report as CSV only. Default: also a workbook (a summary "
         "by rule and up to 100 findings per rule; the CSV holds every finding).")] = False,
+    origin: Annotated[str | None, typer.Option(
+        "--origin", help="What the returns are: real (your LA's returns) or synthetic. Files "
+        "made by `trialvault synth` are recorded as synthetic. Default: unknown (the "
+        "evaluator's report then says SYNTHETIC DATA).")] = None,
     sign_key: Annotated[Path | None, typer.Option(
         "--sign-key", help="Your LA's key file (`trialvault la keygen`), needed to seal a "
         "package: it signs the package so the evaluator can check it came from you. The "
@@ -151,7 +155,7 @@ def prepare_command(
                             report_dir=report_dir, validate_only=validate_only,
                             ssda903_year=ssda903_year, sign_key=key, previous=previous,
                             postcodes=postcodes, providers=providers, fail_on=chosen,
-                            xlsx=not no_xlsx)
+                            xlsx=not no_xlsx, origin=origin)
     _print(result)
     _exit_on_findings(result, chosen)
 

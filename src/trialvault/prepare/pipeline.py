@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from trialvault.errors import InputFileError, PolicyRefusal
 from trialvault.formats import DEFAULT_LIMITS, ReadLimits, SourceTables
+from trialvault.origin import package_origin
 from trialvault.prepare.intake import Intake, read_returns
 
 if TYPE_CHECKING:
@@ -174,7 +175,8 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
                limits: ReadLimits = DEFAULT_LIMITS,
                sign_key: LaSigningKey | None = None, previous: Path | None = None,
                postcodes: Path | None = None, providers: Path | None = None,
-               fail_on: FailOn | None = None, xlsx: bool = True) -> PrepareResult:
+               fail_on: FailOn | None = None, xlsx: bool = True,
+               origin: str | None = None) -> PrepareResult:
     """Read, validate and report on one LA's returns; unless `validate_only`, also link,
     minimise and seal them.
 
@@ -183,14 +185,18 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
     year's SSDA903 return (for the year-on-year rules only); `postcodes`, `providers`: reference
     data for the rules that need it. The LA's report (CSV, and XLSX unless `xlsx` is false) goes
     to `report_dir`; the package to `out`, encrypted to the age public key `recipient` and
-    signed with the LA's `sign_key`. With `fail_on`, errors (or also queries) found mean no
-    package (the result says so in `refused_by`; the CLI exits with its own code).
+    signed with the LA's `sign_key`. `origin`: what the LA declares the data to be (real or
+    synthetic); files made by `trialvault synth` are recorded as synthetic whatever is declared
+    (a declared `real` is refused for them), and nothing declared is recorded as unknown.
+    With `fail_on`, errors (or also queries) found mean no package (the result says so in
+    `refused_by`; the CLI exits with its own code).
     Raises on hostile or malformed input, writing nothing.
     """
     from trialvault.prepare import report, validate
     from trialvault.spec.rules import RULE_FORMATS, load_rules
 
     started = time.perf_counter()
+    recorded_origin = package_origin(origin, _paths(ssda903, cin, education, neet))
     if not validate_only and (not ssda903 or not cin):
         raise InputFileError("a package needs both returns: --ssda903 and --cin (to check one "
                              "return alone, use --validate-only)")
@@ -245,6 +251,7 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
         manifest = {
             "study_id": study.study.id, "spec_version": study.study.spec_version,
             "la_code": la_code, "extract_date": extract_date or dt.date.today(),
+            "origin": recorded_origin,
             "dropped_columns": packaged.dropped.columns, "dropped_tables": packaged.dropped.tables,
             "linkage_rate": packaged.linkage.rate, "linkage": packaged.linkage.as_dict(),
             "risk_summary": packaged.risk, "validation_summary": checked.issues,
@@ -263,6 +270,16 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
                  dropped_columns=packaged.dropped.columns, period_cut=packaged.cut,
                  notes=[*checked.notes, *packaged.notes],
                  seconds=time.perf_counter() - started)
+
+
+def _paths(*inputs: Path | Sequence[Path] | None) -> list[Path]:
+    out: list[Path] = []
+    for item in inputs:
+        if isinstance(item, Path):
+            out.append(item)
+        elif item:
+            out.extend(item)
+    return out
 
 
 def _no_linkage() -> link.Linkage:

@@ -263,6 +263,8 @@ def check_manifest(manifest: dict[str, Any], name: str, limits: PackageLimits
         dt.date.fromisoformat(manifest["extract_date"])
     except ValueError:
         problems.append("extract_date is not an ISO date")
+    if manifest.get("origin", "unknown") not in ("synthetic", "real", "unknown"):
+        problems.append("origin is not synthetic, real or unknown")
     checksum = manifest.get("validation_sha256")
     if checksum is not None and not (isinstance(checksum, str) and _SHA256.match(checksum)):
         problems.append("validation_sha256 is not a SHA-256")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from trialvault import __version__
+from trialvault.origin import write_marker
 from trialvault.study.model import StudyFile
 from trialvault.synth.faults import FaultLog
 from trialvault.synth.params import (
@@ -78,6 +79,9 @@ def generate_files(study: StudyFile, out: Path, *, seed: int, scale: float = 1.0
         result = truth.result()
         _write_truth(work / "truth.json", truth_document(p, result), fault_path)
         fault_path.unlink()
+        for folder in (work, *(work / str(la) for la in p.la_codes)):
+            if folder.is_dir():
+                write_marker(folder)
         if out.exists():
             out.rmdir()
         work.rename(out)

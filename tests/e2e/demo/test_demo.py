@@ -23,6 +23,10 @@ def test_demo_runs_every_stage_and_releases_only_checked_files(
         "prepare", "LA", "ingest", "rights", "evaluate", "release"]
     report = run.artefacts["report.html"]
     assert report.is_file() and "<img" in report.read_text(encoding="utf-8")
+    # Every package says its data are synthetic (synth's marker), so the banner says so
+    # without the "origin not recorded" caveat.
+    text = report.read_text(encoding="utf-8")
+    assert "SYNTHETIC DATA" in text and "do not record the data" not in text
 
     release = report.parent
     manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))

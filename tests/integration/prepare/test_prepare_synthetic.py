@@ -112,3 +112,24 @@ def test_results_report_linkage_and_risk(prepared: dict[str, Any]) -> None:
         assert result.risk["records"] == result.tables["children"]
         assert result.tables["cla_episodes"] > 0 and result.tables["referrals"] > 0
         assert result.rows_rejected > 0  # the planted faults
+
+
+def test_packages_say_their_data_are_synthetic_and_cannot_claim_real(
+        prepared: dict[str, Any], nwd_study: StudyFile, tmp_path: Path) -> None:
+    """Files from `trialvault synth` carry its marker: their packages record origin
+    synthetic (the report keeps its SYNTHETIC banner), and declaring them real is refused
+    before anything is written."""
+    from trialvault.errors import PolicyRefusal
+
+    for la, result in prepared["results"].items():
+        package = read_package(result.package, prepared["identity"])
+        assert package.manifest["origin"] == "synthetic", la
+    la = nwd_study.la_codes[0]
+    folder = prepared["data"] / str(la)
+    out = tmp_path / "claimed-real.tvpkg"
+    with pytest.raises(PolicyRefusal, match="--origin real refused"):
+        prepare_la(nwd_study, la, ssda903=folder / "ssda903",
+                   cin=sorted((folder / "cin_census").glob("*.xml")),
+                   recipient=generate_identity()[1], out=out, report_dir=tmp_path / "report",
+                   origin="real")
+    assert not out.exists() and not (tmp_path / "report").exists()
