@@ -287,8 +287,36 @@ def test_audit_search_does_not_record_the_typed_code(fast_vault: Path) -> None:
                     write=False) as vault:
         entries = audit.read_entries(vault.con)
     searches = [e for e in entries if e.command == "console audit"]
-    assert searches and all(e.args == {"search": True} for e in searches if e.phase == "begin")
+    # Page views are no longer logged one by one (login and logout bracket them); a search
+    # that was logged must not hold the typed text either.
+    assert all(e.args == {"search": True} for e in searches if e.phase == "begin")
     dumped = json.dumps([[e.args, e.detail, e.error] for e in entries])
     assert CHILD not in dumped and CHILD.lower() not in dumped
     assert CHILD not in (fast_vault / FAILURE_LOG).read_text(encoding="utf-8") if (
         fast_vault / FAILURE_LOG).exists() else True
+
+
+def test_page_views_are_bracketed_by_login_and_logout_and_changes_stay_audited(
+        fast_vault: Path) -> None:
+    """Issue 20: an entry per page view drowned the log. Views read without entries; the
+    session's login and logout are logged, and a read that skips its entries cannot write."""
+    def omar_commands() -> list[str]:
+        with open_vault(fast_vault, "dana", PASSWORDS["dana"], command="test read", args={},
+                        write=False) as vault:
+            return [e.command for e in audit.read_entries(vault.con) if e.user == "omar"
+                    and e.phase == "begin"]
+
+    before = omar_commands()
+    with _client(_console(fast_vault)) as client:
+        assert _sign_in(client, "omar", PASSWORDS["omar"]).status_code == 303
+        for path in ("/rights", "/audit", "/rights", "/audit?page=2"):
+            assert client.get(path).status_code == 200, path
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/rights").text)
+        assert token
+        assert client.post("/logout", data={"csrf_token": token.group(1)}).status_code == 303
+    new = omar_commands()[len(before):]
+    assert new == ["console login", "console logout"], new
+    with pytest.raises(ValueError, match="only a read"), open_vault(
+            fast_vault, "omar", PASSWORDS["omar"], command="sneaky write", args={},
+            audit_read=False):
+        pass

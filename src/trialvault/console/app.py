@@ -13,6 +13,7 @@ session at a time, so the event loop keeps answering while a login or a check ru
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from trialvault.console.login import LoginService
+from trialvault.console.login import LOGOUT_COMMAND, LoginService
 from trialvault.console.security import (
     COOKIE_NAME,
     CSRF_FIELD,
@@ -258,7 +259,15 @@ class Console:
 
     def logout(self, request: Request, session: ConsoleSession, form: FormData | None
                ) -> Response:
+        from trialvault.vault.session import open_vault
+
         self.sessions.drop(request.cookies.get(COOKIE_NAME))
+        # Page views write no entry of their own: login and logout bracket them in the log.
+        # (A session that times out ends without this entry; the next login shows a new one.)
+        with contextlib.suppress(TrialvaultError), open_vault(
+                self.settings.vault_dir, session.user, session.password,
+                command=LOGOUT_COMMAND, args={}, write=False):
+            pass
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/")
         return response

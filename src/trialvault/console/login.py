@@ -27,6 +27,7 @@ from trialvault.trust import Keyring
 
 T = TypeVar("T")
 LOGIN_COMMAND = "console login"
+LOGOUT_COMMAND = "console logout"
 WRONG = "Wrong user name or password."
 
 

@@ -107,7 +107,7 @@ def add_audit_pages(console: Console) -> None:
         # The search text is not recorded: a DPO may type a child's code into it.
         with open_vault(settings.vault_dir, session.user, session.password,
                         command="console audit", args={"search": bool(chosen.text)},
-                        write=False) as vault:
+                        write=False, audit_read=False) as vault:
             entries = audit.read_entries(vault.con)
         every = [_row(e) for e in reversed(entries)]
         if chosen.upto is None and every:

@@ -67,7 +67,8 @@ def add_holdings_pages(console: Console) -> None:
     la_names = {la.dfe_code: la.name for la in settings.study.local_authorities}
 
     def holdings(request: Request, session: ConsoleSession, form: FormData | None) -> Response:
-        status = vault_status(settings.vault_dir, session.user, session.password)
+        status = vault_status(settings.vault_dir, session.user, session.password,
+                              audit_read=False)
         return console.render(request, session, "holdings.html.j2", title="Holdings",
                               status=status, la_names=la_names, flatten=flatten,
                               record_tables=record_tables)

@@ -500,12 +500,13 @@ def review_release(vault_dir: Path, user: str, password: str, release_id: str,
     return record
 
 
-def show_release(vault_dir: Path, user: str, password: str, release_id: str
-                 ) -> tuple[ReleaseRecord, CheckedRelease]:
+def show_release(vault_dir: Path, user: str, password: str, release_id: str, *,
+                 audit_read: bool = True) -> tuple[ReleaseRecord, CheckedRelease]:
     from trialvault.vault import open_vault
 
     with open_vault(vault_dir, user, password, command="release show",
-                    args={"release_id": release_id}, write=False) as s:
+                    args={"release_id": release_id}, write=False,
+                    audit_read=audit_read) as s:
         stored = load(s.con, release_id)
     return stored.record, stored.checked
 
@@ -520,11 +521,12 @@ def verify_release(vault_dir: Path, user: str, password: str, release_id: str
         return verify_stored(s, load(s.con, release_id))
 
 
-def release_list(vault_dir: Path, user: str, password: str) -> list[ReleaseRecord]:
+def release_list(vault_dir: Path, user: str, password: str, *, audit_read: bool = True
+                 ) -> list[ReleaseRecord]:
     from trialvault.vault import open_vault
 
     with open_vault(vault_dir, user, password, command="release list", args={},
-                    write=False) as s:
+                    write=False, audit_read=audit_read) as s:
         return list_releases(s.con)
 
 

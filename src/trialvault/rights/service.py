@@ -33,11 +33,13 @@ MASK = "•••"
 
 @dataclass(frozen=True)
 class Vault:
-    """Where the vault is and who opens it."""
+    """Where the vault is and who opens it. `audit_reads=False`: reads write no audit entries
+    (the console, whose signed-in session is audited at login and logout); changes always do."""
 
     path: Path
     user: str
     password: str
+    audit_reads: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ class ExecutionReport:
 
 def _session(v: Vault, command: str, args: dict[str, Any], *, write: bool = True
              ) -> Any:
-    return open_vault(v.path, v.user, v.password, command=command, args=args, write=write)
+    return open_vault(v.path, v.user, v.password, command=command, args=args, write=write,
+                      audit_read=write or v.audit_reads)
 
 
 def _desk(session: VaultSession) -> None:

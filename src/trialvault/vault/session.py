@@ -239,14 +239,36 @@ def new_session(con: duckdb.DuckDBPyConnection, keyring: Keyring, unlocked: Unlo
 
 @contextlib.contextmanager
 def open_vault(vault_dir: Path, user: str, password: str, *, command: str,
-               args: dict[str, Any], write: bool = True, wait: float | None = None
-               ) -> Iterator[VaultSession]:
+               args: dict[str, Any], write: bool = True, wait: float | None = None,
+               audit_read: bool = True) -> Iterator[VaultSession]:
     """Unlock, attach, audit the start, run the caller's block in one transaction, audit the
-    outcome (see module doc). `write=False` rolls the block's changes back."""
+    outcome (see module doc). `write=False` rolls the block's changes back.
+
+    `audit_read=False` (with `write=False` only) writes no entries: for the console's page
+    views, whose signed-in session is audited once at login and at logout (an entry per page
+    view drowned the log). A wrong password is still logged. It gives no power the keys do
+    not: whoever holds a password and the files can read without the CLI anyway; what the
+    log guarantees is that every change is recorded, and a change cannot happen here."""
+    if not audit_read and write:
+        raise ValueError("open_vault: only a read (write=False) may skip its audit entries")
     with vault_lock(vault_dir, wait=wait):
         keyring, unlocked = unlock(vault_dir, user, password, command)
         con = connect(vault_dir, unlocked.domain_keys)
         session = new_session(con, keyring, unlocked, vault_dir, command, write)
+        if not audit_read:
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    yield session
+                finally:
+                    _rollback(con)
+                    _rollback_writers(session)
+            finally:
+                for cursor in session._writers.values():
+                    with contextlib.suppress(duckdb.Error):
+                        cursor.close()
+                con.close()
+            return
         try:
             session.begin_entry = append_audit(session, "begin", args)
             con.execute("BEGIN TRANSACTION")

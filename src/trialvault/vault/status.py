@@ -55,9 +55,11 @@ class VaultStatus:
     notes: list[str] = field(default_factory=list)
 
 
-def vault_status(vault_dir: Path, user: str, password: str) -> VaultStatus:
+def vault_status(vault_dir: Path, user: str, password: str, *, audit_read: bool = True
+                 ) -> VaultStatus:
     """Holdings per LA, users, sizes and the audit head (a read-only, audited command)."""
-    with open_vault(vault_dir, user, password, command="status", args={}, write=False) as s:
+    with open_vault(vault_dir, user, password, command="status", args={}, write=False,
+                    audit_read=audit_read) as s:
         con = s.con
         vault_id, study_id = con.execute(  # type: ignore[misc]
             "SELECT vault_id, study_id FROM audit.vault_info").fetchone()
