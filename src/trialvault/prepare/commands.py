@@ -149,13 +149,15 @@ def prepare_command(
                       else Path("validation-report"))
     chosen: Literal["error", "query"] | None = (
         "error" if fail_on == FailOn.error else "query" if fail_on == FailOn.query else None)
-    with _lean_arrow():
+    from trialvault.progress import show_progress
+
+    with _lean_arrow(), show_progress("prepare") as progress:
         result = prepare_la(loaded, la, ssda903=ssda903, cin=cin, education=education,
                             neet=neet, recipient=_recipient(recipient), out=out,
                             report_dir=report_dir, validate_only=validate_only,
                             ssda903_year=ssda903_year, sign_key=key, previous=previous,
                             postcodes=postcodes, providers=providers, fail_on=chosen,
-                            xlsx=not no_xlsx, origin=origin)
+                            xlsx=not no_xlsx, origin=origin, progress=progress)
     _print(result)
     _exit_on_findings(result, chosen)
 

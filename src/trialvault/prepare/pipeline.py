@@ -23,6 +23,7 @@ from trialvault.errors import InputFileError, PolicyRefusal
 from trialvault.formats import DEFAULT_LIMITS, ReadLimits, SourceTables
 from trialvault.origin import package_origin
 from trialvault.prepare.intake import Intake, read_returns
+from trialvault.progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:
     from trialvault.prepare import link
@@ -176,7 +177,8 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
                sign_key: LaSigningKey | None = None, previous: Path | None = None,
                postcodes: Path | None = None, providers: Path | None = None,
                fail_on: FailOn | None = None, xlsx: bool = True,
-               origin: str | None = None) -> PrepareResult:
+               origin: str | None = None,
+               progress: ProgressCallback | None = None) -> PrepareResult:
     """Read, validate and report on one LA's returns; unless `validate_only`, also link,
     minimise and seal them.
 
@@ -188,6 +190,7 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
     signed with the LA's `sign_key`. `origin`: what the LA declares the data to be (real or
     synthetic); files made by `trialvault synth` are recorded as synthetic whatever is declared
     (a declared `real` is refused for them), and nothing declared is recorded as unknown.
+    `progress` hears each step by name (never a value).
     With `fail_on`, errors (or also queries) found mean no package (the result says so in
     `refused_by`; the CLI exits with its own code).
     Raises on hostile or malformed input, writing nothing.
@@ -196,6 +199,8 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
     from trialvault.spec.rules import RULE_FORMATS, load_rules
 
     started = time.perf_counter()
+    tell = progress or no_progress
+    steps = 3 if validate_only else 5
     recorded_origin = package_origin(origin, _paths(ssda903, cin, education, neet))
     if not validate_only and (not ssda903 or not cin):
         raise InputFileError("a package needs both returns: --ssda903 and --cin (to check one "
@@ -207,6 +212,7 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
         raise PolicyRefusal(f"--sign-key is LA {sign_key.la_code}'s key, not LA {la_code}'s: "
                             "an LA signs only its own packages")
 
+    tell(0, steps, f"LA {la_code}: reading the returns")
     intake = read_returns(study, la_code, ssda903=ssda903, cin=cin, education=education,
                           neet=neet, previous=previous, postcodes=postcodes,
                           providers=providers, ssda903_year=ssda903_year, limits=limits)
@@ -219,10 +225,12 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
         loaded = list(sources.values()) if validate_only else [
             sources.get(f) or SourceTables(format=f, tables={}, files=())
             for f in ("ssda903", "cin_census", "education", "neet")]
+        tell(1, steps, f"LA {la_code}: running the DfE rules on {rows_in:,} rows")
         result = validate.validate_sources(
             con, loaded,
             {f: load_rules(f) for f in RULE_FORMATS if f in sources}, needed=needed,
             collect=False)
+        tell(2, steps, f"LA {la_code}: writing the validation report")
         written = report.write_la_report(con, report_dir, leave_out=intake.previous, xlsx=xlsx)
         common = dict(
             la_code=la_code, files_read={f: list(s.files) for f, s in sources.items()},
@@ -241,6 +249,7 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
             return _with(checked, seconds=time.perf_counter() - started,
                          refused_by=None if validate_only or not checked.fails(fail_on)
                          else fail_on)
+        tell(3, steps, f"LA {la_code}: linking and minimising")
         packaged = _package(con, study, la_code, intake, formats)
     finally:
         con.close()
@@ -261,6 +270,7 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
             "outside_data_period": {"rows": packaged.cut.rows,
                                     "children": packaged.cut.children},
         }
+        tell(4, steps, f"LA {la_code}: sealing the package")
         package_id = write_package(out, [recipient_key], manifest, packaged.tables,
                                    report.package_csv(written.by_rule), sign_key=sign_key)
     return _with(checked, package=out, package_id=package_id, rows_rejected=packaged.rejected,

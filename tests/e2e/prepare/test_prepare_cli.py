@@ -203,6 +203,12 @@ def test_the_command_runs_without_pandas_in_a_fresh_process(inputs: dict[str, Pa
                           text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "pandas loaded: False" in done.stderr
+    # Piped, progress is one line per step on stderr (stdout keeps the summary).
+    steps = ["reading the returns", "running the DfE rules", "writing the validation report"]
+    steps += [] if validate_only else ["linking and minimising", "sealing the package"]
+    for step in steps:
+        assert f"LA 354: {step}" in done.stderr, (step, done.stderr)
+    assert "reading the returns" not in done.stdout
     assert (inputs["report"] / "validation_issues.xlsx").exists()
     if not validate_only:
         assert read_package(inputs["out"], identity).tables["cla_episodes"].num_rows == 1
