@@ -56,11 +56,14 @@ def test_expired_session_goes_back_to_login(client: TestClient, console_app: Con
 
 def test_console_actions_are_audited(client: TestClient, console_vault: Path, login, csrf_of) -> None:  # type: ignore[no-untyped-def]
     login(client, "dana")
-    client.get("/audit?q=console")
+    assert client.get("/audit?q=console").status_code == 200
+    assert client.post("/logout", data={"csrf_token": csrf_of(client, "/audit")}
+                       ).status_code == 303
     with open_vault(console_vault, "dana", "dana manages the vault keys", command="test read", args={},
                     write=False) as vault:
-        commands = [e.command for e in audit.read_entries(vault.con)]
-    assert "console login" in commands and "console audit" in commands
+        commands = [e.command for e in audit.read_entries(vault.con) if e.user == "dana" and e.command != "test read"]
+    # The session is bracketed by its login and logout; page views write no entry of their own.
+    assert commands[-4:] == ["console login"] * 2 + ["console logout"] * 2, commands
 
 
 def test_holdings_page_for_data_manager(client: TestClient, login) -> None:  # type: ignore[no-untyped-def]
