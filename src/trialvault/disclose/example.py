@@ -78,6 +78,18 @@ def example_cohort(study: StudyFile, *, seed: int = 0, scale: float = 1.0) -> pd
     return frame
 
 
+SENSITIVITY_ANALYSES = (("exposure_time", "cr2"), ("exposure_time", "lmm_satterthwaite"),
+                        ("immediate", "cr2"), ("immediate", "randomisation"),
+                        ("immediate", "wild_cluster_bootstrap"),
+                        ("callaway_santanna", "clustered_by_la"))
+
+
+def _analyses(study: StudyFile) -> list[tuple[str, str]]:
+    """The plan's primary analysis first (whatever the study names), then the usual others."""
+    primary = (study.analysis.primary_model, study.analysis.primary_inference)
+    return [primary, *(pair for pair in SENSITIVITY_ANALYSES if pair != primary)]
+
+
 def example_results(study: StudyFile, *, seed: int = 0, scale: float = 1.0,
                     origin: str = "synthetic") -> ResultsInput:
     """Aggregate results with realistic sizes: `scale` multiplies the target sample."""
@@ -91,10 +103,7 @@ def example_results(study: StudyFile, *, seed: int = 0, scale: float = 1.0,
     main = cohort[cohort["cohort_group"].isin(MAIN_GROUPS)]
     for o in study.analysis.outcomes:
         sup = agg.support.set_index(["outcome", "population"]).loc[(o.id, "main")]
-        for model, method in (("exposure_time", "cr2"), ("exposure_time", "lmm_satterthwaite"),
-                              ("immediate", "cr2"), ("immediate", "randomisation"),
-                              ("immediate", "wild_cluster_bootstrap"),
-                              ("callaway_santanna", "clustered_by_la")):
+        for model, method in _analyses(study):
             eff = rng.normal(-0.02, 0.01)
             se = abs(rng.normal(0.01, 0.002))
             primary = (model, method) == (study.analysis.primary_model,

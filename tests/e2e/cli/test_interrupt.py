@@ -17,6 +17,13 @@ from trialvault.errors import EXIT_INTERRUPTED
 TRIALVAULT = [sys.executable, "-c", "from trialvault.cli import app; app()"]
 
 
+def _default_sigint() -> None:
+    """Run in the child before exec: a shell starts background jobs with SIGINT ignored, and a
+    Python started so never turns Ctrl-C into KeyboardInterrupt (POSIX, as intended for
+    background jobs); the test is about a foreground command, so the child gets the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for(condition: object, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
@@ -37,7 +44,7 @@ def test_ctrl_c_during_synth_leaves_no_output_folder(tmp_path: Path) -> None:
     partial = tmp_path / ".synthetic.partial"
     proc = subprocess.Popen([*TRIALVAULT, "synth", "--out", str(out), "--scale", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "COLUMNS": "80"})
+                            env={**os.environ, "COLUMNS": "80"}, preexec_fn=_default_sigint)
     try:
         _wait_for(lambda: partial.exists() and any(partial.rglob("*.csv")), timeout=60)
         time.sleep(0.3)  # well inside writing files
@@ -80,7 +87,7 @@ def test_ctrl_c_during_a_duckdb_query_is_one_line_and_130(tmp_path: Path) -> Non
             sys.exit(stop.exit_code)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     try:
         _wait_for(ready.exists, timeout=60)
         time.sleep(0.5)

@@ -61,7 +61,8 @@ def test_console_actions_are_audited(client: TestClient, console_vault: Path, lo
                        ).status_code == 303
     with open_vault(console_vault, "dana", "dana manages the vault keys", command="test read", args={},
                     write=False) as vault:
-        commands = [e.command for e in audit.read_entries(vault.con) if e.user == "dana" and e.command != "test read"]
+        commands = [e.command for e in audit.read_entries(vault.con)
+                    if e.user == "dana" and e.command != "test read"]
     # The session is bracketed by its login and logout; page views write no entry of their own.
     assert commands[-4:] == ["console login"] * 2 + ["console logout"] * 2, commands
 
