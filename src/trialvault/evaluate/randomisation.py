@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,11 +179,20 @@ def _invert(b: np.ndarray, c: np.ndarray, beta: float, alpha: float) -> tuple[fl
         sq = np.sqrt(disc[real])
         a2 = 2 * qa[~lin][real]
         roots += list((-qb[~lin][real] - sq) / a2) + list((-qb[~lin][real] + sq) / a2)
+    return _accepted_interval(roots, beta, alpha, lambda tau: _p_value(b, c, beta, tau))
+
+
+def _accepted_interval(roots: list[float], beta: float, alpha: float,
+                       p_value: Callable[[float], float]) -> tuple[float, float]:
+    """The shifts τ whose p-value exceeds alpha, given every τ where the p-value can change.
+
+    The p-value is a step function of τ between breakpoints (`roots`): probe the middle of
+    every interval between them and beyond both ends, and keep the outermost accepted ones.
+    """
     pts = np.unique(np.asarray([r for r in roots if np.isfinite(r)]))
-    # Probe the middle of every interval between breakpoints, and beyond both ends.
     span = max(1.0, float(np.ptp(pts)) if len(pts) > 1 else abs(beta))
     probes = np.concatenate([[pts[0] - span], (pts[:-1] + pts[1:]) / 2, [pts[-1] + span]])
-    accepted = [k for k, tau in enumerate(probes) if _p_value(b, c, beta, float(tau)) > alpha]
+    accepted = [k for k, tau in enumerate(probes) if p_value(float(tau)) > alpha]
     if not accepted:
         return float("nan"), float("nan")
     first, last = accepted[0], accepted[-1]
@@ -492,16 +501,7 @@ def _invert_poly(polys: list[np.ndarray], beta: float, alpha: float) -> tuple[fl
         if len(trimmed) > 1:
             r = np.roots(trimmed)
             roots += [float(x.real) for x in r if abs(x.imag) <= 1e-9 * max(1.0, abs(x))]
-    pts = np.unique(np.asarray([r for r in roots if np.isfinite(r)]))
-    span = max(1.0, float(np.ptp(pts)) if len(pts) > 1 else abs(beta))
-    probes = np.concatenate([[pts[0] - span], (pts[:-1] + pts[1:]) / 2, [pts[-1] + span]])
-    accepted = [k for k, tau in enumerate(probes) if _p_poly(polys, float(tau)) > alpha]
-    if not accepted:
-        return float("nan"), float("nan")
-    first, last = accepted[0], accepted[-1]
-    lo = -math.inf if first == 0 else float(pts[first - 1])
-    hi = math.inf if last == len(probes) - 1 else float(pts[last])
-    return lo, hi
+    return _accepted_interval(roots, beta, alpha, lambda tau: _p_poly(polys, tau))
 
 
 def _levels(cs: CellStats, rank: np.ndarray, step_period: np.ndarray, k_max: int) -> np.ndarray:
