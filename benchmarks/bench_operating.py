@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from trialvault.design.simulate import with_drawn_order
 from trialvault.evaluate.bootstrap import wild_cluster_bootstrap
 from trialvault.evaluate.design import build_design
 from trialvault.evaluate.headline import (
@@ -91,18 +92,6 @@ CANDIDATES = ("cr2", "cr2_t4", "cr3_t4", "cr3_bm", "lmm_satterthwaite", "lmm_ken
               "randomisation_t_constant_shift", "randomisation_t_profile_shift")
 TARGET_COVERAGE = (0.93, 0.97)
 TARGET_SIZE = 0.06
-
-
-def permuted_study(study: StudyFile, seed: int) -> StudyFile:
-    """The study with its step dates assigned to the LAs in a random order drawn from `seed`
-    (the trial randomises that order; randomisation inference is exact over this draw)."""
-    rollout = list(study.design.rollout)
-    order = np.random.default_rng(np.random.SeedSequence([seed, 1711])).permutation(
-        len(rollout))
-    dates = [rollout[i].step_date for i in order]
-    steps = [r.model_copy(update={"step_date": d}) for r, d in zip(rollout, dates, strict=True)]
-    return study.model_copy(update={"design": study.design.model_copy(
-        update={"rollout": steps})})
 
 
 def _row(model: str, method: str, r: Any) -> dict[str, Any]:
@@ -164,7 +153,7 @@ def one_trial(task: tuple[StudyFile, str, int, bool, str, bool]) -> list[dict[st
     study, name, seed, null, order, few = task
     effect, scenario, _ = {**SCENARIOS, **FULL_ONLY}[name]
     if order == "random":
-        study = permuted_study(study, seed)
+        study = with_drawn_order(study, seed)
     with threadpool_limits(limits=1, user_api="blas"):
         frame, truth = simulate_cohort(study, seed=seed,
                                        effects={PRIMARY: 0.0 if null else effect},
@@ -186,7 +175,7 @@ def full_trial(task: tuple[StudyFile, str, int, str]) -> list[dict[str, Any]]:
     study, name, seed, order = task
     effect, scenario, _ = {**SCENARIOS, **FULL_ONLY}[name]
     if order == "random":
-        study = permuted_study(study, seed)
+        study = with_drawn_order(study, seed)
     with threadpool_limits(limits=1, user_api="blas"):
         world = simulate(study, seed=seed, effects={PRIMARY: effect}, scenario=scenario)
         truth = world.truth()

@@ -164,6 +164,9 @@ def simulate(
     full: Annotated[bool, typer.Option(
         "--full", help="Generate case histories and derive the cohort by SQL (slow); default: "
         "the generator's cohort-level path.")] = False,
+    fixed_order: Annotated[bool, typer.Option(
+        "--fixed-order", help="Keep the study file's rollout order in every trial (power for "
+        "that order); default: each trial draws the order, as the trial will.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Power, coverage and size of the plan's primary analysis by simulation with the
@@ -181,7 +184,8 @@ def simulate(
         result = simulate_power(s, effects=parse_effects(effect),
                                 scenario=parse_effects(scenario or [], "--scenario"),
                                 reps=reps, null_reps=null_reps, seed=seed,
-                                jobs=jobs or os.cpu_count() or 1, full=full, progress=progress)
+                                jobs=jobs or os.cpu_count() or 1, full=full,
+                                order="fixed" if fixed_order else "random", progress=progress)
     if result.failed:
         warning(f"{result.failed} trial(s) could not be analysed and are left out")
     if as_json:

@@ -168,11 +168,27 @@ def _analyse(frame: Any, study: StudyFile) -> Any:
     return analyse_primary(frame, study)
 
 
-def _one_trial(task: tuple[StudyFile, int, bool, dict[str, float], dict[str, float], bool]
+def with_drawn_order(study: StudyFile, seed: int) -> StudyFile:
+    """The study with its step dates given to the LAs in an order drawn from `seed`.
+
+    The trial randomises that order, and randomisation inference is exact over that draw, not
+    for one fixed order: a simulation of its operating characteristics draws it per trial."""
+    rollout = list(study.design.rollout)
+    order = np.random.default_rng(np.random.SeedSequence([seed, 1711])).permutation(
+        len(rollout))
+    dates = [rollout[i].step_date for i in order]
+    steps = [r.model_copy(update={"step_date": d}) for r, d in zip(rollout, dates, strict=True)]
+    return study.model_copy(update={"design": study.design.model_copy(
+        update={"rollout": steps})})
+
+
+def _one_trial(task: tuple[StudyFile, int, bool, dict[str, float], dict[str, float], bool, str]
                ) -> TrialResult | None:
-    study, seed, null, effects, scenario, full = task
+    study, seed, null, effects, scenario, full, order = task
     from threadpoolctl import threadpool_limits
 
+    if order == "random":
+        study = with_drawn_order(study, seed)
     planted = {k: 0.0 for k in effects} if null else effects
     with threadpool_limits(limits=1, user_api="blas"):
         frame, estimand = _draw_trial(study, seed=seed, effects=planted, scenario=scenario,
@@ -186,9 +202,12 @@ def _one_trial(task: tuple[StudyFile, int, bool, dict[str, float], dict[str, flo
 
 def simulate_power(study: StudyFile, *, effects: dict[str, float],
                    scenario: dict[str, float] | None = None, reps: int, null_reps: int | None = None,
-                   seed: int = 1, jobs: int = 1, full: bool = False,
+                   seed: int = 1, jobs: int = 1, full: bool = False, order: str = "random",
                    progress: Progress | None = None) -> SimulationResult:
-    """`reps` trials with `effects` planted and `null_reps` (default `reps`) with none."""
+    """`reps` trials with `effects` planted and `null_reps` (default `reps`) with none.
+
+    `order`: "random" draws each trial's rollout order (as the trial will), "fixed" keeps the
+    study file's for every trial (power for that one order)."""
     import time
 
     primary = study.analysis.primary_outcome.id
@@ -198,8 +217,10 @@ def simulate_power(study: StudyFile, *, effects: dict[str, float],
         raise UsageError("--reps must be at least 1")
     null_reps = reps if null_reps is None else null_reps
     scenario = dict(scenario or {})
-    tasks = [(study, seed + i, False, effects, scenario, full) for i in range(reps)]
-    tasks += [(study, seed + 1_000_000 + i, True, effects, scenario, full)
+    if order not in ("random", "fixed"):
+        raise UsageError(f"--order must be random or fixed, not {order!r}")
+    tasks = [(study, seed + i, False, effects, scenario, full, order) for i in range(reps)]
+    tasks += [(study, seed + 1_000_000 + i, True, effects, scenario, full, order)
               for i in range(null_reps)]
     started = time.perf_counter()
     results: list[TrialResult | None] = []
@@ -232,5 +253,6 @@ def simulate_power(study: StudyFile, *, effects: dict[str, float],
         mc_se_power=math.sqrt(power * (1 - power) / len(planted)) if planted else float("nan"),
         method=f"{'full pipeline (case histories, cohort SQL)' if full else 'cohort-level synth'}"
                f" -> analyse_primary: {a.primary_model} model, {a.primary_inference} inference, "
-               f"alpha {alpha:g}",
+               f"alpha {alpha:g}, rollout order "
+               f"{'drawn per trial' if order == 'random' else 'fixed'}",
         seconds=time.perf_counter() - started)
