@@ -185,7 +185,7 @@ def simulate(
                                 scenario=parse_effects(scenario or [], "--scenario"),
                                 reps=reps, null_reps=null_reps, seed=seed,
                                 jobs=jobs or os.cpu_count() or 1, full=full,
-                                order="fixed" if fixed_order else "random", progress=progress)
+                                draw_order=not fixed_order, progress=progress)
     if result.failed:
         warning(f"{result.failed} trial(s) could not be analysed and are left out")
     if as_json:

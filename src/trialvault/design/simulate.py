@@ -182,12 +182,12 @@ def with_drawn_order(study: StudyFile, seed: int) -> StudyFile:
         update={"rollout": steps})})
 
 
-def _one_trial(task: tuple[StudyFile, int, bool, dict[str, float], dict[str, float], bool, str]
+def _one_trial(task: tuple[StudyFile, int, bool, dict[str, float], dict[str, float], bool, bool]
                ) -> TrialResult | None:
-    study, seed, null, effects, scenario, full, order = task
+    study, seed, null, effects, scenario, full, draw_order = task
     from threadpoolctl import threadpool_limits
 
-    if order == "random":
+    if draw_order:
         study = with_drawn_order(study, seed)
     planted = {k: 0.0 for k in effects} if null else effects
     with threadpool_limits(limits=1, user_api="blas"):
@@ -202,11 +202,11 @@ def _one_trial(task: tuple[StudyFile, int, bool, dict[str, float], dict[str, flo
 
 def simulate_power(study: StudyFile, *, effects: dict[str, float],
                    scenario: dict[str, float] | None = None, reps: int, null_reps: int | None = None,
-                   seed: int = 1, jobs: int = 1, full: bool = False, order: str = "random",
+                   seed: int = 1, jobs: int = 1, full: bool = False, draw_order: bool = True,
                    progress: Progress | None = None) -> SimulationResult:
     """`reps` trials with `effects` planted and `null_reps` (default `reps`) with none.
 
-    `order`: "random" draws each trial's rollout order (as the trial will), "fixed" keeps the
+    `draw_order`: each trial draws its rollout order (as the trial will); False keeps the
     study file's for every trial (power for that one order)."""
     import time
 
@@ -217,10 +217,8 @@ def simulate_power(study: StudyFile, *, effects: dict[str, float],
         raise UsageError("--reps must be at least 1")
     null_reps = reps if null_reps is None else null_reps
     scenario = dict(scenario or {})
-    if order not in ("random", "fixed"):
-        raise UsageError(f"--order must be random or fixed, not {order!r}")
-    tasks = [(study, seed + i, False, effects, scenario, full, order) for i in range(reps)]
-    tasks += [(study, seed + 1_000_000 + i, True, effects, scenario, full, order)
+    tasks = [(study, seed + i, False, effects, scenario, full, draw_order) for i in range(reps)]
+    tasks += [(study, seed + 1_000_000 + i, True, effects, scenario, full, draw_order)
               for i in range(null_reps)]
     started = time.perf_counter()
     results: list[TrialResult | None] = []
@@ -254,5 +252,5 @@ def simulate_power(study: StudyFile, *, effects: dict[str, float],
         method=f"{'full pipeline (case histories, cohort SQL)' if full else 'cohort-level synth'}"
                f" -> analyse_primary: {a.primary_model} model, {a.primary_inference} inference, "
                f"alpha {alpha:g}, rollout order "
-               f"{'drawn per trial' if order == 'random' else 'fixed'}",
+               f"{'drawn per trial' if draw_order else 'fixed'}",
         seconds=time.perf_counter() - started)
