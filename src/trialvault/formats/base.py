@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"
@@ -15,6 +16,85 @@ SOURCE_LINE = "source_line"
 # every record on the same line, so the report names the record.
 SOURCE_RECORD = "source_record"
 COLLECTION_YEAR = "collection_year"
+
+# The column types a reader produces: text as in the file, and integers it adds (keys, lines).
+Kind = Literal["string", "int32", "int64"]
+_SQL_TYPES = {"string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT"}
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A reader table's columns and their kinds: what Arrow calls a schema, without Arrow (the
+    LA's CIN-only check never imports pyarrow: 40 MB of its peak memory)."""
+
+    fields: tuple[tuple[str, Kind], ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.fields]
+
+    def sql_fields(self) -> list[tuple[str, str]]:
+        """(column, DuckDB type) pairs, for `trialvault.sql.create_table_from_columns`."""
+        return [(name, _SQL_TYPES[kind]) for name, kind in self.fields]
+
+    def empty_table(self) -> ColumnTable:
+        return ColumnTable(self, {name: [] for name in self.names})
+
+    def to_arrow(self) -> pa.Schema:
+        import pyarrow as pa
+
+        types = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64()}
+        return pa.schema([pa.field(name, types[kind]) for name, kind in self.fields])
+
+
+class ColumnTable:
+    """A table as Python lists, one per column (None = null): what the XML readers build. It
+    goes into DuckDB without pyarrow (`trialvault.sql.create_table_from_columns`) and becomes
+    an Arrow table on demand (`to_arrow`)."""
+
+    def __init__(self, fields: Fields, columns: dict[str, list[Any]]) -> None:
+        lengths = {len(values) for values in columns.values()}
+        if set(columns) != set(fields.names) or len(lengths) > 1:
+            raise ValueError("a column table needs one list per field, all of one length")
+        self.fields = fields
+        self.columns = columns
+        self.num_rows = lengths.pop() if lengths else 0
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.fields.names
+
+    def column(self, name: str) -> list[Any]:
+        return self.columns[name]
+
+    def to_pylist(self) -> list[dict[str, Any]]:
+        names = self.column_names
+        return [dict(zip(names, row, strict=True))
+                for row in zip(*(self.columns[n] for n in names), strict=True)]
+
+    def to_arrow(self) -> pa.Table:
+        import pyarrow as pa
+
+        return pa.Table.from_pydict(self.columns, schema=self.fields.to_arrow())
+
+    @staticmethod
+    def concat(parts: list[ColumnTable]) -> ColumnTable:
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        fields = parts[0].fields
+        if any(p.fields != fields for p in parts):
+            raise ValueError("tables with different columns cannot be concatenated")
+        return ColumnTable(fields, {n: [v for p in parts for v in p.columns[n]]
+                                    for n in fields.names})
+
+
+# A reader's table: Arrow (the CSV readers, parsed by pyarrow) or Python columns (XML readers).
+Table = Union["pa.Table", ColumnTable]
+
+
+def as_arrow(table: Table) -> pa.Table:
+    """`table` as an Arrow table (converted when it is a `ColumnTable`)."""
+    return table.to_arrow() if isinstance(table, ColumnTable) else table
 
 
 @dataclass(frozen=True)
@@ -28,7 +108,7 @@ class SourceTables:
     """
 
     format: str
-    tables: dict[str, pa.Table]
+    tables: Mapping[str, Table]
     files: tuple[str, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
 
@@ -74,39 +154,55 @@ class ReaderRegistry(Mapping[str, Reader]):
 READERS = ReaderRegistry()
 
 
-def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Arrow table from row dicts (XML readers collect rows; columns missing from a row are null)."""
-    columns = {name: [row.get(name) for row in rows] for name in schema.names}
-    return pa.Table.from_pydict(columns, schema=schema)
-
-
 class RowBuffer:
-    """The rows of one table as an XML reader finds them, turned into Arrow every `chunk` rows
-    (a row dict costs about ten times its Arrow form: a large file never sits in dicts)."""
+    """The rows of one table as an XML reader finds them, kept as one list per column (a dict
+    per row would cost several times as much; the column lists hold only references)."""
 
-    def __init__(self, schema: pa.Schema, chunk: int = 8192) -> None:
-        self.schema = schema
-        self.chunk = chunk
-        self._rows: list[dict[str, Any]] = []
-        self._parts: list[pa.Table] = []
+    def __init__(self, fields: Fields) -> None:
+        self.fields = fields
+        self._columns: dict[str, list[Any]] = {name: [] for name in fields.names}
         self._count = 0
 
     def append(self, row: dict[str, Any]) -> None:
-        self._rows.append(row)
+        get = row.get
+        for name, values in self._columns.items():
+            values.append(get(name))
         self._count += 1
-        if len(self._rows) >= self.chunk:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._rows:
-            self._parts.append(rows_to_table(self._rows, self.schema))
-            self._rows = []
 
     def __len__(self) -> int:
         return self._count
 
-    def table(self) -> pa.Table:
+    def table(self) -> ColumnTable:
+        return ColumnTable(self.fields, self._columns)
+
+
+class ArrowRowBuffer(RowBuffer):
+    """A `RowBuffer` that turns its rows into Arrow every `chunk` rows: for readers whose
+    tables are Arrow anyway (SSDA903 XML beside its CSV form), so a large file never sits in
+    Python objects."""
+
+    def __init__(self, fields: Fields, chunk: int = 8192) -> None:
+        super().__init__(fields)
+        self.chunk = chunk
+        self._parts: list[pa.Table] = []
+        self._pending = 0
+
+    def append(self, row: dict[str, Any]) -> None:
+        super().append(row)
+        self._pending += 1
+        if self._pending >= self.chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._parts.append(ColumnTable(self.fields, self._columns).to_arrow())
+            self._columns = {name: [] for name in self.fields.names}
+            self._pending = 0
+
+    def arrow_table(self) -> pa.Table:
+        import pyarrow as pa
+
         self._flush()
         if not self._parts:
-            return self.schema.empty_table()
+            return self.fields.to_arrow().empty_table()
         return self._parts[0] if len(self._parts) == 1 else pa.concat_tables(self._parts)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from trialvault.errors import InputFileError
 from trialvault.formats.base import (
@@ -23,12 +21,17 @@ from trialvault.formats.base import (
     SOURCE_FILE,
     SOURCE_LINE,
     SOURCE_RECORD,
+    Fields,
+    Kind,
     RowBuffer,
     SourceTables,
 )
 from trialvault.formats.limits import DEFAULT_LIMITS, ReadLimits
 from trialvault.formats.xmlfile import Node, iter_records
 from trialvault.spec import FormatLayout, TableLayout, load_layout
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 FORMAT = "cin_census"
 CHILD_ID = "LAchildID"
@@ -69,22 +72,26 @@ class _Tree:
             self.keys[table.name] = [CHILD_KEY, *(key_column(t) for t in enclosing
                                                    if t in self.containers)]
 
-    def schema(self, table: TableLayout) -> pa.Schema:
-        fields = [pa.field(c, pa.string()) for c in table.all_column_names]
+    def fields(self, table: TableLayout) -> Fields:
+        fields: list[tuple[str, Kind]] = [(c, "string") for c in table.all_column_names]
         if self.keys[table.name]:
             if CHILD_ID not in table.all_column_names:
-                fields.append(pa.field(CHILD_ID, pa.string()))
-            fields += [pa.field(k, pa.int64()) for k in self.keys[table.name]]
-        fields += [pa.field(COLLECTION_YEAR, pa.int32()), pa.field(REFERENCE_DATE, pa.string()),
-                   pa.field(LA, pa.string()), pa.field(SOURCE_FILE, pa.string()),
-                   pa.field(SOURCE_LINE, pa.int32()), pa.field(SOURCE_RECORD, pa.int32())]
-        return pa.schema(fields)
+                fields.append((CHILD_ID, "string"))
+            fields += [(k, "int64") for k in self.keys[table.name]]
+        fields += [(COLLECTION_YEAR, "int32"), (REFERENCE_DATE, "string"), (LA, "string"),
+                   (SOURCE_FILE, "string"), (SOURCE_LINE, "int32"), (SOURCE_RECORD, "int32")]
+        return Fields(tuple(fields))
+
+
+def table_fields(name: str) -> Fields:
+    """The columns of table `name` as this reader returns it (all strings, keys, lineage)."""
+    layout = load_layout(FORMAT)
+    return _Tree(layout).fields(layout.table(name))
 
 
 def table_schema(name: str) -> pa.Schema:
-    """Arrow schema of table `name` as this reader returns it (all strings, keys, lineage)."""
-    layout = load_layout(FORMAT)
-    return _Tree(layout).schema(layout.table(name))
+    """`table_fields` as an Arrow schema."""
+    return table_fields(name).to_arrow()
 
 
 @READERS.register(FORMAT)
@@ -95,7 +102,7 @@ def read_cin_census(paths: Sequence[Path], *, limits: ReadLimits = DEFAULT_LIMIT
         raise InputFileError("no CIN census file given")
     layout = load_layout(FORMAT)
     tree = _Tree(layout)
-    rows: dict[str, RowBuffer] = {name: RowBuffer(tree.schema(spec))
+    rows: dict[str, RowBuffer] = {name: RowBuffer(tree.fields(spec))
                                   for name, spec in layout.tables.items()}
     counter = [0]
     headers = []

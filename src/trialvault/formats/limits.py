@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
-
 from trialvault.errors import InputFileError
 
 _CHUNK = 4 * 1024 * 1024
@@ -101,6 +99,8 @@ def read_bounded(stream: BinaryIO, name: str, limits: ReadLimits = DEFAULT_LIMIT
 
 def _check_lines(chunk: bytes, name: str, limit: int, line_no: int, current: int
                  ) -> tuple[int, int]:
+    import numpy as np  # CSV line checks only: the XML readers never load numpy
+
     arr = np.frombuffer(chunk, dtype=np.uint8)
     newlines = np.flatnonzero(arr == _NEWLINE)
     if newlines.size == 0:

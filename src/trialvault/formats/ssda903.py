@@ -27,7 +27,8 @@ from trialvault.formats.base import (
     SOURCE_FILE,
     SOURCE_LINE,
     SOURCE_RECORD,
-    RowBuffer,
+    ArrowRowBuffer,
+    Fields,
     SourceTables,
 )
 from trialvault.formats.csvfile import read_csv_table, read_header
@@ -260,25 +261,24 @@ def _read_xml(path: Path, layout: FormatLayout, limits: ReadLimits, year: int | 
     flat: dict[str, str] = {**header_fields, "UASC": "UASC", "DUC": "DUC"}
     for name in _XML_HEADER_TABLES:
         flat.update(_xml_names(layout.tables[name]))
-    rows: dict[str, RowBuffer] = {name: RowBuffer(_schema(spec))
-                                  for name, spec in layout.tables.items()}
+    rows: dict[str, ArrowRowBuffer] = {name: ArrowRowBuffer(_fields(spec))
+                                       for name, spec in layout.tables.items()}
     for ordinal, child in enumerate(iter_records(path, root, frozenset({record}), limits), 1):
         _read_child(child, path.name, header_spec, blocks, flat, rows, ordinal)
-    tables = {name: rows[name].table() for name in layout.tables
+    tables = {name: rows[name].arrow_table() for name in layout.tables
               if len(rows[name]) or name in REQUIRED_TABLES}
     _check_required({k: v for k, v in tables.items() if v.num_rows}, path)
     with_year, year_from = _with_year(tables, layout, year, path.name, how)
     return _Part(with_year, [path.name], [], year_from)
 
 
-def _schema(spec: TableLayout) -> pa.Schema:
-    return pa.schema([*(pa.field(c, pa.string()) for c in spec.all_column_names),
-                      pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_LINE, pa.int32()),
-                      pa.field(SOURCE_RECORD, pa.int32())])
+def _fields(spec: TableLayout) -> Fields:
+    return Fields((*((c, "string") for c in spec.all_column_names), (SOURCE_FILE, "string"),
+                   (SOURCE_LINE, "int32"), (SOURCE_RECORD, "int32")))
 
 
 def _read_child(child: Node, name: str, header_spec: TableLayout, blocks: dict[str, TableLayout],
-                flat: dict[str, str], rows: dict[str, RowBuffer],
+                flat: dict[str, str], rows: dict[str, ArrowRowBuffer],
                 ordinal: int = 0) -> None:
     headers = child.findall("HEADER")
     if len(headers) != 1:

@@ -195,21 +195,32 @@ def _lean_arrow() -> Iterator[None]:
     whole command, sealing included, under this hook). Both record "no pandas" and carry on.
     The hook is removed when the block ends, and pyarrow imports pandas again for whatever
     needs it later (`to_pandas`). jemalloc keeps freed memory for reuse; the system allocator
-    gives it back (peak RSS)."""
+    gives it back (peak RSS). pyarrow itself is imported only if a reader needs it (the CSV
+    returns): Arrow reads the allocator's name from the environment when it first allocates."""
+    import os
     import sys
 
-    import pyarrow as pa
+    if "pyarrow" in sys.modules:
+        import pyarrow as pa
 
-    pa.set_memory_pool(pa.system_memory_pool())
-    if "pandas" in sys.modules:  # a test runner or library caller already has it
-        yield
-        return
-    hook = _PandasAbsent()
-    sys.meta_path.insert(0, hook)
+        pa.set_memory_pool(pa.system_memory_pool())
+    pool_before = os.environ.get(_ARROW_POOL)
+    os.environ[_ARROW_POOL] = "system"
+    hook = None if "pandas" in sys.modules else _PandasAbsent()  # a test runner may have it
+    if hook is not None:
+        sys.meta_path.insert(0, hook)
     try:
         yield
     finally:
-        sys.meta_path.remove(hook)
+        if hook is not None:
+            sys.meta_path.remove(hook)
+        if pool_before is None:
+            os.environ.pop(_ARROW_POOL, None)
+        else:
+            os.environ[_ARROW_POOL] = pool_before
+
+
+_ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
 
 
 def _check_inputs(*, validate_only: bool, **given: object) -> None:

@@ -23,15 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trialvault.errors import InputFileError
-from trialvault.formats import (
-    DEFAULT_LIMITS,
-    ReadLimits,
-    SourceTables,
-    read_cin_census,
-    read_education,
-    read_neet,
-    read_ssda903,
-)
+from trialvault.formats import DEFAULT_LIMITS, ReadLimits, SourceTables, as_arrow
 from trialvault.study.model import StudyFile
 
 
@@ -75,7 +67,8 @@ def _merge(current: SourceTables, previous: SourceTables) -> SourceTables:
     import pyarrow as pa
 
     names = sorted(set(current.tables) | set(previous.tables))
-    tables = {n: pa.concat_tables([t for t in (current.tables.get(n), previous.tables.get(n))
+    tables = {n: pa.concat_tables([as_arrow(t) for t in (current.tables.get(n),
+                                                         previous.tables.get(n))
                                    if t is not None]) for n in names}
     meta = dict(current.meta)
     meta["collection_years"] = sorted({*current.meta.get("collection_years", []),
@@ -88,6 +81,8 @@ def _merge(current: SourceTables, previous: SourceTables) -> SourceTables:
 
 def _read_903(ssda903: Path | Sequence[Path], previous: Path | None, year: int | None,
               limits: ReadLimits) -> tuple[SourceTables, set[int]]:
+    from trialvault.formats import read_ssda903
+
     current = read_ssda903(_as_list(ssda903), limits=limits, year=year)
     if previous is None:
         return current, set()
@@ -148,6 +143,8 @@ def read_returns(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Pat
         cin_paths, cin_ignored = cin_files(_as_list(cin))
         if cin_ignored:
             notes.append(f"CIN folder: not read (not XML): {', '.join(sorted(cin_ignored))}")
+        from trialvault.formats import read_cin_census
+
         census = read_cin_census(cin_paths, limits=limits)
         notes += _check_cin(census, la_code)
         sources["cin_census"] = census
@@ -155,8 +152,12 @@ def read_returns(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Pat
                                for h in census.meta.get("headers", [])
                                if h.get("collection_year") is not None}
     if education:
+        from trialvault.formats import read_education
+
         sources["education"] = read_education([education], limits=limits)
     if neet:
+        from trialvault.formats import read_neet
+
         sources["neet"] = read_neet([neet], limits=limits)
     return Intake(sources=sources, years=years,
                   previous={"ssda903": previous_years} if previous_years else {},

@@ -9,8 +9,9 @@ Two products:
     year, child, rule, type (`error` or `query`, as the DfE classes it), the DfE message, the
     offending values (`FIELD=value; ...` of the fields the rule looks at, as written), table,
     fields, and what happens to the row (`row not packaged` for the rules that quarantine it).
-    Streamed from DuckDB to disk in Arrow batches (UTF-8 with a byte-order mark so Excel opens
-    it as UTF-8; every text cell escaped through `trialvault.spreadsheets`).
+    Written by DuckDB's CSV writer straight from the sorted findings (UTF-8 with a byte-order
+    mark so Excel opens it as UTF-8; the cells an LA's file can start escaped through
+    `trialvault.spreadsheets`).
   - `validation_issues.xlsx`: a `summary` sheet (one row per rule: type, message, table, fields,
     findings) and a `findings` sheet with at most `XLSX_PER_RULE` findings per rule (the first
     by file and line; the summary says when a rule has more, and the CSV beside it holds them
@@ -25,6 +26,7 @@ something to compare with) are left out of both.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from trialvault.errors import InputFileError
 from trialvault.spreadsheets import csv_bytes, safe_cell_sql
+from trialvault.sql import quote_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -54,8 +57,10 @@ QUARANTINED = "row not packaged"
 # tests/unit/prepare/test_report.py checks never starts a formula; escaping every column cost
 # a quarter of the report's time at x20.
 _LA_TEXT_COLUMNS = ("file", "child")
-_BATCH_ROWS = 64_000
-_ORDER = "format, file, year, line, record, rule, child"
+# Total order (ties broken down to the value), so the workbook's first rows of a rule are the
+# CSV's first rows of that rule: the two are separate queries.
+_ORDER = 'format, file, year, line, record, rule, child, "table", value'
+
 _NO_FINDINGS = ("SELECT NULL::VARCHAR AS file, NULL::INTEGER AS line, NULL::INTEGER AS record, "
                 "NULL::INTEGER AS year, NULL::VARCHAR AS child, NULL::VARCHAR AS rule, "
                 "NULL::VARCHAR AS type, NULL::VARCHAR AS message, NULL::VARCHAR AS value, "
@@ -98,8 +103,8 @@ def _q(name: str) -> str:
 
 def _columns(con: duckdb.DuckDBPyConnection, fmt: str, table: str) -> set[str]:
     return {c for (c,) in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-        "AND table_name = ?", [fmt, table]).fetchall()}
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+        f"{quote_literal(fmt)} AND table_name = {quote_literal(table)}").fetchall()}
 
 
 def _value_expr(fields_list: list[str], columns: set[str]) -> str:
@@ -193,54 +198,31 @@ def _atomic(path: Path, write: Any) -> None:
 
 def _write_csv(con: duckdb.DuckDBPyConnection, path: Path, *, keep_first: int = 0
                ) -> list[tuple[Any, ...]]:
-    """Stream every finding, sorted, into the CSV; return the first `keep_first` findings of
-    each rule as they came (unescaped, in LA_COLUMNS order) for the workbook, which so needs
-    no second pass over the findings."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
+    """Every finding, sorted, into the CSV (DuckDB's CSV writer streams it: neither pyarrow nor
+    a Python object per cell); return the first `keep_first` findings of each rule in that
+    order (unescaped, in LA_COLUMNS order) for the workbook."""
     cells = ", ".join(safe_cell_sql(_q(c)) + f" AS {_q(c)}" if c in _LA_TEXT_COLUMNS else _q(c)
                       for c in LA_COLUMNS)
-    raw = ", ".join(f"{_q(c)} AS {_q('_raw_' + c)}" for c in _LA_TEXT_COLUMNS)
-    reader = con.execute(f"SELECT {cells}, format AS _format, {raw} FROM _report "
-                         f"ORDER BY {_ORDER}").fetch_record_batch(_BATCH_ROWS)
-    schema = pa.schema([reader.schema.field(c) for c in LA_COLUMNS])
-    unescaped = [f"_raw_{c}" if c in _LA_TEXT_COLUMNS else c for c in LA_COLUMNS]
-    seen: dict[str, int] = {}
-    kept: list[tuple[Any, ...]] = []
-    with path.open("wb") as out:
-        # The BOM makes Excel read UTF-8; the header line comes from the same escaping helper.
-        out.write(csv_bytes(LA_COLUMNS, [], bom=True))
-        options = pacsv.WriteOptions(include_header=False, eol="\r\n")
-        with pacsv.CSVWriter(out, schema, write_options=options) as writer:
-            for batch in reader:
-                writer.write_batch(batch.select(list(LA_COLUMNS)))
-                if keep_first:
-                    kept += _first_of_each_rule(batch, keep_first, seen, unescaped)
-    return kept
-
-
-def _first_of_each_rule(batch: Any, keep_first: int, seen: dict[str, int],
-                        columns: list[str]) -> list[tuple[Any, ...]]:
-    """Rows of `batch` among the first `keep_first` of their rule (format, table, rule, type)
-    counting the rows of earlier batches in `seen`; in batch order."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    key = pc.binary_join_element_wise(
-        *(pc.fill_null(batch[c], "") for c in ("_format", "table", "rule", "type")), "\x1f")
-    take: list[int] = []
-    for value in pc.unique(key).to_pylist():
-        room = keep_first - seen.get(value, 0)
-        if room <= 0:
-            continue
-        rows = pc.indices_nonzero(pc.equal(key, value)).to_pylist()[:room]
-        seen[value] = seen.get(value, 0) + len(rows)
-        take += rows
-    if not take:
+    body = path.with_name(path.name + ".body")
+    try:
+        con.execute(f"COPY (SELECT {cells} FROM _report ORDER BY {_ORDER}) "
+                    f"TO {quote_literal(str(body))} (FORMAT csv, HEADER false, "
+                    "DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\r\n')")
+        with path.open("wb") as out, body.open("rb") as rows:
+            # The BOM makes Excel read UTF-8; the header line comes from the same escaping helper.
+            out.write(csv_bytes(LA_COLUMNS, [], bom=True))
+            shutil.copyfileobj(rows, out, 1 << 20)
+    finally:
+        body.unlink(missing_ok=True)
+    if not keep_first:
         return []
-    picked = batch.take(pa.array(sorted(take), pa.int64()))
-    return list(zip(*(picked[c].to_pylist() for c in columns), strict=True))
+    columns = ", ".join(_q(c) for c in LA_COLUMNS)
+    return con.execute(f"""
+        SELECT {columns} FROM (
+            SELECT *, row_number() OVER (PARTITION BY format, "table", rule, type
+                                         ORDER BY {_ORDER}) AS _nth
+            FROM _report)
+        WHERE _nth <= {int(keep_first)} ORDER BY {_ORDER}""").fetchall()
 
 
 def _write_xlsx(path: Path, by_rule: list[RuleCount], findings: list[tuple[Any, ...]]) -> None:

@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from trialvault.errors import InputFileError
-from trialvault.formats import SourceTables
-from trialvault.formats import cin_census as _cin_reader
-from trialvault.formats import pupil as _pupil_reader
-from trialvault.formats import ssda903 as _ssda903_reader
+from trialvault.formats import ColumnTable, Fields, SourceTables, Table, as_arrow
 from trialvault.prepare.working_days import WORKING_DAYS_BEFORE, create_working_days
 from trialvault.spec import FormatLayout, TableLayout, load_code_lists, load_layout
 from trialvault.spec.rules import Rule, RuleSet
+from trialvault.sql import create_table_from_columns, quote_literal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ISSUES = "validation.issues"      # a view: one row per finding, ISSUE_COLUMNS
 FINDINGS = "validation.findings"  # (rule_id, row_id): what the rules insert
@@ -36,12 +36,6 @@ ISSUE_COLUMNS = ("format", "table_name", "row_id", "file", "line", "child", "rul
 # The column naming the child in each format's tables (education/NEET rows have none: UPN is
 # an identifier and never goes into a report).
 CHILD_COLUMN = {"ssda903": "CHILD", "cin_census": "LAchildID"}
-_READER_SCHEMAS: dict[str, Callable[[str], pa.Schema]] = {
-    "ssda903": _ssda903_reader.table_schema,
-    "cin_census": _cin_reader.table_schema,
-    "education": functools.partial(_pupil_reader.table_schema, "education"),
-    "neet": functools.partial(_pupil_reader.table_schema, "neet"),
-}
 
 
 def q(name: str) -> str:
@@ -58,42 +52,48 @@ def connect(*, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that never spills to disk (no plaintext personal data on disk)."""
     con = duckdb.connect(":memory:")
     con.execute("SET temp_directory = ''")
+    # DuckDB's allocator keeps freed blocks for reuse until 512 MiB are free; an LA's check
+    # frees and allocates in small steps, so the cache only adds to the peak (x1 CIN: 18 MB).
+    con.execute("SET allocator_bulk_deallocation_flush_threshold = '0B'")
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     _install_spec(con)
     return con
 
 
+_CODE_LIST_FIELDS = (("list", "VARCHAR"), ("code", "VARCHAR"), ("valid_from", "INTEGER"),
+                     ("valid_to", "INTEGER"))
+_HARMONISE_FIELDS = (("list", "VARCHAR"), ("code", "VARCHAR"), ("target", "VARCHAR"))
+
+
 @functools.cache
-def _spec_tables() -> tuple[pa.Table, pa.Table]:
-    """The code lists (list, code, validity) and harmonisations (list, code, target)."""
-    rows = []
+def _spec_tables() -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """The code lists (list, code, validity) and harmonisations (list, code, target), as
+    columns."""
+    codes: dict[str, list[Any]] = {name: [] for name, _ in _CODE_LIST_FIELDS}
     for name, code_list in load_code_lists().items():
         for code in code_list.codes:
             validity = code_list.validity.get(code)
-            rows.append((name, code, validity.valid_from if validity else None,
-                         validity.valid_to if validity else None))
-    codes = pa.table({"list": [r[0] for r in rows], "code": [r[1] for r in rows],
-                      "valid_from": pa.array([r[2] for r in rows], pa.int32()),
-                      "valid_to": pa.array([r[3] for r in rows], pa.int32())})
-    harmonise = [(name, old, new) for name, code_list in load_code_lists().items()
-                 for old, new in code_list.harmonised_to.items()]
-    pairs = pa.table({"list": [h[0] for h in harmonise], "code": [h[1] for h in harmonise],
-                      "target": [h[2] for h in harmonise]})
+            codes["list"].append(name)
+            codes["code"].append(code)
+            codes["valid_from"].append(validity.valid_from if validity else None)
+            codes["valid_to"].append(validity.valid_to if validity else None)
+    pairs: dict[str, list[Any]] = {name: [] for name, _ in _HARMONISE_FIELDS}
+    for name, code_list in load_code_lists().items():
+        for old, new in code_list.harmonised_to.items():
+            pairs["list"].append(name)
+            pairs["code"].append(old)
+            pairs["target"].append(new)
     return codes, pairs
 
 
 def _install_spec(con: duckdb.DuckDBPyConnection) -> None:
     codes, pairs = _spec_tables()
     con.execute("CREATE SCHEMA IF NOT EXISTS validation")
-    con.register("_code_lists", codes)
-    con.register("_harmonise", pairs)
-    try:
-        con.execute("CREATE OR REPLACE TABLE validation.code_lists AS SELECT * FROM _code_lists;"
-                    "CREATE OR REPLACE TABLE validation.harmonise AS SELECT * FROM _harmonise")
-    finally:
-        con.unregister("_code_lists")
-        con.unregister("_harmonise")
+    con.execute("DROP TABLE IF EXISTS validation.code_lists; "
+                "DROP TABLE IF EXISTS validation.harmonise")
+    create_table_from_columns(con, "validation.code_lists", _CODE_LIST_FIELDS, codes)
+    create_table_from_columns(con, "validation.harmonise", _HARMONISE_FIELDS, pairs)
     create_working_days(con)
     con.execute(f"CREATE OR REPLACE MACRO working_days_before(d, k) AS {WORKING_DAYS_BEFORE}")
     # `in_codes(x, 'LIST', year)`: x is a code of LIST valid in collection year `year`.
@@ -191,17 +191,25 @@ def load_tables(con: duckdb.DuckDBPyConnection, source: SourceTables,
     return columns
 
 
-def _empty_table(spec: TableLayout, source: SourceTables) -> pa.Table:
+def _empty_table(spec: TableLayout, source: SourceTables) -> Table:
     # A table absent from the return is an empty table, so rules that read it still run.
-    schema_of = _READER_SCHEMAS.get(source.format)
-    if schema_of is not None:
-        return schema_of(spec.name).empty_table()
-    return pa.schema([pa.field(c, pa.string()) for c in spec.all_column_names]).empty_table()
+    if source.format == "cin_census":
+        from trialvault.formats.cin_census import table_fields
+
+        return table_fields(spec.name).empty_table()
+    if source.format == "ssda903":
+        from trialvault.formats.ssda903 import table_schema
+
+        return table_schema(spec.name).empty_table()
+    if source.format in ("education", "neet"):
+        from trialvault.formats.pupil import table_schema as pupil_schema
+
+        return pupil_schema(source.format, spec.name).empty_table()
+    return Fields(tuple((c, "string") for c in spec.all_column_names)).empty_table()
 
 
-def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, table: pa.Table,
+def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, table: Table,
                 date_format: str, materialise: bool, upper: bool = False) -> list[str]:
-    with_row = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
     view = f"_arrow_{fmt}_{spec.name}"
     names = set(table.column_names)
     exprs = ["_row"]
@@ -213,35 +221,55 @@ def _load_table(con: duckdb.DuckDBPyConnection, fmt: str, spec: TableLayout, tab
                              upper and column.code_list is not None)
     exprs += [q(n) for n in table.column_names if n not in layout_cols]
     exprs += _period_exprs(fmt, names)
-    con.register(view, with_row)
     select = f"SELECT {', '.join(exprs)} FROM {q(view)}"
+    loaded = [*spec.all_column_names, *(n for n in table.column_names if n not in layout_cols)]
+    if isinstance(table, ColumnTable) and materialise:
+        # Python columns go in as a temporary table (no pyarrow: see trialvault.sql).
+        con.execute(f"DROP TABLE IF EXISTS temp.main.{q(view)}")
+        create_table_from_columns(con, view, [*table.fields.sql_fields(), ("_row", "BIGINT")],
+                                  {**table.columns, "_row": range(table.num_rows)}, temp=True)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {q(fmt)}.{q(spec.name)} AS {select}")
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS temp.main.{q(view)}")
+        return loaded
+    import pyarrow as pa
+
+    arrow = as_arrow(table)
+    con.register(view, arrow.append_column("_row", pa.array(range(arrow.num_rows), pa.int64())))
     if not materialise:
         con.execute(f"CREATE OR REPLACE VIEW {q(fmt)}.{q(spec.name)} AS {select}")
-        return [*spec.all_column_names, *(n for n in table.column_names if n not in layout_cols)]
+        return loaded
     try:
         con.execute(f"CREATE OR REPLACE TABLE {q(fmt)}.{q(spec.name)} AS {select}")
     finally:
         con.unregister(view)
-    return [*spec.all_column_names, *(n for n in table.column_names if n not in layout_cols)]
+    return loaded
 
 
 @dataclass(frozen=True)
 class ValidationResult:
     """Findings of one validation run (values never included: rows are named by file/line)."""
 
-    issues: pa.Table
+    issues: pa.Table | None  # None: not collected (the findings stayed in DuckDB)
     rules_run: dict[str, list[str]]
     rows_checked: dict[str, int]
 
     @property
+    def collected(self) -> pa.Table:
+        if self.issues is None:
+            raise ValueError("the findings were not collected (validate_sources collect=False)")
+        return self.issues
+
+    @property
     def issue_count(self) -> int:
-        return self.issues.num_rows
+        return self.collected.num_rows
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{format: {rule: flagged rows}}."""
         out: dict[str, dict[str, int]] = {}
-        for fmt, rule in zip(self.issues["format"].to_pylist(), self.issues["rule"].to_pylist(),
-                             strict=True):
+        for fmt, rule in zip(self.collected["format"].to_pylist(),
+                             self.collected["rule"].to_pylist(), strict=True):
             out.setdefault(fmt, {}).setdefault(rule, 0)
             out[fmt][rule] += 1
         return out
@@ -249,7 +277,7 @@ class ValidationResult:
     def summary(self) -> dict[str, Any]:
         """Counts by rule, DfE type and severity, for the manifest (no values, no child codes)."""
         by: dict[tuple[str, str, str, str, str], int] = {}
-        for key in zip(*(self.issues[c].to_pylist() for c in
+        for key in zip(*(self.collected[c].to_pylist() for c in
                          ("format", "table_name", "rule", "kind", "severity")), strict=True):
             by[key] = by.get(key, 0) + 1
         return {
@@ -275,7 +303,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet,
     wanted = set(codes) if codes is not None else None
     if tables is None:
         found = con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                            "WHERE table_schema = ?", [fmt]).fetchall()
+                            f"WHERE table_schema = {quote_literal(fmt)}").fetchall()
         columns = {(t, c) for t, c in found}
     else:
         columns = {(t, c) for t, cols in tables.items() for c in cols}
@@ -343,18 +371,23 @@ def _register(con: duckdb.DuckDBPyConnection, fmt: str, rules: list[Rule]) -> li
     first = int(row[0]) if row else 0
     ids = list(range(first, first + len(rules)))
     if rules:
-        meta = pa.table({"rule_id": pa.array(ids, pa.int32()), "format": [fmt] * len(rules),
-                         "table_name": [r.table for r in rules],
-                         "rule": [r.code for r in rules], "kind": [r.dfe_kind for r in rules],
-                         "severity": [r.severity for r in rules],
-                         "message": [r.message for r in rules],
-                         "fields": [",".join(r.fields) for r in rules]})
-        con.register("_rule_meta", meta)
+        meta: dict[str, list[Any]] = {
+            "rule_id": ids, "format": [fmt] * len(rules), "table_name": [r.table for r in rules],
+            "rule": [r.code for r in rules], "kind": [r.dfe_kind for r in rules],
+            "severity": [r.severity for r in rules], "message": [r.message for r in rules],
+            "fields": [",".join(r.fields) for r in rules]}
+        con.execute("DROP TABLE IF EXISTS temp.main._rule_meta")
+        create_table_from_columns(con, "_rule_meta", _RULE_FIELDS, meta, temp=True)
         try:
-            con.execute(f"INSERT INTO {RULES} SELECT * FROM _rule_meta")
+            con.execute(f"INSERT INTO {RULES} SELECT * FROM temp.main._rule_meta")
         finally:
-            con.unregister("_rule_meta")
+            con.execute("DROP TABLE IF EXISTS temp.main._rule_meta")
     return ids
+
+
+_RULE_FIELDS = (("rule_id", "INTEGER"), ("format", "VARCHAR"), ("table_name", "VARCHAR"),
+                ("rule", "VARCHAR"), ("kind", "VARCHAR"), ("severity", "VARCHAR"),
+                ("message", "VARCHAR"), ("fields", "VARCHAR"))
 
 
 def _empty_tables(con: duckdb.DuckDBPyConnection, fmt: str, names: set[str],
@@ -447,7 +480,7 @@ def _issues_view(con: duckdb.DuckDBPyConnection,
             known[fmt] = (columns_by_format or {}).get(fmt) or {
                 (t, c) for t, c in con.execute(
                     "SELECT table_name, column_name FROM information_schema.columns "
-                    "WHERE table_schema = ?", [fmt]).fetchall()}
+                    f"WHERE table_schema = {quote_literal(fmt)}").fetchall()}
         parts.append(f"""
             SELECT r.format, r.table_name, f.row_id, t.source_file AS file,
                    t.source_line AS line, {_child_expr(fmt, table, known[fmt])} AS child,
@@ -498,5 +531,5 @@ def validate_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[SourceTab
         rows[source.format] = source.row_count
         if source.format in rulesets:
             rules_run[source.format] = run_rules(con, rulesets[source.format], tables=columns)
-    issues = issues_table(con) if collect else issues_table(con, limit=0)
+    issues = issues_table(con) if collect else None
     return ValidationResult(issues=issues, rules_run=rules_run, rows_checked=rows)

@@ -37,17 +37,20 @@ def bank_holidays() -> tuple[dt.date, ...]:
 
 def create_working_days(con: duckdb.DuckDBPyConnection) -> None:
     """`validation.working_days` from 1 January FIRST_YEAR to 31 December LAST_YEAR."""
+    # The holidays are written into the SQL as ISO date literals (our data file, dates only):
+    # a query parameter would make DuckDB's client import numpy, pandas and pyarrow.
+    holidays = ", ".join(f"DATE '{day.isoformat()}'" for day in bank_holidays())
     con.execute(f"""
         CREATE OR REPLACE TABLE {TABLE} AS
         SELECT day, working,
                CAST(sum(CASE WHEN working THEN 1 ELSE 0 END) OVER (ORDER BY day) AS INTEGER)
                  AS n
         FROM (SELECT CAST(g.d AS DATE) AS day,
-                     isodow(g.d) < 6 AND NOT list_contains(?::DATE[], CAST(g.d AS DATE))
+                     isodow(g.d) < 6 AND NOT list_contains([{holidays}]::DATE[], CAST(g.d AS DATE))
                        AS working
               FROM generate_series(DATE '{FIRST_YEAR}-01-01', DATE '{LAST_YEAR}-12-31',
                                    INTERVAL 1 DAY) AS g(d))
-        ORDER BY day""", [list(bank_holidays())])
+        ORDER BY day""")
 
 
 # The k-th working day back from d (d counts when it is a working day). For a day that is not a

@@ -184,6 +184,9 @@ def test_registered_on_the_real_cli() -> None:
 _FRESH = """
 import atexit, sys
 atexit.register(lambda: print("pandas loaded:", "pandas" in sys.modules, file=sys.stderr))
+atexit.register(lambda: print("arrow or numpy loaded:",
+                              "pyarrow" in sys.modules or "numpy" in sys.modules,
+                              file=sys.stderr))
 from trialvault.cli import app
 app(prog_name="trialvault")
 """
@@ -212,3 +215,19 @@ def test_the_command_runs_without_pandas_in_a_fresh_process(inputs: dict[str, Pa
     assert (inputs["report"] / "validation_issues.xlsx").exists()
     if not validate_only:
         assert read_package(inputs["out"], identity).tables["cla_episodes"].num_rows == 1
+
+
+def test_checking_a_cin_census_alone_loads_neither_arrow_nor_numpy(inputs: dict[str, Path]
+                                                                   ) -> None:
+    # About 45 MB of the LA's peak memory (benchmarks/bench_prepare.py): the XML reader keeps
+    # Python columns, DuckDB loads them from JSON text and writes the CSV report itself.
+    args = ["prepare", "--la", "354", "--cin", str(inputs["cin"]), "--report-dir",
+            str(inputs["report"]), "--validate-only"]
+    done = subprocess.run([sys.executable, "-c", _FRESH, *args], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "arrow or numpy loaded: False" in done.stderr
+    assert "pandas loaded: False" in done.stderr
+    report = (inputs["report"] / "validation_issues.csv").read_text(encoding="utf-8-sig")
+    assert report.startswith("file,line,record,year,child,rule,type,message,value")
+    assert (inputs["report"] / "validation_issues.xlsx").exists()

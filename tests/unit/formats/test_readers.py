@@ -167,9 +167,9 @@ def test_fake_cin_counts_and_keys(shared_external: Path) -> None:
     assert (header["collection_year"], header["reference_date"], header["la"]) == (
         2022, "2022-07-21", "975")
     assert header["year_from"] == "<Year> in the header"
-    records = source.tables["child_identifiers"]["source_record"].to_pylist()
+    records = source.tables["child_identifiers"].column("source_record")
     assert records[:3] == [1, 2, 3] and records[-1] == 332
-    assert source.tables["collection_details"]["source_record"].to_pylist() == [0]
+    assert source.tables["collection_details"].column("source_record") == [0]
 
 
 def test_cin_nested_blocks_carry_their_parents_keys(shared_external: Path) -> None:
