@@ -157,3 +157,22 @@ def test_workbook_rows_are_each_rules_first_rows_of_the_csv(
     unescape = {"'=HYPERLINK(\"http://x\")": '=HYPERLINK("http://x")'}  # the CSV's escaping
     assert [[unescape.get(e[0], e[0]), int(e[1]), unescape.get(e[2], e[2]), e[3], e[4] or None]
             for e in expected] == got
+
+
+@pytest.mark.parametrize("per_rule", [1, 100])
+def test_both_csv_writers_give_the_same_bytes_and_workbook_rows(
+        validated: duckdb.DuckDBPyConnection, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, per_rule: int) -> None:
+    # Few findings go through DuckDB's writer (no pyarrow), many through pyarrow's: an LA's
+    # report must not depend on which one its size picked.
+    monkeypatch.setattr(report, "XLSX_PER_RULE", per_rule)
+    written = {}
+    for name, threshold in (("duckdb", 10**9), ("arrow", 0)):
+        monkeypatch.setattr(report, "ARROW_WRITER_FROM", threshold)
+        files = write_la_report(validated, tmp_path / name)
+        book = load_workbook(files.paths[1])
+        written[name] = (files.paths[0].read_bytes(),
+                         [[c.value for c in r] for r in book["findings"].iter_rows()])
+    assert written["duckdb"] == written["arrow"]
+    assert written["duckdb"][0].count(b"\r\n") > 5
+    assert len(written["duckdb"][1]) > 2  # a header and findings of more than one rule
