@@ -53,7 +53,8 @@ METHOD_NAMES: dict[str, str] = {
                          "standard error and df",
     "model_hc1": "child-level HC1 standard error, normal approximation (ignores clustering)",
     "randomisation": "randomisation inference over every allowed assignment of LAs to steps "
-                     "(exact p-value; confidence interval by test inversion)",
+                     "(exact p-value; confidence interval by test inversion; the statistic "
+                     "and the shift inverted are named in the note)",
     "randomisation_ipw": "randomisation inference over every allowed assignment of LAs to "
                          "steps, inverse probability weighted (weights held fixed)",
     "cr2_ipw": "cluster-robust CR2 standard error, Bell–McCaffrey df, inverse probability "
@@ -281,7 +282,10 @@ def randomisation_effect(frame: pd.DataFrame, outcome: str, study: StudyFile, *,
         k_max=a.exposure_time_max, alpha=a.alpha, weights=weights, transition=transition,
         shift=shift, statistic=statistic or a.randomisation_statistic, outcome=outcome)
     nan = float("nan")
-    note = f"{res.n_assignments} assignments, {shift} shift inverted"
+    used = statistic or a.randomisation_statistic
+    note = (f"{res.n_assignments} assignments, statistic: "
+            f"{'studentised (estimate / CR0 SE)' if used == 't' else 'the estimate'}, "
+            f"{shift} shift inverted")
     if res.n_degenerate:
         note += f"; {res.n_degenerate} collinear with the fixed effects left out"
     return EffectEstimate(outcome=outcome, population=population, model=model,
