@@ -13,6 +13,7 @@ from trialvault.sql import create_table_from_columns, quote_literal
 # Any text a reader can hand over: XML and strict UTF-8 never yield NUL or lone surrogates.
 _TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                 max_size=30)
+_CON = duckdb.connect()  # one database for every example: a connection costs more than a load
 
 
 @settings(max_examples=150, deadline=None)
@@ -21,7 +22,8 @@ _TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_c
        st.integers(1, 7))
 def test_any_rows_round_trip_exactly(rows: list[tuple[str | None, int | None]],
                                      chunk: int) -> None:
-    con = duckdb.connect()
+    con = _CON
+    con.execute("DROP TABLE IF EXISTS t")
     create_table_from_columns(con, "t", [("text", "VARCHAR"), ("n", "BIGINT")],
                               {"text": [r[0] for r in rows], "n": [r[1] for r in rows]},
                               chunk_rows=chunk)
@@ -32,7 +34,7 @@ def test_any_rows_round_trip_exactly(rows: list[tuple[str | None, int | None]],
 @settings(max_examples=150, deadline=None)
 @given(_TEXT)
 def test_any_text_is_one_literal(text: str) -> None:
-    assert duckdb.connect().execute(f"SELECT {quote_literal(text)}").fetchone() == (text,)
+    assert _CON.execute(f"SELECT {quote_literal(text)}").fetchone() == (text,)
 
 
 def test_an_injection_attempt_stays_a_value() -> None:
