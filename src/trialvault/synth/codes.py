@@ -36,17 +36,31 @@ CIN_903 = Cat.of({"N1": 60.0, "N2": 3.0, "N3": 3.0, "N4": 8.0, "N5": 12.0, "N6":
                   "N7": 1.0, "N8": 7.0})
 LS_TEEN = Cat.of({"V2": 55.0, "C1": 25.0, "J1": 7.0, "L1": 5.0, "L2": 3.0, "C2": 5.0})
 LS_YOUNG = Cat.of({"C1": 45.0, "V2": 40.0, "L2": 5.0, "L1": 5.0, "C2": 5.0})
-FAMILY_PLACE = Cat.of({"U4": 10.0, "U6": 55.0, "U1": 5.0, "U3": 12.0, "P1": 5.0})
+# Foster placements (U2 and U5: fostering for adoption, babies only), placed with parents.
+FAMILY_PLACE = Cat.of({"U4": 10.0, "U6": 55.0, "U1": 5.0, "U3": 12.0, "P1": 5.0, "U2": 0.3,
+                       "U5": 1.0})
 RESIDENTIAL_PLACE = Cat.of({"K2": 78.0, "K1": 4.0, "R1": 6.0, "S1": 6.0, "R2": 6.0})
+# Provider codes per placement type: relative and friend carers are approved by the LA's own
+# fostering service; adoption placements are made by its (regional) adoption agency; secure
+# homes are mostly another LA's (PR2); NHS and custody are PR3.
 PROVIDER = {
-    "U1": Cat.of({"PR1": 1.0}), "U3": Cat.of({"PR1": 1.0}),
-    "U4": Cat.of({"PR1": 60.0, "PR4": 40.0}), "U6": Cat.of({"PR1": 55.0, "PR4": 45.0}),
+    "U1": Cat.of({"PR1": 1.0}), "U2": Cat.of({"PR1": 1.0}), "U3": Cat.of({"PR1": 1.0}),
+    "U4": Cat.of({"PR1": 60.0, "PR4": 35.0, "PR5": 5.0}),
+    "U5": Cat.of({"PR1": 70.0, "PR4": 30.0}),
+    "U6": Cat.of({"PR1": 55.0, "PR4": 40.0, "PR5": 5.0}),
+    "A3": Cat.of({"PR1": 1.0}), "A4": Cat.of({"PR1": 1.0}), "A5": Cat.of({"PR1": 1.0}),
+    "A6": Cat.of({"PR1": 1.0}),
     "P1": Cat.of({"PR0": 1.0}), "K2": Cat.of({"PR4": 75.0, "PR1": 15.0, "PR5": 10.0}),
-    "K1": Cat.of({"PR1": 50.0, "PR2": 50.0}), "R1": Cat.of({"PR4": 1.0}),
+    "K1": Cat.of({"PR1": 30.0, "PR2": 70.0}), "R1": Cat.of({"PR4": 1.0}),
     "R2": Cat.of({"PR3": 1.0}), "S1": Cat.of({"PR4": 60.0, "PR5": 40.0}),
     "R5": Cat.of({"PR3": 1.0}), "K3": Cat.of({"PR4": 70.0, "PR1": 30.0}),
 }
-URN_PLACES = frozenset({"K1", "K2", "K3", "S1", "R1"})
+# Placements at the provider's premises: the placement postcode is the home's (903 rule 221).
+HOME_PLACES = frozenset({"K1", "K2", "K3", "S1"})
+# Same carers, new placement (RNE T or U): short-term fostering becomes long-term.
+LONG_TERM = {"U6": "U4", "U3": "U1"}
+# A legal status that changes together with a placement (RNE B or U, 903 rule 436).
+NEXT_LS = {"V2": "C1", "C1": "C2"}
 MOVE_RNE = Cat.of({"P": 75.0, "T": 12.0, "B": 9.0, "U": 4.0})
 PLACE_CHANGE = Cat.of({"CARPL": 35.0, "CREQB": 15.0, "CHILD": 10.0, "LAREQ": 10.0,
                        "CREQO": 8.0, "STAND": 3.0, "ALLEG": 3.0, "CLOSE": 4.0, "APPRR": 2.0,
@@ -60,7 +74,13 @@ REC_AT_18 = Cat.of({"E17": 20.0, "E5": 48.0, "E6": 10.0, "E7": 3.0, "E8": 19.0})
 REVIEW_CODE = Cat.of({"PN1": 60.0, "PN2": 5.0, "PN3": 3.0, "PN4": 4.0, "PN5": 6.0, "PN6": 17.0,
                       "PN7": 5.0})
 MISSING_TYPE = Cat.of({"M": 70.0, "A": 30.0})
-IN_TOUCH = Cat.of({"YES": 88.0, "NO": 5.0, "REFU": 3.0, "NREQ": 3.0, "RHOM": 1.0})
+IN_TOUCH = Cat.of({"YES": 88.0, "NO": 5.0, "REFU": 3.0, "NREQ": 3.0, "RHOM": 1.0,
+                   "DIED": 0.2})
+# Previous permanence of children starting to be looked after (adoption, special guardianship,
+# child arrangements, unknown type of order); about 5% had one.
+PREV_PERM = Cat.of({"Z1": 95.0, "P1": 1.5, "P2": 2.3, "P3": 1.0, "P4": 0.2})
+# Other LAs that may have made a previous permanence order (DfE LA codes).
+OTHER_LAS = ("352", "353", "355", "358", "805", "806", "808", "876", "855", "925", "935")
 ACTIV = Cat.of({"F2": 25.0, "F1": 7.0, "F4": 5.0, "F5": 15.0, "P5": 8.0, "G4": 10.0,
                 "G5": 22.0, "G6": 8.0})
 ACCOM = Cat.of({"U1": 30.0, "B1": 10.0, "D1": 15.0, "E1": 8.0, "Z1": 10.0, "T1": 8.0,

@@ -122,6 +122,10 @@ def plant_csv(df: pd.DataFrame, fmt: str, table: str, rng: np.random.Generator, 
 
 def _applies(spec: tuple[str, str | None, str | None], row: pd.Series) -> bool:
     kind, column, _ = spec
+    if kind == "duplicate_episode":
+        # A copy of a closed episode starts before that episode ends (rule 501); a copy of
+        # the child's open episode would not be reported by that rule.
+        return str(row.get("DEC", "")) != ""
     if column is None:
         return True
     value = str(row[column])

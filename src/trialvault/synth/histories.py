@@ -31,9 +31,11 @@ from trialvault.synth.params import (
     add_months,
     add_working_days,
     age_months,
+    collection_year,
     day_of,
     next_weekday,
 )
+from trialvault.synth.places import places_of, providers_for
 
 NA = -1
 K3_FROM = day_of(dt.date(2024, 4, 1))  # K3 exists from collection year 2025
@@ -69,7 +71,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                  "rec", "rpc", "home_post", "pl_post", "urn"),
     "missing": ("rid", "child_id", "type", "start", "end"),
     "reviews": ("child_id", "day", "code"),
-    "adoptions": ("child_id", "date_placed", "date_match", "adopted"),
+    "adoptions": ("child_id", "date_placed", "date_match", "adopted", "foster_care"),
     "outcomes": ("child_id", "care", "residential", "cp", "reref", "moves", "missing",
                  "care_effect"),
 }
@@ -93,17 +95,20 @@ class _Builder:
         self._host_row: list[Any] = []
         self._next_ls = "C2"
         self._last_close = NA
+        self._where = places_of(la)
+        self._home = ""
 
     def rid(self) -> int:
         self._rid += 1
         return self._rid
 
     # --- small draws ------------------------------------------------------------------------
-    def postcode(self) -> str:
-        s = self.s
-        letters = "ABCDEFGHJKLMNOPRSTUWYZ"
-        return (f"{letters[s.integer(0, 21)]}{letters[s.integer(0, 21)]}{s.integer(1, 29)} "
-                f"{s.integer(0, 9)}{letters[s.integer(0, 21)]}{letters[s.integer(0, 21)]}")
+    def postcode(self, near: float = 0.0, far: float = 0.0) -> str:
+        """A real postcode: in the LA's area, a neighbouring one (`near`) or far away."""
+        r = self.s.u()
+        pool = self._where.far if r < far else self._where.near if r < far + near else \
+            self._where.home
+        return pool[int(self.s.u() * len(pool))]
 
     def between(self, lo: int, hi: int) -> int:
         return lo if hi <= lo else self.s.integer(lo, hi)
@@ -142,8 +147,9 @@ class _Builder:
             mother = "0"
             if s.bern(0.03) and age_months(dob, p.data_end) >= 16 * 12:
                 mother, mc_dob = "1", self.between(dob + 16 * 365, p.data_end - 30)
+        self._home = self.postcode()
         self.out.add("children", (child_id, dob, sex, eth, disab, uasc, upn, upn_unknown,
-                                  self.postcode(), mother, mc_dob, kind, index, eligible, treat,
+                                  self._home, mother, mc_dob, kind, index, eligible, treat,
                                   period, ever_care, s.bern(0.45)))
         return child_id
 
@@ -261,7 +267,10 @@ class _Builder:
         s = self.s
         rid = self.rid()
         if nfa:
-            # No assessment took place, so not RC8/RC9 ("closed after assessment", CIN 8825Q).
+            # The decision is taken on the referral: closed that day or the next working day,
+            # so the referral is in one census only (CIN 8569Q). No assessment took place, so
+            # not RC8/RC9 ("closed after assessment", CIN 8825Q).
+            close = start if s.bern(0.8) else add_working_days(start, 1)
             self.out.add("referrals", (rid, child_id, start, s.pick(codes.REFERRAL_SOURCE),
                                        "N9", close, "RC7", True, NA))
             return rid
@@ -270,9 +279,18 @@ class _Builder:
         self.out.add("assessments", (self.rid(), rid, child_id, a_start, auth,
                                      self._factors(dob, a_start)))
         reason = closure_reason or ("RC8" if s.bern(0.6) else "RC9")
+        if reason in ("RC8", "RC9"):
+            close = self._closed_after(auth, close)
         self.out.add("referrals", (rid, child_id, start, s.pick(codes.REFERRAL_SOURCE),
                                    s.pick(codes.PRIMARY_NEED), close, reason, False, NA))
         return rid
+
+    def _closed_after(self, auth: int, close: int) -> int:
+        """A case closed after assessment closes when the assessment is signed off or a few
+        working days later, in the same census year (CIN 8825Q: RC8/RC9 need the assessment
+        in the return)."""
+        day = min(close, add_working_days(auth, self.s.integer(0, 3)))
+        return day if collection_year(day) == collection_year(auth) else auth
 
     def _host_referral(self, child_id: str, dob: int, h: int, index: int, fe: int, limit: int,
                        teen: bool, uasc: bool, care: bool, cp: bool, moves: int, miss: int,
@@ -285,9 +303,10 @@ class _Builder:
         factors = self._factors(dob, a_start)
         if uasc:
             factors = "9A" if not factors else f"9A,{factors}"
-        self.out.add("assessments", (self.rid(), rid, child_id, a_start, auth, factors))
+        a_rid = self.rid()
         close = auth + s.integer(0, 20)
-        reason = "RC8"
+        reason = "RC8" if s.bern(0.65) else "RC9"
+        s47_end = NA
         entry = NA
         care_room = moves + miss + 3 if care else 0
         cp_start = NA
@@ -300,6 +319,7 @@ class _Builder:
             icpc = max(icpc, s47)
             self.out.add("s47", (self.rid(), rid, child_id, s47, add_working_days(s47, 15),
                                  icpc, False))
+            s47_end = icpc
             # The conference is recorded on the S47 that led to it, not again at the CIN
             # details level (CIN 2884).
             cp_start = icpc
@@ -318,6 +338,7 @@ class _Builder:
                 icpc = NA if not_required else next_weekday(s47 + s.integer(5, 14))
                 self.out.add("s47", (self.rid(), rid, child_id, s47, add_working_days(s47, 15),
                                      icpc, not_required))
+                s47_end = add_working_days(s47, 15) if icpc == NA else icpc
                 close = max(close, s47 + 20)
                 reason = "RC7"  # an enquiry followed: not closed after assessment (CIN 2990)
             if not care and s.bern(0.45):
@@ -326,6 +347,13 @@ class _Builder:
                 self.out.add("cin_plans", (self.rid(), rid, child_id, start, end))
                 close = max(close, end + s.integer(0, 30))
                 reason = "RC7"
+        # The assessment runs alongside the enquiry and is signed off once it concludes, so a
+        # Section 47 never shows in a census without its assessment (CIN 2991Q).
+        auth = max(auth, s47_end)
+        self.out.add("assessments", (a_rid, rid, child_id, a_start, auth, factors))
+        if reason in ("RC8", "RC9"):
+            close = self._closed_after(auth, close)
+        close = max(close, auth)
         if care:
             lo = cp_start + 1 if cp else h
             hi = limit - 1 - (moves + miss + 1)
@@ -432,14 +460,47 @@ class _Builder:
             return place
         if age_months(dob, day) >= 192 and day >= K3_FROM and s.bern(0.3):
             return "K3"
-        return s.pick(codes.FAMILY_PLACE)
+        place = s.pick(codes.FAMILY_PLACE)
+        if place in ("U2", "U5") and age_months(dob, day) >= 24:
+            place = "U3" if place == "U2" else "U6"  # fostering for adoption: babies
+        if place == "P1" and ls == "V2":
+            place = "U6"  # placed with parents needs an order (903 rule 378)
+        return place
+
+    def _at(self, place: str, home: str, before: tuple[str, str, str, str] | None = None
+            ) -> tuple[str, str, str, str]:
+        """(PLACE, PLACE_PROVIDER, URN, PL_POST) of a placement of type `place` with one of
+        the LA's providers; a change of placement differs from `before` in one of them."""
+        s = self.s
+        if place == "P1" and not home:
+            place = "U6"
+        if place == "P1":
+            return place, "PR0", "", home
+        options = providers_for(self.p.seed, self.la, place)
+        for _ in range(4):
+            code = s.pick(codes.PROVIDER[place])
+            if not options:  # NHS, residential care homes, custody: no Ofsted URN
+                got = (place, code, "", self.postcode(near=0.5, far=0.2))
+            else:
+                same = [o for o in options if o.code == code] or list(options)
+                prov = same[int(s.u() * len(same))]
+                # A home's address is the placement's; foster carers and adopters live anywhere.
+                pl_post = prov.postcode if place in codes.HOME_PLACES else \
+                    self.postcode(near=0.4, far=0.1) if place.startswith("A") else \
+                    self.postcode(near=0.25, far=0.05)
+                got = (place, prov.code, prov.urn, pl_post)
+            if got != before:
+                break
+        return got
 
     def _episodes(self, child_id: str, dob: int, entry: int, ls: str, starts: list[int],
                   resid: list[bool], legal_day: int, post_moves: list[int], end: int,
                   bday18: int, uasc: bool, final_rec: str | None = None) -> None:
         s = self.s
         cin = "N8" if uasc else s.pick(codes.CIN_903)
-        home = self.postcode()
+        # An unaccompanied asylum-seeking child has no home address in England: no home
+        # postcode, so no placement distance (903 rule 406).
+        home = "" if uasc else self._home
         plan: list[tuple[int, str, bool | None]] = [(d, "move", r) for d, r in
                                                     zip(starts, resid, strict=True)]
         plan[0] = (entry, "S", resid[0])
@@ -447,27 +508,41 @@ class _Builder:
             plan.append((legal_day, "L", None))
         plan += [(d, "move", s.bern(0.15)) for d in post_moves]
         plan.sort(key=lambda t: t[0])
-        place = provider = urn = pl_post = ""
+        at: tuple[str, str, str, str] = ("", "", "", "")
         rows: list[list[Any]] = []
         for day, kind, residential in plan:
             rne = "S" if kind == "S" else "L" if kind == "L" else s.pick(codes.MOVE_RNE)
             if kind == "L":
-                ls = "C1" if self._next_ls == "V2" and place == "P1" else self._next_ls
-            elif rne in ("T", "U") and ls == "V2":
-                ls = "C1"
-            if kind != "L":
+                new_ls = "C1" if self._next_ls == "V2" and at[0] == "P1" else self._next_ls
+                if new_ls == ls:
+                    continue  # the order came with an earlier move (RNE B or U)
+                ls = new_ls
+            elif rne in ("B", "U"):
+                # The legal status changes with the placement (903 rule 436): an interim care
+                # order after section 20, a full order after an interim one; otherwise the
+                # move changes the placement only (P or T, 903 rule 435).
+                nxt = codes.NEXT_LS.get(ls)
+                if nxt is None:
+                    rne = "P" if rne == "B" else "T"
+                else:
+                    ls = nxt
+            if kind == "L":
+                pass
+            elif rne in ("T", "U") and at[0] in codes.LONG_TERM and not residential:
+                # Same carers, new placement: short-term fostering becomes long-term.
+                at = (codes.LONG_TERM[at[0]], *at[1:])
+            else:
+                if rne in ("T", "U"):
+                    rne = "P" if rne == "T" else "B"  # same carers only for foster placements
                 place = self._place(dob, day, bool(residential), ls)
-                if place == "P1" and ls == "V2":
-                    place = "U6"  # placed with parents needs an order (903 rule 378)
-                provider = s.pick(codes.PROVIDER[place])
-                urn = f"{s.integer(1000000, 9999999)}" if place in codes.URN_PLACES else ""
-                pl_post = home if place == "P1" else self.postcode()
+                at = self._at(place, home, at if rows else None)
             if rows:
                 rows[-1][8] = day
                 rows[-1][9] = "X1"
-                rows[-1][10] = s.pick(codes.PLACE_CHANGE) if rne in ("P", "B", "T", "U") else ""
-            rows.append([self.rid(), child_id, day, rne, ls, cin, place, provider, NA, "", "",
-                         home, pl_post, urn])
+                rows[-1][10] = self._place_change(dob, day) if rne in ("P", "B", "T", "U") \
+                    else ""
+            rows.append([self.rid(), child_id, day, rne, ls, cin, at[0], at[1], NA, "", "",
+                         home, at[3], at[2]])
         rows[-1][8] = end
         if final_rec is not None:
             rows[-1][9] = final_rec
@@ -479,6 +554,13 @@ class _Builder:
             rows[-1][9] = s.pick(codes.REC_HOME)
         for row in rows:
             self.out.add("episodes", tuple(row))
+
+    def _place_change(self, dob: int, day: int) -> str:
+        """REASON_PLACE_CHANGE; custody only from age 10 (903 rule 234), realistically 12."""
+        reason = self.s.pick(codes.PLACE_CHANGE)
+        while reason == "CUSTOD" and age_months(dob, day) < 144:
+            reason = self.s.pick(codes.PLACE_CHANGE)
+        return reason
 
     def _adoption_route(self, child_id: str, dob: int, entry: int, ls: str, starts: list[int],
                         resid: list[bool], move_days: list[int], legal_day: int, fe: int,
@@ -492,21 +574,30 @@ class _Builder:
                        add_months(dob, 216), uasc, final_rec="X1")
         last = list(self.out.rows["episodes"][-1])
         rec = "E11" if s.bern(0.8) else "E12"
-        if s.bern(0.3):
+        agency = providers_for(self.p.seed, self.la, "A5")
+        raa = agency[0] if agency else None
+        urn, code = (raa.urn, raa.code) if raa else ("", "PR1")
+        with_carers = str(last[6]).startswith("U") and s.bern(0.3)
+        if with_carers:
             # Placed for adoption with the current foster carers at the placement order:
-            # legal status and placement change together, same carers (RNE U, 903 rule 217).
+            # legal status and placement change together, same carers and home (RNE U, 903
+            # rule 217); AD1 FOSTER_CARE 1 (903 rule 335).
             last[10] = "CARPL"
             self.out.rows["episodes"][-1] = tuple(last)
             placed = order
-            self.out.add("episodes", (self.rid(), child_id, order, "U", "E1", last[5], "A5", "PR1",
-                                      adopted, rec, "", last[11], last[12], ""))
+            self.out.add("episodes", (self.rid(), child_id, order, "U", "E1", last[5], "A5", code,
+                                      adopted, rec, "", last[11], last[12], urn))
         else:
             self.out.add("episodes", (self.rid(), child_id, order, "L", "E1", last[5], last[6],
                                       last[7], placed, "X1", "CARPL", last[11], last[12],
                                       last[13]))
             self.out.add("episodes", (self.rid(), child_id, placed, "P", "E1", last[5], "A6",
-                                      "PR1", adopted, rec, "", last[11], self.postcode(), ""))
-        self.out.add("adoptions", (child_id, order, placed - s.integer(0, 30), adopted))
+                                      code, adopted, rec, "", last[11],
+                                      self.postcode(near=0.4, far=0.1), urn))
+        # The decision that the child should be placed for adoption (the placement order here)
+        # comes before the match with adopters, and the match before the placement (903 333).
+        self.out.add("adoptions", (child_id, order, self.between(order, placed), adopted,
+                                   with_carers))
         self._missing(child_id, entry, adopted, min(fe, adopted), fe, miss, False)
         self._reviews(child_id, dob, entry, adopted)
         return adopted
@@ -522,7 +613,7 @@ class _Builder:
             stop = d + (s.integer(0, 1) if s.bern(0.6) else s.integer(1, 6))
             if i + 1 < len(days):
                 stop = min(stop, days[i + 1] - 1)
-            stop = max(d, min(stop, end))
+            stop = max(d, min(stop, end - 1))  # back before care ends (903 rule 580)
             self.out.add("missing", (self.rid(), child_id, s.pick(codes.MISSING_TYPE), d, stop))
 
     def _reviews(self, child_id: str, dob: int, entry: int, end: int) -> None:
@@ -603,7 +694,7 @@ class _Builder:
             # Spells only while looked after (903 rules 578 and 581).
             for d in self.distinct_days(max(entry, p.data_start - 270),
                                         min(end, p.data_end) - 1, k):
-                stop = min(d + s.integer(0, 3), end)
+                stop = min(d + s.integer(0, 3), end - 1)
                 self.out.add("missing", (self.rid(), child_id, s.pick(codes.MISSING_TYPE), d,
                                          stop))
         self._reviews(child_id, dob, entry, end)

@@ -234,7 +234,10 @@ class LAWriter:
         tail = header.tail(10)
         candidates = [i for i, c in zip(tail.index, tail["CHILD"], strict=True)
                       if c in with_episodes and c in episode_lines]
-        k = min(len(candidates), int(rng.binomial(len(header), self.p.error_rate / 8)), 3)
+        k = int(rng.binomial(len(header), self.p.error_rate / 8))
+        if year == self.p.years[-1]:
+            k = max(k, 1)  # at least one per LA: a small last chunk may draw none
+        k = min(len(candidates), k, 3)
         drop = candidates[-k:] if k else []
         f = self._file("episodes", year)
         for i in drop:
@@ -248,20 +251,28 @@ class LAWriter:
     def _other_903(self, f: dict[str, pd.DataFrame], e: pd.DataFrame, h: pd.DataFrame,
                    leavers: pd.DataFrame, year: int, ys: int, ye: int,
                    rng: np.random.Generator) -> None:
-        full_year = ye == day_of(dt.date(year, 3, 31))
+        # Looked after for 12 months at 31 March: in an in-year extract (the last year, known up
+        # to data_period.end) the children in care at the extract who will have been by then,
+        # as a case management system reports them (903 rule 191).
+        march = day_of(dt.date(year, 3, 31))
         per = _care_periods(f)
         in_care = h[h["child_id"].isin(set(e["child_id"]))]
         pc = per.loc[in_care["child_id"]]
-        long_enough = (pc["start"].to_numpy() <= ye - 365) & (
-            pc["open_"].to_numpy() | (pc["stop"].to_numpy() > ye)) & full_year
+        long_enough = (pc["start"].to_numpy() <= march - 365) & (
+            pc["open_"].to_numpy() | (pc["stop"].to_numpy() > ye))
         oc2_kids = in_care[long_enough]
-        self._emit("oc2", year, _oc2(oc2_kids, ys, ye, rng), "ssda903", rng, "CHILD")
+        self._emit("oc2", year, _oc2(oc2_kids, ys, march, rng), "ssda903", rng, "CHILD")
         lv = h[h["child_id"].isin(set(leavers.loc[leavers["year"] == year, "child_id"]))]
         k = len(lv)
+        in_touch = _draw(rng, codes.IN_TOUCH, k)
+        # Activity and accommodation are known only for young people the LA is in touch with;
+        # otherwise (died, returned home, not in touch, refused) both are 0 (903 rule 344).
+        known = np.isin(in_touch, ("YES", "NREQ"))
         self._emit("oc3", year, pd.DataFrame({
             "CHILD": lv["child_id"].to_numpy(), "DOB": fmt(lv["dob"], DMY),
-            "IN_TOUCH": _draw(rng, codes.IN_TOUCH, k), "ACTIV": _draw(rng, codes.ACTIV, k),
-            "ACCOM": _draw(rng, codes.ACCOM, k)}), "ssda903", rng, "CHILD")
+            "IN_TOUCH": in_touch, "ACTIV": np.where(known, _draw(rng, codes.ACTIV, k), "0"),
+            "ACCOM": np.where(known, _draw(rng, codes.ACCOM, k), "0")}), "ssda903", rng,
+            "CHILD")
         ad = f["adoptions"]
         dob_of = f["children"].set_index("child_id")["dob"]
         done = ad[(ad["adopted"] >= ys) & (ad["adopted"] <= ye)]
@@ -269,7 +280,9 @@ class LAWriter:
         self._emit("ad1", year, pd.DataFrame({
             "CHILD": done["child_id"].to_numpy(), "DOB": fmt(dob_of.loc[done["child_id"]], DMY),
             "DATE_INT": fmt(done["date_placed"], DMY), "DATE_MATCH": fmt(done["date_match"], DMY),
-            "FOSTER_CARE": rng.integers(0, 2, size=j).astype(str), "NB_ADOPTR": np.full(j, "2"),
+            # Adopted by the current foster carers exactly when placed with them (A5, rule 335).
+            "FOSTER_CARE": np.where(done["foster_care"].to_numpy(bool), "1", "0"),
+            "NB_ADOPTR": np.full(j, "2"),
             "SEX_ADOPTR": np.full(j, "MF"), "LS_ADOPTR": np.full(j, "L11")}),
             "ssda903", rng, "CHILD")
         placed = ad[(ad["date_placed"] <= ye) & (ad["adopted"] >= ys)]
@@ -281,24 +294,23 @@ class LAWriter:
         starters = set(e.loc[(e["rne"] == "S") & (e["decom"] >= ys), "child_id"])
         pp = h[h["child_id"].isin(starters)]
         q = len(pp)
-        prev = np.where(rng.random(q) < 0.95, "Z1", np.where(rng.random(q) < 0.5, "P2", "P3"))
+        # A previous permanence order names the LA that made it and its date, between birth and
+        # the start of care (903 rule 630): most often this LA, sometimes another.
+        first = pd.Series(e.loc[e["rne"] == "S"].groupby("child_id")["decom"].min())
+        start = first.reindex(pp["child_id"]).fillna(ye).to_numpy(np.int64)
+        dob = pp["dob"].to_numpy(np.int64)
+        prev = _draw(rng, codes.PREV_PERM, q)
+        prev[start - dob < 400] = "Z1"
+        has = prev != "Z1"
+        when = dob + 180 + (rng.random(q) * np.maximum(start - dob - 210, 1)).astype(np.int64)
+        other = rng.choice(np.array(codes.OTHER_LAS, dtype=object), size=q)
         self._emit("previous_permanence", year, pd.DataFrame({
             "CHILD": pp["child_id"].to_numpy(), "DOB": fmt(pp["dob"], DMY), "PREV_PERM": prev,
-            "LA_PERM": "", "DATE_PERM": ""}), "ssda903", rng, "CHILD")
+            "LA_PERM": np.where(has, np.where(rng.random(q) < 0.7, str(self.la), other), ""),
+            "DATE_PERM": fmt(when, DMY, has)}), "ssda903", rng, "CHILD")
         if year >= 2024:
-            sw_start = np.maximum(pc["start"].to_numpy(), ys)
-            stop = pc["stop"].to_numpy()
-            ended = ~pc["open_"].to_numpy() & (stop <= ye)
-            r = len(in_care)
-            self._emit("sw_episodes", year, pd.DataFrame({
-                "CHILD": in_care["child_id"].to_numpy(), "DOB": fmt(in_care["dob"], DMY),
-                "SW_ID": [f"SW{int(x):05d}" for x in rng.integers(0, 99999, size=r)],
-                "SW_DECOM": fmt(sw_start, DMY), "SW_DEC": fmt(stop, DMY, ended),
-                # The reason the episode began: first contact when the care period began in
-                # the year, else a change of social worker (every episode has one).
-                "SW_REASON": np.where(pc["start"].to_numpy() >= ys, "FCONTA",
-                                      _draw(rng, codes.SW_REASON, r))}),
-                "ssda903", rng, "CHILD")
+            self._emit("sw_episodes", year, _sw_episodes(in_care, pc, ys, ye, rng),
+                       "ssda903", rng, "CHILD")
 
     # --- CIN census --------------------------------------------------------------------------
     def _xml(self, year: int) -> tuple[Any, list[int]]:
@@ -554,6 +566,35 @@ def _oc2(kids: pd.DataFrame, ys: int, ye: int, rng: np.random.Generator) -> pd.D
         "HEALTH_ASSESSMENT": flag(0.9), "SUBSTANCE_MISUSE": substance,
         "INTERVENTION_RECEIVED": received,
         "INTERVENTION_OFFERED": flag(0.5, received == "0")})
+
+
+def _sw_episodes(kids: pd.DataFrame, pc: pd.DataFrame, ys: int, ye: int,
+                 rng: np.random.Generator) -> pd.DataFrame:
+    """Social worker episodes of the children looked after in the year: a chain from the start
+    of the year or of care, a change of worker now and then (each starting the day the last
+    ended, 903 SW10a), the latest still open at the year's end, also after care ended, since
+    the child keeps a social worker (SW11b, SW17). Changes fall while the child is looked after
+    (SW12)."""
+    rows: list[tuple[Any, ...]] = []
+    starts = pc["start"].to_numpy()
+    stops = np.where(pc["open_"].to_numpy() | (pc["stop"].to_numpy() > ye), ye,
+                     pc["stop"].to_numpy())
+    changes = rng.poisson(0.5, size=len(kids))
+    for child, dob, start, stop, k in zip(kids["child_id"], kids["dob"], starts, stops, changes,
+                                          strict=True):
+        day = max(int(start), ys)
+        reason = "FCONTA" if start >= ys else str(_draw(rng, codes.SW_REASON, 1)[0])
+        drawn = sorted(rng.integers(day + 7, stop, size=k).tolist()) if stop > day + 14 else []
+        cuts = [c for i, c in enumerate(drawn) if i == 0 or c >= drawn[i - 1] + 7]
+        for cut in [*cuts, -1]:
+            rows.append((child, int(dob), f"SW{int(rng.integers(0, 99999)):05d}", day, cut,
+                         reason))
+            day, reason = cut + 1, str(_draw(rng, codes.SW_REASON, 1)[0])
+    sw = pd.DataFrame(rows, columns=["CHILD", "dob", "SW_ID", "start", "end", "SW_REASON"])
+    return pd.DataFrame({
+        "CHILD": sw["CHILD"].to_numpy(), "DOB": fmt(sw["dob"], DMY), "SW_ID": sw["SW_ID"],
+        "SW_DECOM": fmt(sw["start"], DMY), "SW_DEC": fmt(sw["end"], DMY),
+        "SW_REASON": sw["SW_REASON"]})
 
 
 def _draw(rng: np.random.Generator, cat: codes.Cat, n: int) -> np.ndarray:

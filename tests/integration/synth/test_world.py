@@ -123,7 +123,9 @@ def test_distributions(world: SyntheticWorld, nwd_study: StudyFile) -> None:
     sizes = pd.Series({s.la: s.value for s in nwd_study.synth.la_sizes})
     share = stock / stock.sum()
     target = sizes / sizes.sum()
-    assert (share - target).abs().max() < 0.05, (share, target)
+    # Within three binomial standard errors of the target (the fixture's stock is small).
+    tolerance = 3 * np.sqrt(target * (1 - target) / stock.sum())
+    assert ((share - target).abs() < tolerance.loc[share.index]).all(), (share, target)
     per_10k = 10_000 * stock.sum() / kids.shape[0]
     assert 300 < per_10k < 1500
 
