@@ -49,10 +49,7 @@ def validate_la_on_engine(engine: Engine, study: StudyFile, la_code: int, *,
     try:
         for source in sources:
             validate.load_tables(con, source)
-        con.register("_found", result.collected)
-        con.execute(f"DROP VIEW IF EXISTS {validate.ISSUES}; "
-                    f"CREATE TABLE {validate.ISSUES} AS SELECT * FROM _found")
-        con.unregister("_found")
+        validate.record_findings(con, result.collected)
         report.write_la_report(con, report_dir, leave_out=intake.previous)
     finally:
         con.close()

@@ -501,6 +501,27 @@ _EMPTY_ISSUES = ("SELECT NULL::VARCHAR AS format, NULL::VARCHAR AS table_name, "
                  "NULL::VARCHAR AS fields WHERE FALSE")
 
 
+def record_findings(con: duckdb.DuckDBPyConnection, issues: pa.Table) -> None:
+    """Put findings made elsewhere (another engine's `ValidationResult.issues`, ISSUE_COLUMNS)
+    into `con` as if its rules had run there: `validation.rules`, `validation.findings` and
+    the `validation.issues` view over the tables already loaded."""
+    con.register("_found", issues)
+    try:
+        con.execute(f"""
+            INSERT INTO {RULES}
+            SELECT (SELECT coalesce(max(rule_id) + 1, 0) FROM {RULES})
+                     + row_number() OVER (ORDER BY format, table_name, rule) - 1,
+                   format, table_name, rule, kind, severity, message, fields
+            FROM (SELECT DISTINCT ON (format, table_name, rule) * FROM _found)""")
+        con.execute(f"""
+            INSERT INTO {FINDINGS}
+            SELECT r.rule_id, f.row_id FROM _found f
+            JOIN {RULES} r USING (format, table_name, rule)""")
+    finally:
+        con.unregister("_found")
+    _issues_view(con)
+
+
 def issues_table(con: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> pa.Table:
     """All findings so far (or the first `limit`), ordered by format, file, line and rule."""
     cap = f" LIMIT {int(limit)}" if limit is not None else ""
