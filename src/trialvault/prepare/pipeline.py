@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from trialvault.errors import InputFileError, PolicyRefusal
-from trialvault.formats import DEFAULT_LIMITS, ReadLimits, SourceTables
+from trialvault.formats import DEFAULT_LIMITS, ColumnTable, ReadLimits, SourceTables
 from trialvault.origin import package_origin
 from trialvault.prepare.intake import Intake, read_returns
 from trialvault.progress import ProgressCallback, no_progress
@@ -218,7 +218,9 @@ def prepare_la(study: StudyFile, la_code: int, *, ssda903: Path | Sequence[Path]
                           providers=providers, ssda903_year=ssda903_year, limits=limits)
     sources = intake.sources
     rows_in = sum(s.row_count for s in sources.values())
-    con = validate.connect(threads=1 if rows_in < validate.SMALL_INPUT_ROWS else None)
+    small = rows_in < validate.SMALL_INPUT_ROWS
+    xml_only = all(isinstance(t, ColumnTable) for s in sources.values() for t in s.tables.values())
+    con = validate.connect(threads=1 if small else None, lean=small and xml_only)
     try:
         needed = {} if validate_only else _source_tables()
         # A package is built from every format's tables: a format not given is loaded empty.

@@ -48,16 +48,19 @@ def q(name: str) -> str:
 SMALL_INPUT_ROWS = 200_000
 
 
-def connect(*, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that never spills to disk (no plaintext personal data on disk)."""
+def connect(*, threads: int | None = None, lean: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that never spills to disk (no plaintext personal data on disk).
+
+    `lean`: give freed memory back at once. DuckDB's allocator otherwise keeps freed blocks for
+    reuse until 512 MiB are free. On a check of XML returns alone (no Arrow: about 100 MB in
+    all) that cache is a fifth of the peak and flushing it costs little (x1 CIN census: 115 ->
+    97 MB); where Arrow tables are read (SSDA903) it is a small share and flushing costs
+    double the time (x1 SSDA903: 1.8 -> 3.7 s)."""
     con = duckdb.connect(":memory:")
     con.execute("SET temp_directory = ''")
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
-    if threads == 1:
-        # A small input: DuckDB's allocator would keep freed blocks for reuse until 512 MiB
-        # are free, which only adds to the peak (x1 CIN census: 18 MB of 113). On large inputs
-        # flushing at once costs time (x20 SSDA903: 11.6 s instead of 7 s), so they keep it.
+    if lean:
         con.execute("SET allocator_bulk_deallocation_flush_threshold = '0B'")
     _install_spec(con)
     return con
