@@ -18,11 +18,11 @@ from trialvault.errors import (
     ReturnHasQueries,
     UsageError,
 )
-from trialvault.study import StudyFile, load_study
 
 if TYPE_CHECKING:
     from trialvault.prepare.pipeline import PrepareResult
     from trialvault.seal import LaSigningKey
+    from trialvault.study import StudyFile
 
 
 class FailOn(StrEnum):
@@ -134,6 +134,8 @@ def prepare_command(
                             "(sealing a package runs on the default engine)")
     _check_inputs(validate_only=validate_only, ssda903=ssda903, cin=cin, recipient=recipient,
                   out=out, sign_key=sign_key)
+    from trialvault.study import load_study  # not for --help: its models take 0.15 s to build
+
     loaded = load_study(study)
     key = _signing_key(sign_key, la)
     if engine != "duckdb":
