@@ -2,7 +2,8 @@
 
 `simulate(study, seed=..., scale=..., effects=..., error_rate=...)` gives an in-memory
 `SyntheticWorld` (harmonised tables + truth); `generate_files(...)` streams the same world to
-SSDA903 CSVs, CIN census XML, education and NEET CSVs plus `truth.json`;
+SSDA903 CSVs, CIN census XML, education and NEET CSVs and each LA's provider register
+(`providers.csv`, as `prepare --providers` reads it) plus `truth.json`;
 `simulate_cohort(...)` draws only the primary analysis table from the same outcome model (fast,
 for operating characteristics). Named `scenario` departures (`SCENARIOS`) break the model's
 assumptions on purpose.

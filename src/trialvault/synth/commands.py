@@ -45,7 +45,8 @@ def synth(
         "--scenario", help="Departure from the model NAME=VALUE; repeatable. Names: "
         + "; ".join(f"{k} ({v})" for k, v in SCENARIOS.items()) + ".")] = None,
 ) -> None:
-    """Generate synthetic LA files (SSDA903, CIN census, education, NEET) with known effects.
+    """Generate synthetic LA files (SSDA903, CIN census, education, NEET, Ofsted providers) with
+    known effects.
 
     Example: trialvault synth --out synthetic --seed 7 --effect entered_care_12m=-0.03
     --effect unauthorised_absence_rate=0.8 --error-rate 0.01 --scenario la_period_sd=0.04

@@ -12,6 +12,7 @@ from typing import Any
 
 from trialvault import __version__
 from trialvault.origin import write_marker
+from trialvault.spec import load_layout
 from trialvault.study.model import StudyFile
 from trialvault.synth.faults import FaultLog
 from trialvault.synth.params import (
@@ -24,6 +25,7 @@ from trialvault.synth.params import (
     date_of,
     resolve,
 )
+from trialvault.synth.places import PROVIDERS_FILE, write_register
 from trialvault.synth.render import LAWriter
 from trialvault.synth.world import TruthAccumulator, chunk_frames, iter_chunks
 
@@ -58,7 +60,8 @@ def generate_files(study: StudyFile, out: Path, *, seed: int, scale: float = 1.0
     """Render the synthetic world of every LA to `out` (streaming) and write `out/truth.json`.
 
     Layout: `<la>/ssda903/<year>/*.csv`, `<la>/cin_census/<year>.xml`, `<la>/education.csv`,
-    `<la>/neet.csv`. Refuses a non-empty `out` so nothing is mixed with older files.
+    `<la>/neet.csv` and `<la>/providers.csv` (the LA's Ofsted provider register, as
+    `prepare --providers` reads it). Refuses a non-empty `out` so nothing is mixed with older files.
     """
     p = resolve(study, seed=seed, scale=scale, effects=effects or {}, error_rate=error_rate,
                 scenario=scenario)
@@ -114,6 +117,10 @@ def _render_all(p: SynthParams, out: Path, log: FaultLog, progress: Progress | N
         finally:
             writer.close()
         rows += writer.rows
+        # Reference data beside the returns (not counted as return rows).
+        (out / str(la)).mkdir(parents=True, exist_ok=True)
+        write_register(out / str(la) / PROVIDERS_FILE, p.seed, la,
+                       load_layout("ssda903").table("providers").column_names)
     return rows, children, truth
 
 

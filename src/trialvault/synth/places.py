@@ -16,12 +16,17 @@ regional adoption agency, independent fostering agencies, children's homes (own,
 voluntary), secure homes, residential schools and supported accommodation - each with an Ofsted
 URN, a provider code and, for homes, the postcode of its premises, so that the same URN always
 comes with the same provider, placement types and address (903 rules 219, 221, 224, 229).
+`generate_files` writes the register beside each LA's returns as `<LA>/providers.csv`, laid out
+as the SSDA903 `providers` reference table (`trialvault prepare --providers`): the Ofsted
+register an LA would supply with these returns.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -387,3 +392,29 @@ def register_of(seed: int, la: int) -> tuple[Provider, ...]:
 @functools.lru_cache(maxsize=4096)
 def providers_for(seed: int, la: int, place: str) -> tuple[Provider, ...]:
     return tuple(p for p in register_of(seed, la) if place in p.places)
+
+
+# The register's file in each LA's folder (the SSDA903 `providers` reference table).
+PROVIDERS_FILE = "providers.csv"
+_AREA_OF_POSTCODE = {pc: area for area, codes in POSTCODES.items() for pc in codes}
+
+
+def register_rows(seed: int, la: int) -> list[dict[str, str]]:
+    """The LA's register as rows of the `providers` reference table: URN, placement types and
+    provider codes (comma-separated), postcode as Ofsted's lists are matched (upper case, no
+    spaces), no end of registration (every provider is open) and the ONS code of the
+    upper-tier LA the premises are in."""
+    return [{"URN": p.urn, "PLACE_CODES": ",".join(p.places), "PROVIDER_CODES": p.code,
+             "POSTCODE": p.postcode.replace(" ", "").upper(), "REG_END": "",
+             "LA_CODE_INFERRED": _AREA_OF_POSTCODE[p.postcode]}
+            for p in register_of(seed, la)]
+
+
+def write_register(path: Path, seed: int, la: int, columns: list[str]) -> int:
+    """Write the LA's register to `path` (CSV with `columns`, the layout's); returns its rows."""
+    rows = register_rows(seed, la)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)

@@ -3,6 +3,7 @@
 - SSDA903: `ssda903/<year>/<table>.csv` with the DfE column names and dd/mm/yyyy dates;
 - CIN census: `cin_census/<year>.xml`, one element per line (so lines are stable);
 - education: `education.csv`; NEET: `neet.csv` (ISO dates, 0/1 flags).
+(`files.generate_files` adds each LA's provider register, `providers.csv`; see `places.py`.)
 Files are opened once per LA, each chunk appends its rows, and `close()` finishes them, so memory
 holds one chunk at a time. Faults (see `faults.py`) are planted while writing and recorded with
 the file, line and child they concern.

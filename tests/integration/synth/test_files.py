@@ -56,6 +56,7 @@ def test_layout_of_the_output(clean: tuple[Path, SynthSummary]) -> None:
             f"{y}.xml" for y in years]
         assert (out / str(la) / "education.csv").is_file()
         assert (out / str(la) / "neet.csv").is_file()
+        assert (out / str(la) / "providers.csv").is_file()
     assert json.loads((out / "truth.json").read_text())["faults"] == []
 
 
@@ -316,3 +317,35 @@ def test_clean_returns_break_none_of_the_once_systematic_rules(
     assert set(fired.index) & _ONCE_SYSTEMATIC == set(), fired.to_dict()
     # What is left is rare: no rule on more than 2% of the rows read.
     assert fired.max() < 0.02 * rows, fired.head().to_dict()
+
+
+def test_provider_register_is_the_one_the_returns_use(clean: tuple[Path, SynthSummary],
+                                                      nwd_study: StudyFile) -> None:
+    """`<LA>/providers.csv` reads as the `prepare --providers` table, and with it (and the LA's
+    ONS code from the study) the provider rules find nothing on a clean return."""
+    from trialvault.formats import SourceTables, read_ssda903
+    from trialvault.formats.reference import local_authority_table, read_reference_table
+    from trialvault.prepare import validate
+    from trialvault.spec.rules import load_rules
+
+    out, summary = clean
+    for la in summary.la_codes:
+        providers = read_reference_table("providers", out / str(la) / "providers.csv")
+        urns = providers.column("URN").to_pylist()
+        assert len(urns) == len(set(urns)) > 20
+        areas = set(providers.column("LA_CODE_INFERRED").to_pylist())
+        assert nwd_study.la(la).ons_code in areas and len(areas) > 1
+        source = read_ssda903(sorted((out / str(la) / "ssda903").iterdir()))
+        source = SourceTables(source.format, {
+            **source.tables, "providers": providers,
+            "local_authority": local_authority_table(nwd_study.la(la).ons_code)},
+            source.files, source.meta)
+        used = {u for u in source.tables["episodes"].column("URN").to_pylist() if u}
+        assert used and used <= set(urns)
+        con = validate.connect()
+        try:
+            result = validate.validate_sources(con, [source], {"ssda903": load_rules("ssda903")})
+        finally:
+            con.close()
+        fired = set(result.issues["rule"].to_pylist())
+        assert fired & {"1008", "219", "221", "224", "227", "228", "229"} == set(), (la, fired)
