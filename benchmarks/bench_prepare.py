@@ -21,8 +21,10 @@
    alone on the x20 findings, in rows per second.
 3. **Clean synthetic data** (issue 19 item 5): one LA of `trialvault synth` with no planted
    faults (error_rate 0), collection years 2025 and 2026 with the year before; the public
-   validators' own rules run on it and every rule that fires is listed with its count (a
-   systematic finding points at a synthetic code family that is implausible).
+   validators' own rules run on it (the 903 one told the LA's ONS code and given the LA's
+   provider register, `<LA>/providers.csv`, as its Ofsted lists) and every rule that fires is
+   listed with its count, then classed as explained (benchmarks/clean_synth_explained.yaml) or
+   UNEXPLAINED (a systematic finding points at a synthetic code family that is implausible).
 4. `--throughput`: `prepare_la` (read, validate, link, minimise, risk, seal) on every synthetic
    LA, in input rows per second.
 
@@ -50,6 +52,8 @@ OUT = REPO / "benchmarks" / "out"
 EXTERNAL = REPO.parent / "shared" / "external"
 PEER_TOOL = REPO.parent / "shared" / "tools" / "peer-validators"
 STUDY = REPO / "studies" / "no-wrong-door.toml"
+# Why a public validator's rule fires on clean synthetic returns (known and checked causes).
+CLEAN_SYNTH_EXPLAINED = REPO / "benchmarks" / "clean_synth_explained.yaml"
 LA = 354
 PEER_903_FILES = ("ad1", "episodes", "header", "missing", "oc2", "oc3",
                   "placed_for_adoption_errors", "previous_permanence", "reviews", "uasc",
@@ -253,8 +257,52 @@ def report_writing(scale: int) -> dict[str, Any]:
 
 # --- clean synthetic data ------------------------------------------------------------------
 
+def _explanations() -> dict[str, dict[str, dict[str, Any]]]:
+    """{format: {code: {"why": one line, "years": [collection years] or None, "rows_of": code
+    or None}}} from benchmarks/clean_synth_explained.yaml."""
+    import yaml
+
+    raw = yaml.safe_load(CLEAN_SYNTH_EXPLAINED.read_text()) or {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for fmt, codes in raw.items():
+        for code, entry in (codes or {}).items():
+            entry = entry if isinstance(entry, dict) else {"why": entry}
+            out.setdefault(fmt, {})[str(code)] = {
+                "why": " ".join(str(entry["why"]).split()), "years": entry.get("years"),
+                "rows_of": str(entry["rows_of"]) if entry.get("rows_of") else None}
+    return out
+
+
+def _classify(rules: dict[str, Any], rows: dict[str, int], year: int,
+              known: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, int]]:
+    """Split the rules that fired into explained ({code: {rows, why}}) and unexplained
+    ({code: rows}). An explanation holds in its `years` only, and one with `rows_of` covers
+    only the rows that rule also flags (the rest of the code's rows stay unexplained)."""
+    explained: dict[str, Any] = {}
+    unexplained: dict[str, int] = {}
+    for code, n in rows.items():
+        entry = known.get(code)
+        if entry is None or (entry["years"] and year not in entry["years"]):
+            unexplained[code] = n
+            continue
+        covered = n
+        if entry["rows_of"]:
+            other = rules.get(entry["rows_of"], {}).get("tables", {})
+            covered = sum(len(set(found) & set(other.get(table, [])))
+                          for table, found in rules[code].get("tables", {}).items())
+        if covered:
+            explained[code] = {"rows": covered, "why": entry["why"]}
+        if n - covered:
+            unexplained[code] = n - covered
+    return explained, unexplained
+
+
 def clean_synthetic(seed: int) -> dict[str, Any]:
-    """The public validators' rules on one LA of fault-free synthetic returns."""
+    """The public validators' rules on one LA of fault-free synthetic returns, the 903 peer told
+    the LA's ONS code (the study's) and given the LA's provider register as its Ofsted lists.
+    Each rule that still fires is "explained" (benchmarks/clean_synth_explained.yaml: a known
+    way the peer's rule, the peer's view of two years or the study's part-year extract makes it
+    fire on valid data) or "UNEXPLAINED" (a finding to look into)."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import peer_crosscheck as pc  # the same peer runner as the record-level cross-check
 
@@ -262,15 +310,22 @@ def clean_synthetic(seed: int) -> dict[str, Any]:
     from trialvault.synth import generate_files
 
     folder = OUT / f"bench_clean_synth_seed{seed}"
-    if not (folder / "truth.json").exists():
+    las = [p for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+    if not (folder / "truth.json").exists() or not all(
+            (p / "providers.csv").exists() for p in las):
+        # (A folder from before `synth` wrote each LA's provider register is made again.)
         shutil.rmtree(folder, ignore_errors=True)
         generate_files(load_study(STUDY), folder, seed=seed, scale=0.15, error_rate=0.0)
     la = sorted(p for p in folder.iterdir() if p.name.isdigit())[0]
-    out: dict[str, Any] = {"seed": seed, "la": la.name, "datasets": []}
+    inputs = pc.synth_inputs(la, STUDY)
+    explanations = _explanations()
+    out: dict[str, Any] = {"seed": seed, "la": la.name, "la_ons": inputs["la_ons"],
+                           "datasets": []}
     for year in (2025, 2026):
         datasets = [
             pc.Dataset(f"903 clean synthetic {year}", "ssda903", year,
-                       la / "ssda903" / str(year), la / "ssda903" / str(year - 1), "synth"),
+                       la / "ssda903" / str(year), la / "ssda903" / str(year - 1), "synth",
+                       **inputs),
             pc.Dataset(f"CIN clean synthetic {year}", "cin_census", year,
                        la / "cin_census" / f"{year}.xml", kind="synth")]
         for ds in datasets:
@@ -279,12 +334,22 @@ def clean_synthetic(seed: int) -> dict[str, Any]:
                     for code, entry in peer["rules"].items() if "crash" not in entry}
             rows = {c: n for c, n in sorted(rows.items()) if n}
             crashed = sorted(c for c, e in peer["rules"].items() if "crash" in e)
+            explained, unexplained = _classify(peer["rules"], rows, year,
+                                               explanations.get(ds.fmt, {}))
             out["datasets"].append({"name": ds.name, "ruleset": ds.ruleset,
                                     "rules_run": len(peer["rules"]), "fired": rows,
+                                    "explained": explained, "unexplained": unexplained,
                                     "crashed": crashed})
             print(f"  {ds.name} ({ds.ruleset}): {len(rows)} of {len(peer['rules'])} rules fire"
                   + (": " + ", ".join(f"{c} {n}" for c, n in rows.items()) if rows else "")
                   + (f"; crashed: {', '.join(crashed)}" if crashed else ""))
+            for code, entry in explained.items():
+                print(f"    explained {code} ({entry['rows']}): {entry['why']}")
+            for code, n in unexplained.items():
+                part = f" of {rows[code]} rows" if n != rows[code] else ""
+                print(f"    UNEXPLAINED {code} ({n}{part})")
+    out["unexplained"] = sorted({c for d in out["datasets"] for c in d["unexplained"]})
+    print(f"  seed {seed}: unexplained rules: {', '.join(out['unexplained']) or 'none'}")
     return out
 
 

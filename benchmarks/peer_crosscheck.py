@@ -25,6 +25,12 @@ Datasets (all derived from public or project-generated files, never edited in pl
   malformed and out-of-list values; repeated and dropped rows).
 - `synth`: one LA of `trialvault synth` (seeded, with planted faults) for collection years 2025
   and 2026 with the previous year's return.
+
+The 903 peer is told whose return it reads (`localAuthority`, an ONS code) and is given Ofsted's
+provider lists (children's homes, "CH lookup", and social care providers, "SCP lookup"). The
+public fakes are Richmond's (E09000027) with the fake lists beside them; a synthetic LA is the
+study's LA (its ONS code from the study file) with its own register (`<LA>/providers.csv`, which
+`trialvault synth` writes) turned into lists of the same sheets and columns (`synth_lookups`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,6 +58,7 @@ from trialvault.formats import SourceTables, read_cin_census, read_ssda903
 from trialvault.formats.reference import local_authority_table, read_reference_table
 from trialvault.prepare.validate import connect, load_tables, run_rules
 from trialvault.spec.rules import load_rules
+from trialvault.study import load_study
 
 REPO = Path(__file__).resolve().parents[1]
 EXTERNAL = REPO.parent / "shared" / "external"
@@ -62,7 +70,8 @@ COVERAGE_DOC = REPO / "docs" / "validation-coverage.md"
 FIXTURE = REPO / "tests" / "integration" / "prepare" / "peer_records.json"
 # Ofsted's children's homes and social care providers lists (fake ones) for the URN rules.
 PROVIDER_LISTS = (EXTERNAL / "ssda903" / "ch_fake.xlsx", EXTERNAL / "ssda903" / "scp_fake.xlsx")
-PEER_LA_ONS = "E09000027"  # the LA the peer's run-offline assumes
+PEER_LA_ONS = "E09000027"  # the LA the peer's run-offline assumes (the fakes are Richmond's)
+STUDY = REPO / "studies" / "no-wrong-door.toml"
 YEARS = (2025, 2026, 2027)
 # The files the 903 peer's `run-offline` reads (placed_for_adoption_errors.csv is its
 # adoption-placement table).
@@ -97,7 +106,7 @@ if cfg.get("ch"):
     files["CH lookup"] = [cfg["ch"]]
     files["SCP lookup"] = [cfg["scp"]]
 reg = importlib.import_module("lac_validator.rules." + cfg["ruleset"]).registry
-metadata = {"collectionYear": str(cfg["year"]), "localAuthority": "E09000027"}
+metadata = {"collectionYear": str(cfg["year"]), "localAuthority": cfg["la"]}
 with contextlib.redirect_stdout(io.StringIO()):
     dfs, extra = read_from_text(raw_files=process_uploaded_files(files))
     store = create_datastore(dfs, {**metadata, **extra})
@@ -210,6 +219,10 @@ class Dataset:
     current: Path  # 903: a folder of CSVs; CIN: one XML file
     previous: Path | None = None
     kind: str = "fake"  # fake | shift | fuzz | synth
+    # 903: whose return it is (ONS code; the peer's localAuthority, our local_authority table)
+    # and Ofsted's lists the peer reads as its CH and SCP lookups (xlsx, the peer's layout).
+    la_ons: str = PEER_LA_ONS
+    lookups: tuple[Path, Path] = PROVIDER_LISTS
 
     @property
     def ruleset(self) -> str:
@@ -272,10 +285,17 @@ def _files(ds: Dataset) -> tuple[list[Path], list[Path]]:
     return present(ds.current), present(ds.previous) if ds.previous else []
 
 
+def _inputs_key(ds: Dataset) -> str:
+    """The 903 peer's other inputs in a cache key: the LA and the provider lists' bytes."""
+    return f"{ds.la_ons}-{_digest(ds.lookups)}" if ds.fmt == "ssda903" else "none"
+
+
 def run_peer(ds: Dataset) -> dict[str, Any]:
-    """The peer's flagged rows per rule (cached by the input's bytes and the ruleset)."""
+    """The peer's flagged rows per rule (cached by the input's bytes, the LA, the provider lists
+    and the ruleset)."""
     this, prev = _files(ds)
-    key = f"{ds.fmt}-{ds.ruleset}-v2-{_digest(this)}-{_digest(prev) if prev else 'none'}"
+    key = (f"{ds.fmt}-{ds.ruleset}-v3-{_digest(this)}-{_digest(prev) if prev else 'none'}-"
+           f"{_inputs_key(ds)}")
     cached = CACHE / f"{key}.json"
     if cached.exists():
         return dict(json.loads(cached.read_text()))
@@ -287,8 +307,8 @@ def run_peer(ds: Dataset) -> dict[str, Any]:
             config.write_text(json.dumps({"this": [str(p) for p in this],
                                           "prev": [str(p) for p in prev],
                                           "year": ds.year, "ruleset": ds.ruleset,
-                                          "ch": str(PROVIDER_LISTS[0]),
-                                          "scp": str(PROVIDER_LISTS[1])}))
+                                          "la": ds.la_ons, "ch": str(ds.lookups[0]),
+                                          "scp": str(ds.lookups[1])}))
             script = _PEER_903
         else:
             config.write_text(json.dumps({"file": str(ds.current), "ruleset": ds.ruleset}))
@@ -306,7 +326,7 @@ def peer_reference(ds: Dataset) -> tuple[Path, Path]:
     """The peer's postcode rows for the dataset's postcodes and its provider table, as the
     reference CSVs `prepare --postcodes/--providers` reads (cached)."""
     this, prev = _files(ds)
-    key = f"reference-{_digest(this)}-{_digest(prev) if prev else 'none'}"
+    key = f"reference-{_digest(this)}-{_digest(prev) if prev else 'none'}-{_digest(ds.lookups)}"
     postcodes, providers = CACHE / f"{key}-postcodes.csv", CACHE / f"{key}-providers.csv"
     if postcodes.exists() and providers.exists():
         return postcodes, providers
@@ -319,14 +339,135 @@ def peer_reference(ds: Dataset) -> tuple[Path, Path]:
             codes |= {r[i] for r in rows for i in cols if i < len(r) and r[i]}
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.json"
-        config.write_text(json.dumps({"postcodes": sorted(codes), "ch": str(PROVIDER_LISTS[0]),
-                                      "scp": str(PROVIDER_LISTS[1])}))
+        config.write_text(json.dumps({"postcodes": sorted(codes), "ch": str(ds.lookups[0]),
+                                      "scp": str(ds.lookups[1])}))
         done = subprocess.run([str(peer_python("ssda903")), "-c", _PEER_REFERENCE, str(config),
                                str(postcodes), str(providers)], cwd=tmp, capture_output=True,
                               text=True)
         if done.returncode != 0:
             raise SystemExit(f"public validator's reference data failed:\n{done.stderr[-3000:]}")
     return postcodes, providers
+
+
+# --- synthetic LAs' provider lists ----------------------------------------------------------
+
+# The columns of Ofsted's lists as the 903 peer reads them (those of the public fakes): the
+# children's homes list's "Provider information" sheet and the social care providers list's
+# current and closed providers sheets.
+CH_COLUMNS = (
+    "Local Authority", "URN", "Provider Type", "Provider Subtype", "Sector", "Setting Name",
+    "Postcode Area", "Registration Date", "Provider Status", "Closed Date", "Provider Code",
+    "Provider Placement Code", "Emotional and Behavioural Difficulties", "Mental Disorders",
+    "Sensory Impairment", "Present Alcohol Problems", "Present Drug Problems",
+    "Learning Difficulty", "Physical Disabilities", "Max Users", "Full Inspection Start Date",
+    "Overall Effectiveness", "CYP Safety", "Leadership and Management", "CYP Outcomes",
+    "Interim Inspection Start Date", "Interim Inspection Overall Effectiveness",
+    "Assurance Visit Start Date", "Setting Address Line 1", "Setting Address Line 2",
+    "Setting Address Town", "Setting Address County", "Setting Address Postcode",
+    "Setting Telephone Number", "Setting Email Address", "Owner Type", "Owner ID", "Owner Name",
+    "Owner Address Line 1", "Owner Address Line 2", "Owner Town", "Owner County",
+    "Owner Postcode", "Multi Building CH")
+CH_CONDITIONS = ("Local Authority", "URN", "Setting Name", "Postcode Area", "Conditions",
+                 "Multi Building CH")
+SCP_CURRENT = (
+    "URN", "Provision type", "Setting name", "Registration status", "Setting address line 1",
+    "Setting address line 2", "Setting town", "Setting county", "Setting postcode",
+    "Organisation name", "Local authority", "Region", "Sector", "Placement code",
+    "Placement provider code", "Date of last full inspection",
+    "Latest overall Effectiveness grade from last full inspection", "Maximum fostering places",
+    "Top company (as listed on Companies' House)")
+SCP_CLOSED = (
+    "URN", "Provision type", "Setting name", "Registration status", "Setting address line 1",
+    "Setting address line 2", "Setting town", "Setting county", "Setting postcode",
+    "Organisation name", "Local authority", "Region", "Sector", "Deregistration date",
+    "Placement code", "Placement provider code", "Date of last full inspection",
+    "Latest overall effectiveness grade from last full inspection", "Maximum fostering places",
+    "Top company (as listed on Companies' House)")
+# Placement types at a children's home's premises (the CH list); the rest (fostering and
+# adoption agencies, supported accommodation) are on the social care providers list.
+CH_PLACES = {"K1", "K2", "S1"}
+_SECTOR = {"PR1": "Local Authority", "PR2": "Local Authority", "PR4": "Private",
+           "PR5": "Voluntary"}
+
+
+def _spaced(postcode: str) -> str:
+    """AB12CD -> AB1 2CD (as Ofsted's lists print postcodes)."""
+    return f"{postcode[:-3]} {postcode[-3:]}" if len(postcode) > 3 else postcode
+
+
+def _provision(places: list[str], code: str) -> str:
+    own = code in ("PR1", "PR2")
+    if any(p.startswith("A") for p in places):
+        return "Local Authority Adoption Agency" if own else "Voluntary Adoption Agency"
+    if any(p.startswith("U") for p in places):
+        return "Local Authority Fostering Agency" if own else "Independent Fostering Agency"
+    return "Supported Accommodation"
+
+
+def _write_xlsx(path: Path, sheets: list[tuple[str, tuple[str, ...], list[list[str]]]]) -> None:
+    import xlsxwriter
+
+    # A fixed creation date, so the same register gives the same bytes (and cache key).
+    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    book.set_properties({"created": dt.datetime(2025, 4, 1)})
+    for name, header, rows in sheets:
+        sheet = book.add_worksheet(name)
+        sheet.write_row(0, 0, header)
+        for i, row in enumerate(rows, start=1):
+            for j, value in enumerate(row):
+                if value:
+                    sheet.write_string(i, j, value)
+    book.close()
+
+
+def synth_lookups(providers: Path) -> tuple[Path, Path]:
+    """A synthetic LA's provider register (`<LA>/providers.csv`, the `providers` reference
+    table) as the children's homes and social care providers lists the 903 peer reads (the
+    fakes' sheets and columns; cached under benchmarks/out/peer_cache by the register's bytes)."""
+    folder = CACHE / f"lookups-{_digest([providers])}"
+    ch, scp = folder / "ch_synth.xlsx", folder / "scp_synth.xlsx"
+    if ch.exists() and scp.exists():
+        return ch, scp
+    header, rows = _read_csv(providers)
+    homes: list[list[str]] = []
+    others: list[list[str]] = []
+    for row in rows:
+        r = dict(zip(header, row, strict=True))
+        places = r["PLACE_CODES"].split(",")
+        postcode, la, code = _spaced(r["POSTCODE"]), r["LA_CODE_INFERRED"], r["PROVIDER_CODES"]
+        if set(places) <= CH_PLACES:
+            values = {"Local Authority": la, "URN": r["URN"], "Provider Type": "Children's Home",
+                      "Provider Subtype": {"K1": "Secure Unit", "S1": "Residential Special School"
+                                           }.get(places[0], "Children's Home"),
+                      "Sector": _SECTOR.get(code, ""), "Setting Name": f"Home {r['URN']}",
+                      "Postcode Area": postcode, "Provider Status": "Active",
+                      "Closed Date": r["REG_END"],
+                      # The peer reads the CH list's "Provider Code" as the placement types
+                      # and "Provider Placement Code" ("/"-separated) as the provider codes.
+                      "Provider Code": ",".join(places),
+                      "Provider Placement Code": code.replace(",", "/"),
+                      "Setting Address Postcode": postcode}
+            homes.append([values.get(c, "") for c in CH_COLUMNS])
+        else:
+            values = {"URN": r["URN"], "Provision type": _provision(places, code),
+                      "Setting name": f"Provider {r['URN']}", "Registration status": "Active",
+                      "Setting postcode": postcode, "Local authority": la,
+                      "Sector": _SECTOR.get(code, ""), "Placement code": ",".join(places),
+                      "Placement provider code": code}
+            others.append([values.get(c, "") for c in SCP_CURRENT])
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_xlsx(ch, [("Provider information", CH_COLUMNS, homes),
+                     ("Registration Conditions", CH_CONDITIONS, [])])
+    _write_xlsx(scp, [("Current providers", SCP_CURRENT, others),
+                      ("Providers closed", SCP_CLOSED, [])])
+    return ch, scp
+
+
+def synth_inputs(la: Path, study: Path = STUDY) -> dict[str, Any]:
+    """The Dataset fields of a synthetic LA folder: its ONS code (the study's) and provider
+    lists built from its register."""
+    return {"la_ons": load_study(study).la(int(la.name)).ons_code,
+            "lookups": synth_lookups(la / "providers.csv")}
 
 
 # --- ours ----------------------------------------------------------------------------------
@@ -348,7 +489,7 @@ def our_rows(ds: Dataset) -> dict[str, dict[str, set[int]]]:
             source = SourceTables(ds.fmt, {
                 **source.tables, "postcodes": read_reference_table("postcodes", postcodes),
                 "providers": read_reference_table("providers", providers),
-                "local_authority": local_authority_table(PEER_LA_ONS)}, source.files, source.meta)
+                "local_authority": local_authority_table(ds.la_ons)}, source.files, source.meta)
         else:
             source = read_cin_census([ds.current])
         con = connect()
@@ -611,12 +752,14 @@ def dfe_csv_form(src: Path, dest: Path) -> Path:
 def synth_data(tmp: Path) -> Path:
     """One LA of synthetic returns, generated once per seed (cached under benchmarks/out)."""
     folder = OUT / "crosscheck_synth_seed11"
-    if not (folder / "truth.json").exists():
-        from trialvault.study import load_study
+    las = [p for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+    if not (folder / "truth.json").exists() or not all(
+            (p / "providers.csv").exists() for p in las):
         from trialvault.synth import generate_files
 
-        generate_files(load_study(REPO / "studies" / "no-wrong-door.toml"), folder, seed=11,
-                       scale=0.15, error_rate=0.02)
+        # A folder from before `synth` wrote each LA's provider register is made again.
+        shutil.rmtree(folder, ignore_errors=True)
+        generate_files(load_study(STUDY), folder, seed=11, scale=0.15, error_rate=0.02)
     del tmp
     return folder
 
@@ -649,7 +792,8 @@ def build_datasets(tmp: Path, kinds: set[str], formats: set[str]) -> list[Datase
                 out.append(Dataset(f"903 synthetic LA {la.name} {year}", "ssda903", year,
                                    dfe_csv_form(la / "ssda903" / str(year), tmp / f"syn{year}"),
                                    dfe_csv_form(la / "ssda903" / str(year - 1),
-                                                tmp / f"syn{year - 1}"), "synth"))
+                                                tmp / f"syn{year - 1}"), "synth",
+                                   **synth_inputs(la)))
     if "cin_census" in formats:
         files = sorted(cin_dir.glob("*.xml"))
         if "fake" in kinds:
