@@ -101,10 +101,14 @@ def year_cutoff(p: SynthParams, year: int) -> tuple[int, int]:
 
 
 def care_leavers(p: SynthParams, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """(child_id, year) of care leavers' OC3 returns: years of their 19th-21st birthdays."""
+    """(child_id, year) of care leavers' OC3 returns: years of their 19th-21st birthdays, for
+    children who left care at 18 as relevant or former relevant children (looked after 13 weeks
+    or more since their 14th birthday and at least a day since their 16th, short breaks not
+    counted: 903 rule 1001)."""
     ep = frames["episodes"]
     at18 = ep[ep["rec"].isin(codes.REC_AT_18.items)]  # left care at 18
     kids = frames["children"].set_index("child_id").loc[at18["child_id"].unique()]
+    kids = kids[_relevant(p, ep, kids)]
     rows = []
     for child_id, dob in zip(kids.index, kids["dob"], strict=True):
         for age in OC3_BIRTHDAYS:
@@ -113,6 +117,24 @@ def care_leavers(p: SynthParams, frames: dict[str, pd.DataFrame]) -> pd.DataFram
             if bday <= p.data_end and year in p.years:
                 rows.append((child_id, year))
     return pd.DataFrame(rows, columns=["child_id", "year"])
+
+
+def _relevant(p: SynthParams, ep: pd.DataFrame, kids: pd.DataFrame) -> np.ndarray:
+    """Which of `kids` (indexed by child_id, with dob) were looked after 91 days or more since
+    their 14th birthday and a day or more since their 16th (V3/V4 short breaks left out)."""
+    mine = ep[ep["child_id"].isin(kids.index) & ~ep["ls"].isin(("V3", "V4"))]
+    dob = mine["child_id"].map(kids["dob"]).to_numpy(dtype=np.int64)
+    decom = mine["decom"].to_numpy(dtype=np.int64)
+    dec = mine["dec"].to_numpy(dtype=np.int64)
+    dec = np.where(dec < 0, p.data_end, dec)
+    at14 = np.array([add_months(int(d), 12 * 14) for d in dob], dtype=np.int64)
+    at16 = np.array([add_months(int(d), 12 * 16) for d in dob], dtype=np.int64)
+    days = pd.DataFrame({"child_id": mine["child_id"].to_numpy(),
+                         "after14": np.clip(dec - np.maximum(decom, at14), 0, None),
+                         "after16": np.clip(dec - np.maximum(decom, at16), 0, None)})
+    totals = days.groupby("child_id")[["after14", "after16"]].sum().reindex(kids.index,
+                                                                          fill_value=0)
+    return ((totals["after14"] >= 91) & (totals["after16"] >= 1)).to_numpy()
 
 
 def header_years(p: SynthParams, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
