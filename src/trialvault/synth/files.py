@@ -119,7 +119,7 @@ def _render_all(p: SynthParams, out: Path, log: FaultLog, progress: Progress | N
         rows += writer.rows
         # Reference data beside the returns (not counted as return rows).
         (out / str(la)).mkdir(parents=True, exist_ok=True)
-        write_register(out / str(la) / PROVIDERS_FILE, p.seed, la,
+        write_register(out / str(la) / PROVIDERS_FILE, p.seed, la, p.area(la),
                        load_layout("ssda903").table("providers").column_names)
     return rows, children, truth
 

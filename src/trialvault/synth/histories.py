@@ -95,7 +95,8 @@ class _Builder:
         self._host_row: list[Any] = []
         self._next_ls = "C2"
         self._last_close = NA
-        self._where = places_of(la)
+        self._area = p.area(la)
+        self._where = places_of(self._area)
         self._home = ""
 
     def rid(self) -> int:
@@ -476,7 +477,7 @@ class _Builder:
             place = "U6"
         if place == "P1":
             return place, "PR0", "", home
-        options = providers_for(self.p.seed, self.la, place)
+        options = providers_for(self.p.seed, self.la, self._area, place)
         for _ in range(4):
             code = s.pick(codes.PROVIDER[place])
             if not options:  # NHS, residential care homes, custody: no Ofsted URN
@@ -574,7 +575,7 @@ class _Builder:
                        add_months(dob, 216), uasc, final_rec="X1")
         last = list(self.out.rows["episodes"][-1])
         rec = "E11" if s.bern(0.8) else "E12"
-        agency = providers_for(self.p.seed, self.la, "A5")
+        agency = providers_for(self.p.seed, self.la, self._area, "A5")
         raa = agency[0] if agency else None
         urn, code = (raa.urn, raa.code) if raa else ("", "PR1")
         with_carers = str(last[6]).startswith("U") and s.bern(0.3)

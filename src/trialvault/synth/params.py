@@ -19,6 +19,7 @@ import numpy as np
 
 from trialvault.errors import TrialvaultError
 from trialvault.study.model import StudyFile
+from trialvault.synth.places import home_area
 
 EPOCH = dt.date(1970, 1, 1).toordinal()
 # Children whose first referral falls in each child-size chunk; a fixed size keeps the stream of
@@ -242,6 +243,11 @@ class SynthParams:
     """(la, period) -> scenario shift of the care probability (LA×period noise, LA trends)."""
     care_effect_la: dict[int, float] = field(default_factory=dict)
     """la -> the LA's planted care effect at full strength (effect_la_sd)."""
+    la_areas: dict[int, str] = field(default_factory=dict)
+    """la -> the sampled postcode area its children live in (`places.home_area`)."""
+
+    def area(self, la: int) -> str:
+        return self.la_areas.get(la) or home_area("", la)
 
     def care_cell(self, la: int, period: int) -> float:
         """The unexposed care probability of a cell, scenario shifts included (may need
@@ -348,6 +354,7 @@ def resolve(study: StudyFile, *, seed: int, scale: float, effects: dict[str, flo
         first_year=study.data_period.first_year, n_periods=n_periods,
         years=tuple(range(collection_year(start), collection_year(end) + 1)),
         size_statistic=study.synth.size_statistic, la_weights=weights, scenario=scenario,
+        la_areas={la: home_area(study.la(la).ons_code, la) for la in study.la_codes},
         care_shift=care_shift, care_effect_la=care_effect_la)
     _check_probabilities(params)
     return params
