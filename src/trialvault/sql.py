@@ -1,9 +1,9 @@
 """The one way to put a name or a value into SQL text: every identifier that did not come from a
 literal in our own code (a table or column name from a manifest, a file header, a study file)
 goes through `quote_ident`, every text through `quote_literal`, never through an f-string as it
-is. `create_table_from_columns` loads Python lists into DuckDB with neither pyarrow nor query
-parameters (DuckDB's Python client imports numpy, pandas and pyarrow, about 85 MB, on the
-first query with a parameter).
+is. `create_table_from_columns` and `insert_columns` load Python lists into DuckDB with neither
+pyarrow nor query parameters (DuckDB's Python client imports numpy, pandas and pyarrow, about
+85 MB, on the first query with a parameter).
 """
 
 from __future__ import annotations
@@ -46,23 +46,24 @@ def create_table_from_columns(con: duckdb.DuckDBPyConnection, name: str,
                               columns: Mapping[str, Sequence[Any]], *, temp: bool = False,
                               chunk_rows: int = _CHUNK_ROWS) -> None:
     """Create table `name` with `fields` ((column, type) in order; types from LOADABLE_TYPES)
-    and fill it from `columns` (one list per column, None = NULL, all of one length).
+    and fill it from `columns` (`insert_columns`). Nothing is created for a bad call."""
+    _row_count(fields, columns)
+    declared = ", ".join(f"{quote_ident(n)} {t}" for n, t in fields)
+    con.execute(f"CREATE {'TEMP ' if temp else ''}TABLE {quote_qualified(name)} ({declared})")
+    insert_columns(con, name, fields, columns, chunk_rows=chunk_rows)
+
+
+def insert_columns(con: duckdb.DuckDBPyConnection, name: str, fields: Sequence[tuple[str, str]],
+                   columns: Mapping[str, Sequence[Any]], *, chunk_rows: int = _CHUNK_ROWS
+                   ) -> None:
+    """Append `columns` (one list per column of `fields`, None = NULL, all of one length) to
+    table `name`, whose columns are `fields` in that order.
 
     Each chunk of rows travels as one JSON document inside one SQL string literal and DuckDB's
     `json_transform_strict` turns it back into typed lists: every value arrives exactly as
     given (a value of the wrong type is an error, not a NULL), and no value is ever part of the
     SQL outside that quoted literal."""
-    unknown = sorted({t for _, t in fields} - LOADABLE_TYPES)
-    if unknown:
-        raise ValueError(f"cannot load columns of type {', '.join(unknown)}")
-    if set(columns) != {n for n, _ in fields}:
-        raise ValueError("columns must match fields")
-    lengths = {len(values) for values in columns.values()}
-    if len(lengths) > 1:
-        raise ValueError("columns must all have the same length")
-    declared = ", ".join(f"{quote_ident(n)} {t}" for n, t in fields)
-    con.execute(f"CREATE {'TEMP ' if temp else ''}TABLE {quote_qualified(name)} ({declared})")
-    rows = lengths.pop() if lengths else 0
+    rows = _row_count(fields, columns)
     if not rows or not fields:
         return
     # JSON keys are positions, so a column name never has to be valid JSON or SQL twice over.
@@ -81,3 +82,16 @@ def create_table_from_columns(con: duckdb.DuckDBPyConnection, name: str,
         except Exception as exc:  # DuckDB's message may quote the value: name the kind only
             raise ValueError(f"cannot load {name} rows {start + 1}-{start + chunk_rows}: a value "
                              f"does not fit its column's type ({type(exc).__name__})") from None
+
+
+def _row_count(fields: Sequence[tuple[str, str]], columns: Mapping[str, Sequence[Any]]) -> int:
+    """The rows `columns` hold, once they are checked against `fields`."""
+    unknown = sorted({t for _, t in fields} - LOADABLE_TYPES)
+    if unknown:
+        raise ValueError(f"cannot load columns of type {', '.join(unknown)}")
+    if set(columns) != {n for n, _ in fields}:
+        raise ValueError("columns must match fields")
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError("columns must all have the same length")
+    return lengths.pop() if lengths else 0

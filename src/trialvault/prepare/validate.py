@@ -23,7 +23,7 @@ from trialvault.formats import ColumnTable, Fields, SourceTables, Table, as_arro
 from trialvault.prepare.working_days import WORKING_DAYS_BEFORE, create_working_days
 from trialvault.spec import FormatLayout, TableLayout, load_code_lists, load_layout
 from trialvault.spec.rules import Rule, RuleSet
-from trialvault.sql import create_table_from_columns, quote_literal
+from trialvault.sql import create_table_from_columns, insert_columns, quote_literal
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -381,12 +381,7 @@ def _register(con: duckdb.DuckDBPyConnection, fmt: str, rules: list[Rule]) -> li
             "rule": [r.code for r in rules], "kind": [r.dfe_kind for r in rules],
             "severity": [r.severity for r in rules], "message": [r.message for r in rules],
             "fields": [",".join(r.fields) for r in rules]}
-        con.execute("DROP TABLE IF EXISTS temp.main._rule_meta")
-        create_table_from_columns(con, "_rule_meta", _RULE_FIELDS, meta, temp=True)
-        try:
-            con.execute(f"INSERT INTO {RULES} SELECT * FROM temp.main._rule_meta")
-        finally:
-            con.execute("DROP TABLE IF EXISTS temp.main._rule_meta")
+        insert_columns(con, RULES, _RULE_FIELDS, meta)
     return ids
 
 

@@ -82,3 +82,18 @@ def test_no_parameter_and_no_arrow_is_used() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_insert_appends_and_a_bad_create_leaves_no_table() -> None:
+    from trialvault.sql import insert_columns
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (a VARCHAR, n INTEGER)")
+    insert_columns(con, "t", [("a", "VARCHAR"), ("n", "INTEGER")], {"a": ["x"], "n": [1]})
+    insert_columns(con, "t", [("a", "VARCHAR"), ("n", "INTEGER")], {"a": [None], "n": [2]})
+    assert con.execute("SELECT a, n FROM t ORDER BY n").fetchall() == [("x", 1), (None, 2)]
+    with pytest.raises(ValueError, match="length"):
+        create_table_from_columns(con, "u", [("a", "INTEGER"), ("b", "INTEGER")],
+                                  {"a": [1], "b": [1, 2]})
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'u'"
+                       ).fetchone() == (0,)
