@@ -490,8 +490,12 @@ class _Builder:
                     self.postcode(near=0.4, far=0.1) if place.startswith("A") else \
                     self.postcode(near=0.25, far=0.05)
                 got = (place, prov.code, prov.urn, pl_post)
-            if got != before:
+            # Only placed with parents is at the home address (903 rule 392d): a sample of 30
+            # postcodes per area makes a draw of the family's own postcode likely enough.
+            if got != before and got[3] != home:
                 break
+        if got[3] == home and home and place not in codes.HOME_PLACES:
+            got = (*got[:3], self.postcode(near=1.0))  # a neighbouring area's postcode
         return got
 
     def _episodes(self, child_id: str, dob: int, entry: int, ls: str, starts: list[int],

@@ -4,9 +4,10 @@ The validators derive a placement's LA, whether it is in or out of the LA's area
 from home from the postcodes (ONS Postcode Directory), so made-up postcodes make every placement
 look unlocatable (903 rules 169, 179, 392a, 392c). The generator therefore draws from a sample of
 real postcodes (unit postcodes cover about 15 addresses each; none points at a person): about
-160-200 per study LA and 30 per neighbouring upper-tier LA, whose 2021 district codes the
-validators' LA lookup knows. The sample is data (`postcode_sample.csv`, `area_neighbours.csv`);
-an LA lives in the area of its ONS code in the study file (`SynthParams.la_areas`).
+30 per study LA and 8 per neighbouring upper-tier LA (several children and homes share one, as
+real neighbours do), in areas whose 2021 district codes the validators' LA lookup knows. The
+sample is data (`postcode_sample.csv`, `area_neighbours.csv`); an LA lives in the area of its
+ONS code in the study file (`SynthParams.la_areas`).
 
 Postcodes: Office for National Statistics, ONS Postcode Directory, licensed under the Open
 Government Licence v3.0. Contains OS data (c) Crown copyright and database right; contains Royal
