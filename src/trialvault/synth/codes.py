@@ -34,11 +34,26 @@ FACTORS_YOUNG = Cat.of({
 ABUSE = Cat.of({"NEG": 50.0, "EMO": 36.0, "PHY": 7.0, "SAB": 4.0, "MUL": 3.0})
 CIN_903 = Cat.of({"N1": 60.0, "N2": 3.0, "N3": 3.0, "N4": 8.0, "N5": 12.0, "N6": 6.0,
                   "N7": 1.0, "N8": 7.0})
-LS_TEEN = Cat.of({"V2": 55.0, "C1": 25.0, "J1": 7.0, "L1": 5.0, "L2": 3.0, "C2": 5.0})
-LS_YOUNG = Cat.of({"C1": 45.0, "V2": 40.0, "L2": 5.0, "L1": 5.0, "C2": 5.0})
+# Legal status at entry. Youth justice statuses only from age 12 here (903 rule 358 allows 10):
+# remand (J1), a transfer under PACE until court (J2, a night or two) and a youth
+# rehabilitation order with a residence or fostering requirement (J3, rare). A child assessment
+# order (L3) is the rarest way in. Short breaks (V3, V4) are a separate population (disabled
+# children on agreed series of breaks) and freeing orders (D1) ended in 2005: neither is drawn.
+LS_TEEN = Cat.of({"V2": 55.0, "C1": 25.0, "J1": 5.0, "J2": 3.0, "J3": 0.3, "L1": 5.0,
+                  "L2": 3.0, "L3": 0.2, "C2": 5.0})
+LS_YOUNG = Cat.of({"C1": 45.0, "V2": 40.0, "L2": 5.0, "L1": 5.0, "L3": 0.3, "C2": 5.0})
+YOUTH_JUSTICE_LS = frozenset({"J1", "J2", "J3"})
+# How long an emergency status can last before the next one (903 rules 361, 362, 363: police
+# protection 72 hours, an EPO 21 days, a child assessment order 7 days), in days.
+EMERGENCY_LS_DAYS = {"L1": 3, "L2": 21, "L3": 7}
+# How a PACE transfer (J2) ends: home after court, with relatives, or otherwise.
+REC_AFTER_PACE = Cat.of({"E4A": 60.0, "E13": 10.0, "E8": 30.0})
 # Foster placements (U2 and U5: fostering for adoption, babies only), placed with parents.
 FAMILY_PLACE = Cat.of({"U4": 10.0, "U6": 55.0, "U1": 5.0, "U3": 12.0, "P1": 5.0, "U2": 0.3,
                        "U5": 1.0})
+# A baby placed with its mother in a family centre or mother and baby unit (R3), of the
+# residential placements of children under one.
+BABY_WITH_MOTHER = 0.15
 RESIDENTIAL_PLACE = Cat.of({"K2": 78.0, "K1": 4.0, "R1": 6.0, "S1": 6.0, "R2": 6.0})
 # Provider codes per placement type: relative and friend carers are approved by the LA's own
 # fostering service; adoption placements are made by its (regional) adoption agency; secure
@@ -54,9 +69,10 @@ PROVIDER = {
     "K1": Cat.of({"PR1": 30.0, "PR2": 70.0}), "R1": Cat.of({"PR4": 1.0}),
     "R2": Cat.of({"PR3": 1.0}), "S1": Cat.of({"PR4": 60.0, "PR5": 40.0}),
     "R5": Cat.of({"PR3": 1.0}), "K3": Cat.of({"PR4": 70.0, "PR1": 30.0}),
+    "R3": Cat.of({"PR4": 60.0, "PR5": 40.0}),
 }
 # Placements at the provider's premises: the placement postcode is the home's (903 rule 221).
-HOME_PLACES = frozenset({"K1", "K2", "K3", "S1"})
+HOME_PLACES = frozenset({"K1", "K2", "K3", "R3", "S1"})
 # Same carers, new placement (RNE T or U): short-term fostering becomes long-term.
 LONG_TERM = {"U6": "U4", "U3": "U1"}
 # A legal status that changes together with a placement (RNE B or U, 903 rule 436).
@@ -70,6 +86,10 @@ PLACE_CHANGE = Cat.of({"CARPL": 35.0, "CREQB": 15.0, "CHILD": 10.0, "LAREQ": 10.
 # few moved abroad or died) and at 18 (independent living, staying put, adult social care).
 REC_HOME = Cat.of({"E4A": 64.0, "E4B": 8.0, "E13": 7.0, "E41": 6.0, "E45": 4.0, "E46": 2.0,
                    "E47": 3.0, "E48": 1.0, "E3": 3.0, "E16": 0.7, "E2": 0.3})
+# A special guardianship order to former foster carers (E45, E46) needs the child to be with
+# them, in a foster placement (903 rule 516); from any other placement it goes to carers who
+# were not the child's foster carers (E47, E48).
+SGO_NOT_FROM_FOSTER_CARE = {"E45": "E47", "E46": "E48"}
 REC_AT_18 = Cat.of({"E17": 20.0, "E5": 48.0, "E6": 10.0, "E7": 3.0, "E8": 19.0})
 REVIEW_CODE = Cat.of({"PN1": 60.0, "PN2": 5.0, "PN3": 3.0, "PN4": 4.0, "PN5": 6.0, "PN6": 17.0,
                       "PN7": 5.0})

@@ -398,14 +398,22 @@ class _Builder:
         move_days = self.distinct_days(entry + 1, limit - 1, moves)
         legal_day = NA
         ls = s.pick(codes.LS_TEEN if teen else codes.LS_YOUNG)
-        if not teen and ls == "J1":
+        if not teen and ls in codes.YOUTH_JUSTICE_LS:
             ls = "V2"
-        # Legal status changes inside the period: police protection (L1) ends within 72 hours
-        # and an EPO (L2) within 21 days (903 rules 361, 362); an interim order often becomes
-        # a full care order months later.
+        if ls == "J2" and (moves or res or miss or limit < fe or entry + 2 >= limit):
+            ls = "J1"  # a PACE transfer lasts a night or two: a longer stay is a remand
+        if ls == "J2":
+            end = entry + s.integer(1, 2)
+            self._episodes(child_id, dob, entry, ls, [entry], [False], NA, [], end, bday18,
+                           uasc, final_rec=s.pick(codes.REC_AFTER_PACE))
+            self._reviews(child_id, dob, entry, end)
+            return end
+        # Legal status changes inside the period: police protection (L1), an EPO (L2) and a
+        # child assessment order (L3) end within their legal limits (903 rules 361, 362, 363);
+        # an interim order often becomes a full care order months later.
         self._next_ls = "C2"
-        if ls in ("L1", "L2"):
-            window = range(entry + 1, entry + (4 if ls == "L1" else 22))
+        if ls in codes.EMERGENCY_LS_DAYS:
+            window = range(entry + 1, entry + codes.EMERGENCY_LS_DAYS[ls] + 1)
             free = [d for d in window if d < limit - 1 and d not in move_days]
             if free:
                 legal_day = free[s.integer(0, len(free) - 1)]
@@ -453,8 +461,10 @@ class _Builder:
     def _place(self, dob: int, day: int, residential: bool, ls: str) -> str:
         s = self.s
         if residential:
-            if ls.startswith("J") and age_months(dob, day) >= 120 and s.bern(0.5):
-                return "R5"
+            if ls == "J1" and age_months(dob, day) >= 120 and s.bern(0.5):
+                return "R5"  # remanded to youth detention accommodation
+            if age_months(dob, day) < 12 and s.bern(codes.BABY_WITH_MOTHER):
+                return "R3"
             place = s.pick(codes.RESIDENTIAL_PLACE)
             if place == "S1" and age_months(dob, day) < 60:
                 place = "K2"
@@ -553,10 +563,17 @@ class _Builder:
             rows[-1][9] = final_rec
         elif end == bday18:
             rows[-1][9] = s.pick(codes.REC_AT_18)
-        elif ls.startswith("J") and s.bern(0.5):
-            rows[-1][9] = "E14"
+        elif ls == "J1" and s.bern(0.5):
+            rows[-1][9] = "E14"  # the remand ended
+        elif ls in ("J1", "J3") and s.bern(0.2):
+            rows[-1][9] = "E9"  # sentenced to custody
+        elif uasc and age_months(dob, end) >= 192 and s.bern(0.1):
+            rows[-1][9] = "E15"  # an age assessment found the young person to be an adult
         else:
-            rows[-1][9] = s.pick(codes.REC_HOME)
+            rec = s.pick(codes.REC_HOME)
+            if not at[0].startswith("U"):
+                rec = codes.SGO_NOT_FROM_FOSTER_CARE.get(rec, rec)
+            rows[-1][9] = rec
         for row in rows:
             self.out.add("episodes", tuple(row))
 
@@ -670,7 +687,7 @@ class _Builder:
         starts = [entry, *pre_moves]
         resid = [s.bern(0.15 if teen else 0.02) for _ in starts]
         ls = s.pick(codes.LS_TEEN if age_months(dob, entry) >= 144 else codes.LS_YOUNG)
-        if ls in ("J1", "L1", "L2", "C1", "V2"):
+        if ls in ("C1", "V2", *codes.YOUTH_JUSTICE_LS, *codes.EMERGENCY_LS_DAYS):
             ls = "C2"  # long stays are on full care orders
         # Scenario in_care_moves: placement changes inside the data period (new episodes of
         # the same period of care), and a third of these children assessed while in care.

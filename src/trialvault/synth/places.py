@@ -111,6 +111,9 @@ REGISTER: tuple[tuple[tuple[str, ...], str, str, int], ...] = (
     (("S1",), "PR5", "far", 1),
     (("K3",), "PR4", "home", 2),                                # supported accommodation
     (("K3",), "PR1", "home", 1),
+    # Drawn last so that adding them left every earlier provider's URN and address as it was.
+    (("R3",), "PR4", "near", 1),                                # family centres, mother and
+    (("R3",), "PR5", "far", 1),                                 # baby units
 )
 
 

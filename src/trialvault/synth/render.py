@@ -102,6 +102,7 @@ class LAWriter:
         self.pending_dups: dict[tuple[str, int], list[pd.DataFrame]] = {}
         self.xml: dict[int, tuple[Any, list[int]]] = {}
         self.rows = 0
+        self.died: set[str] = set()  # care leavers reported as having died (OC3 IN_TOUCH)
 
     # --- helpers ---------------------------------------------------------------------------
     def _file(self, table: str, year: int) -> _CsvFile:
@@ -266,11 +267,15 @@ class LAWriter:
         lv = h[h["child_id"].isin(set(leavers.loc[leavers["year"] == year, "child_id"]))]
         k = len(lv)
         in_touch = _draw(rng, codes.IN_TOUCH, k)
+        # A young person reported as having died stays so in later years (903 rule 348).
+        children = lv["child_id"].to_numpy()
+        in_touch = np.where(np.isin(children, list(self.died)), "DIED", in_touch)
+        self.died.update(children[in_touch == "DIED"].tolist())
         # Activity and accommodation are known only for young people the LA is in touch with;
         # otherwise (died, returned home, not in touch, refused) both are 0 (903 rule 344).
         known = np.isin(in_touch, ("YES", "NREQ"))
         self._emit("oc3", year, pd.DataFrame({
-            "CHILD": lv["child_id"].to_numpy(), "DOB": fmt(lv["dob"], DMY),
+            "CHILD": children, "DOB": fmt(lv["dob"], DMY),
             "IN_TOUCH": in_touch, "ACTIV": np.where(known, _draw(rng, codes.ACTIV, k), "0"),
             "ACCOM": np.where(known, _draw(rng, codes.ACCOM, k), "0")}), "ssda903", rng,
             "CHILD")
