@@ -70,7 +70,15 @@ PROVIDER = {
     "R2": Cat.of({"PR3": 1.0}), "S1": Cat.of({"PR4": 60.0, "PR5": 40.0}),
     "R5": Cat.of({"PR3": 1.0}), "K3": Cat.of({"PR4": 70.0, "PR1": 30.0}),
     "R3": Cat.of({"PR4": 60.0, "PR5": 40.0}),
+    "H5": Cat.of({"PR4": 70.0, "PR1": 30.0}), "P2": Cat.of({"PR1": 60.0, "PR4": 40.0}),
 }
+# Placements whose provider Ofsted did not register: the URN is given as 'XXXXXXX' (903 rule
+# 218 wants one for every placement type not exempt, rule 222 no real one for these).
+UNREGISTERED = frozenset({"H5", "P2"})
+# Before supported accommodation was registered (K3, collection year 2025), young people of 16
+# and 17 out of family placements lived semi-independently (H5) or independently (P2).
+SEMI_INDEPENDENT_SHARE = 0.3
+INDEPENDENT_SHARE = 0.3  # of those, in their own flat or lodgings (P2)
 # Placements at the provider's premises: the placement postcode is the home's (903 rule 221).
 HOME_PLACES = frozenset({"K1", "K2", "K3", "R3", "S1"})
 # Same carers, new placement (RNE T or U): short-term fostering becomes long-term.

@@ -39,6 +39,10 @@ from trialvault.synth.places import places_of, providers_for
 
 NA = -1
 K3_FROM = day_of(dt.date(2024, 4, 1))  # K3 exists from collection year 2025
+# The last day an H5 or P2 placement may end: from 28 October 2023 supported accommodation is
+# registered with Ofsted (an H5 placement then needs its URN, 903 rule 230) and P2 is withdrawn
+# (903 rule 217t). Registered H5 placements of the months before K3 are not drawn.
+UNREGISTERED_UNTIL = day_of(dt.date(2023, 10, 28))
 # (group, weight, min age days, max age days) of the child's age at the first referral.
 AGE_GROUPS = ((0.10, 0, 364), (0.20, 365, 5 * 365), (0.22, 5 * 365, 10 * 365),
               (0.10, 10 * 365, 12 * 365), (0.38, 12 * 365 + 3, 17 * 365 + 300))
@@ -471,6 +475,12 @@ class _Builder:
             return place
         if age_months(dob, day) >= 192 and day >= K3_FROM and s.bern(0.3):
             return "K3"
+        if age_months(dob, day) >= 192 and s.bern(codes.SEMI_INDEPENDENT_SHARE):
+            # Only for a young person who is 18 before the code ended: a period of care ends
+            # by the 18th birthday, so the placement does too.
+            bday18 = add_months(dob, 216)
+            if bday18 <= UNREGISTERED_UNTIL:
+                return "P2" if s.bern(codes.INDEPENDENT_SHARE) else "H5"
         place = s.pick(codes.FAMILY_PLACE)
         if place in ("U2", "U5") and age_months(dob, day) >= 24:
             place = "U3" if place == "U2" else "U6"  # fostering for adoption: babies
@@ -491,7 +501,10 @@ class _Builder:
         for _ in range(4):
             code = s.pick(codes.PROVIDER[place])
             if not options:  # NHS, residential care homes, custody: no Ofsted URN
-                got = (place, code, "", self.postcode(near=0.5, far=0.2))
+                urn = "XXXXXXX" if place in codes.UNREGISTERED else ""
+                # The LA's own provision is in its own area (903 rule 1015).
+                where = self.postcode() if code == "PR1" else self.postcode(near=0.5, far=0.2)
+                got = (place, code, urn, where)
             else:
                 same = [o for o in options if o.code == code] or list(options)
                 prov = same[int(s.u() * len(same))]

@@ -190,7 +190,12 @@ class LAWriter:
         # MOTHER is given for every girl looked after in the year (0 or 1) and for no one else
         # (not for a care leaver listed only for OC3: 903 rules 165, 393, 607, 628).
         mc_dob = h["mc_dob"].to_numpy()
-        is_mother = (h["mother"].to_numpy() == "1") & (mc_dob >= 0) & (mc_dob <= ye)
+        # A first child born after the mother's latest episode ended this year is not reported
+        # (903 rule 625 compares with that end date).
+        latest_end = pd.Series(np.where(closed, dec, ye), index=e["child_id"].to_numpy())
+        latest_end = latest_end[closed].groupby(level=0).max()
+        until = latest_end.reindex(h["child_id"].to_numpy()).fillna(ye).to_numpy()
+        is_mother = (h["mother"].to_numpy() == "1") & (mc_dob >= 0) & (mc_dob <= until)
         mother = np.where(h["child_id"].isin(set(e["child_id"])).to_numpy()
                           & (h["sex"].to_numpy() == "F"), np.where(is_mother, "1", "0"), "")
         header = pd.DataFrame({
