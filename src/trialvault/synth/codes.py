@@ -98,6 +98,10 @@ REC_HOME = Cat.of({"E4A": 64.0, "E4B": 8.0, "E13": 7.0, "E41": 6.0, "E45": 4.0, 
 # them, in a foster placement (903 rule 516); from any other placement it goes to carers who
 # were not the child's foster carers (E47, E48).
 SGO_NOT_FROM_FOSTER_CARE = {"E45": "E47", "E46": "E48"}
+# Relevant children who leave care at 16 or 17 (about a fifth of those leaving at 16 or over in
+# DfE 'Children looked after in England'): to independent living or otherwise.
+LEAVING_CARE_16_17 = 0.35
+REC_LEAVING_16_17 = Cat.of({"E5": 50.0, "E6": 10.0, "E8": 40.0})
 REC_AT_18 = Cat.of({"E17": 20.0, "E5": 48.0, "E6": 10.0, "E7": 3.0, "E8": 19.0})
 REVIEW_CODE = Cat.of({"PN1": 60.0, "PN2": 5.0, "PN3": 3.0, "PN4": 4.0, "PN5": 6.0, "PN6": 17.0,
                       "PN7": 5.0})
@@ -111,8 +115,14 @@ PREV_PERM = Cat.of({"Z1": 95.0, "P1": 1.5, "P2": 2.3, "P3": 1.0, "P4": 0.2})
 OTHER_LAS = ("352", "353", "355", "358", "805", "806", "808", "876", "855", "925", "935")
 ACTIV = Cat.of({"F2": 25.0, "F1": 7.0, "F4": 5.0, "F5": 15.0, "P5": 8.0, "G4": 10.0,
                 "G5": 22.0, "G6": 8.0})
-ACCOM = Cat.of({"U1": 30.0, "B1": 10.0, "D1": 15.0, "E1": 8.0, "Z1": 10.0, "T1": 8.0,
-                "K1": 4.0, "V2": 3.0, "S2": 2.0, "X2": 3.0, "B2": 2.0, "Y1": 5.0})
+_ACCOM_WEIGHTS = {"U1": 30.0, "B1": 10.0, "D1": 15.0, "E1": 8.0, "Z1": 10.0, "T1": 8.0,
+                "K1": 4.0, "V2": 3.0, "S2": 2.0, "X2": 3.0, "B2": 2.0, "Y1": 5.0}
+ACCOM = Cat.of(_ACCOM_WEIGHTS)
+# Care leavers in the year of their 17th or 18th birthday (under 18 at its start) are not in a
+# foyer (903 rule 347: T1, T2) nor, around the 17th, with former foster carers (rule 3001: Z1,
+# Z2).
+ACCOM_UNDER_18 = Cat.of({c: w for c, w in _ACCOM_WEIGHTS.items()
+                         if c not in ("Z1", "Z2", "T1", "T2")})
 # Why a child of SDQ age (4 to 16) has no score: SDQ1 (under 4 or over 17) cannot apply.
 SDQ_REASON = Cat.of({"SDQ2": 25.0, "SDQ3": 10.0, "SDQ4": 40.0, "SDQ5": 25.0})
 SW_REASON = Cat.of({"MANAGE": 20.0, "LEFTRL": 35.0, "TSPROC": 20.0, "ORGRST": 5.0,

@@ -582,6 +582,8 @@ class _Builder:
             rows[-1][9] = "E9"  # sentenced to custody
         elif uasc and age_months(dob, end) >= 192 and s.bern(0.1):
             rows[-1][9] = "E15"  # an age assessment found the young person to be an adult
+        elif not uasc and age_months(dob, end) >= 192 and s.bern(codes.LEAVING_CARE_16_17):
+            rows[-1][9] = s.pick(codes.REC_LEAVING_16_17)  # a relevant child leaves care
         else:
             rec = s.pick(codes.REC_HOME)
             if not at[0].startswith("U"):

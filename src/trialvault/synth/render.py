@@ -279,11 +279,14 @@ class LAWriter:
         # Activity and accommodation are known only for young people the LA is in touch with;
         # otherwise (died, returned home, not in touch, refused) both are 0 (903 rule 344).
         known = np.isin(in_touch, ("YES", "NREQ"))
+        under_18 = lv["dob"].to_numpy(np.int64) > np.array(
+            [add_months(ys, -12 * 18)], dtype=np.int64)
+        accom = np.where(under_18, _draw(rng, codes.ACCOM_UNDER_18, k),
+                         _draw(rng, codes.ACCOM, k))
         self._emit("oc3", year, pd.DataFrame({
             "CHILD": children, "DOB": fmt(lv["dob"], DMY),
             "IN_TOUCH": in_touch, "ACTIV": np.where(known, _draw(rng, codes.ACTIV, k), "0"),
-            "ACCOM": np.where(known, _draw(rng, codes.ACCOM, k), "0")}), "ssda903", rng,
-            "CHILD")
+            "ACCOM": np.where(known, accom, "0")}), "ssda903", rng, "CHILD")
         ad = f["adoptions"]
         dob_of = f["children"].set_index("child_id")["dob"]
         done = ad[(ad["adopted"] >= ys) & (ad["adopted"] <= ye)]
@@ -552,14 +555,14 @@ def _care_periods(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def _oc2(kids: pd.DataFrame, ys: int, ye: int, rng: np.random.Generator) -> pd.DataFrame:
     """OC2 rows of children looked after for 12 months, coherent as the DfE's rules ask: an SDQ
-    score or a reason (not 'under 4 or over 17') for those 4 or over at 31 March and under 17
-    at 1 April; conviction data from age 10, health promotion (HEALTH_CHECK) under 5 only;
-    the two intervention items only for a substance misuse problem, and whether one was
-    offered only when none was received."""
+    score or a reason (not 'under 4 or over 17') for those 4 or over at 31 March who turn 17
+    on or after 1 April (903 rule 197B counts a 17th birthday on 1 April); conviction data
+    from age 10, health promotion (HEALTH_CHECK) under 5 only; the two intervention items only
+    for a substance misuse problem, and whether one was offered only when none was received."""
     n = len(kids)
     dob = kids["dob"].to_numpy()
     age_end = age_months_vec(dob, np.full(n, ye)) // 12
-    age_start = age_months_vec(dob, np.full(n, ys)) // 12
+    age_start = age_months_vec(dob, np.full(n, ys - 1)) // 12  # age the day before 1 April
 
     def flag(p: float, applies: np.ndarray | bool = True) -> np.ndarray:
         return np.where(applies, np.where(rng.random(n) < p, "1", "0"), "")

@@ -40,7 +40,7 @@ from trialvault.synth.params import (
 from trialvault.synth.pupils import attendance, neet
 
 KINDS = ("referred", "long_stay")
-OC3_BIRTHDAYS = (19, 20, 21)
+OC3_BIRTHDAYS = (17, 18, 19, 20, 21)
 INT_COLUMNS = {"dob", "index_day", "period", "mc_dob", "rid", "ref_rid", "referral_date",
                "closure", "icpc", "start", "auth", "target", "end", "nprev", "cp_rid", "day",
                "decom", "dec", "date_placed", "date_match", "adopted", "moves", "missing"}
@@ -101,20 +101,24 @@ def year_cutoff(p: SynthParams, year: int) -> tuple[int, int]:
 
 
 def care_leavers(p: SynthParams, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """(child_id, year) of care leavers' OC3 returns: years of their 19th-21st birthdays, for
-    children who left care at 18 as relevant or former relevant children (looked after 13 weeks
-    or more since their 14th birthday and at least a day since their 16th, short breaks not
-    counted: 903 rule 1001)."""
+    """(child_id, year) of care leavers' OC3 returns, for relevant and former relevant children
+    (looked after 13 weeks or more since their 14th birthday and at least a day since their
+    16th, short breaks not counted: 903 rule 1001) who left care at 16 or over to live
+    independently or otherwise: the years of their 17th and 18th birthdays when they had left
+    care before it (903 rules 1007, 1016), and of their 19th to 21st."""
     ep = frames["episodes"]
-    at18 = ep[ep["rec"].isin(codes.REC_AT_18.items)]  # left care at 18
-    kids = frames["children"].set_index("child_id").loc[at18["child_id"].unique()]
-    kids = kids[_relevant(p, ep, kids)]
+    left = ep[ep["rec"].isin(codes.REC_AT_18.items + codes.REC_LEAVING_16_17.items)]
+    left_on = left.groupby("child_id")["dec"].max()
+    kids = frames["children"].set_index("child_id").loc[left_on.index]
+    at16 = np.array([add_months(int(d), 12 * 16) for d in kids["dob"]], dtype=np.int64)
+    kids = kids[(left_on.to_numpy() >= at16) & _relevant(p, ep, kids)]
     rows = []
     for child_id, dob in zip(kids.index, kids["dob"], strict=True):
         for age in OC3_BIRTHDAYS:
             bday = add_months(int(dob), 12 * age)
             year = int(cy(np.array([bday]))[0])
-            if bday <= p.data_end and year in p.years:
+            still_in_care = age < 19 and left_on[child_id] >= bday
+            if bday <= p.data_end and year in p.years and not still_in_care:
                 rows.append((child_id, year))
     return pd.DataFrame(rows, columns=["child_id", "year"])
 

@@ -152,10 +152,14 @@ NOT_DRAWN = {
 }
 
 
-def test_every_code_family_appears_at_a_plausible_rate(nwd_study: StudyFile) -> None:
+@pytest.fixture(scope="module")
+def big(nwd_study: StudyFile) -> SyntheticWorld:
+    return simulate(nwd_study, seed=11, scale=0.3)
+
+
+def test_every_code_family_appears_at_a_plausible_rate(big: SyntheticWorld) -> None:
     from trialvault.spec import load_code_lists
 
-    big = simulate(nwd_study, seed=11, scale=0.3)
     episodes = pd.concat([frames["episodes"] for frames in big.tables.values()])
     lists = load_code_lists()
     for column, name in (("ls", "LS"), ("rec", "REC"), ("rne", "RNE"), ("place", "PLACE")):
@@ -173,3 +177,23 @@ def test_every_code_family_appears_at_a_plausible_rate(nwd_study: StudyFile) -> 
     ended = episodes["rec"][~episodes["rec"].isin(["X1", ""])].value_counts(normalize=True)
     assert ended.index[0] == "E4A" and 0.25 < ended["E4A"] < 0.55
     assert ended[["E5", "E6"]].sum() > 0.1 and ended[["E9", "E14", "E15"]].sum() < 0.03
+
+
+def test_care_leavers_are_returned_from_17_to_21(big: SyntheticWorld) -> None:
+    """OC3 holds care leavers in the years of their 17th to 21st birthdays; at 17 and 18 only
+    those who had left care before the birthday (903 rules 1007, 1016)."""
+    from trialvault.synth.params import add_months
+    from trialvault.synth.world import care_leavers, cy
+
+    ages: set[int] = set()
+    for frames in big.tables.values():
+        leavers = care_leavers(big.params, frames)
+        dob = frames["children"].set_index("child_id")["dob"]
+        left = frames["episodes"].groupby("child_id")["dec"].max()
+        for child_id, year in zip(leavers["child_id"], leavers["year"], strict=True):
+            age = next(a for a in range(17, 22)
+                       if cy(np.array([add_months(int(dob[child_id]), 12 * a)]))[0] == year)
+            ages.add(age)
+            if age < 19:
+                assert left[child_id] < add_months(int(dob[child_id]), 12 * age)
+    assert ages == {17, 18, 19, 20, 21}
