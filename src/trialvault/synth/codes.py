@@ -53,7 +53,7 @@ FAMILY_PLACE = Cat.of({"U4": 10.0, "U6": 55.0, "U1": 5.0, "U3": 12.0, "P1": 5.0,
                        "U5": 1.0})
 # A baby placed with its mother in a family centre or mother and baby unit (R3), of the
 # residential placements of children under one.
-BABY_WITH_MOTHER = 0.15
+BABY_WITH_MOTHER = 0.8
 RESIDENTIAL_PLACE = Cat.of({"K2": 78.0, "K1": 4.0, "R1": 6.0, "S1": 6.0, "R2": 6.0})
 # Provider codes per placement type: relative and friend carers are approved by the LA's own
 # fostering service; adoption placements are made by its (regional) adoption agency; secure
@@ -72,6 +72,16 @@ PROVIDER = {
     "R3": Cat.of({"PR4": 60.0, "PR5": 40.0}),
     "H5": Cat.of({"PR4": 70.0, "PR1": 30.0}), "P2": Cat.of({"PR1": 60.0, "PR4": 40.0}),
 }
+# Temporary placements (903 T0-T4) of a period of care: a stay in hospital (T1), the child's
+# holiday (T2), cover while the foster carers are on holiday (T3), another short stay (T4) or
+# another temporary placement (T0), after which the child returns to the same placement (903
+# rule 383). Drawn after the follow-up only, so that placement moves in it (an outcome) keep
+# the outcome model's count.
+TEMPORARY_SHARE = 0.15  # of the periods of care that go on after the follow-up
+TEMPORARY_PLACE = Cat.of({"T1": 35.0, "T3": 30.0, "T4": 20.0, "T2": 10.0, "T0": 5.0})
+# Longest stays (903 rules 375, 376, 379: six weeks in hospital, three weeks of carers'
+# holiday, seven days for T4; a fortnight for the others here).
+TEMPORARY_MAX_DAYS = {"T0": 14, "T1": 42, "T2": 14, "T3": 21, "T4": 7}
 # Placements whose provider Ofsted did not register: the URN is given as 'XXXXXXX' (903 rule
 # 218 wants one for every placement type not exempt, rule 222 no real one for these).
 UNREGISTERED = frozenset({"H5", "P2"})

@@ -456,11 +456,28 @@ class _Builder:
             if end >= bday18:
                 end = bday18
             post_moves = self.distinct_days(fe, end - 1, s.poisson((end - fe) / 365 * 0.8))
+            interlude = self._interlude(fe, end, post_moves)
+        else:
+            interlude = None
         self._episodes(child_id, dob, entry, ls, starts, resid, legal_day, post_moves, end,
-                       bday18, uasc)
+                       bday18, uasc, interlude=interlude)
         self._missing(child_id, entry, end, limit, fe, miss, teen)
         self._reviews(child_id, dob, entry, end)
         return end
+
+    def _interlude(self, fe: int, end: int, moves: list[int]) -> tuple[int, int, str] | None:
+        """(first day, day back, code) of a temporary placement after the follow-up, clear of
+        the period's other moves and of its end (903 rules 380, 381), or None."""
+        s = self.s
+        if not s.bern(codes.TEMPORARY_SHARE):
+            return None
+        code = s.pick(codes.TEMPORARY_PLACE)
+        days = s.integer(1, codes.TEMPORARY_MAX_DAYS[code])
+        start = self.between(fe + 1, end - days - 2)
+        back = start + days
+        if start <= fe or back >= end - 1 or any(start - 1 <= m <= back + 1 for m in moves):
+            return None
+        return start, back, code
 
     def _place(self, dob: int, day: int, residential: bool, ls: str) -> str:
         s = self.s
@@ -493,8 +510,8 @@ class _Builder:
         """(PLACE, PLACE_PROVIDER, URN, PL_POST) of a placement of type `place` with one of
         the LA's providers; a change of placement differs from `before` in one of them."""
         s = self.s
-        if place == "P1" and not home:
-            place = "U6"
+        if place == "P1" and (not home or (before is not None and before[0] == "P1")):
+            place = "U6"  # no home to go to, or a move away from it (903 rules 435, 436)
         if place == "P1":
             return place, "PR0", "", home
         options = providers_for(self.p.seed, self.la, self._area, place)
@@ -523,7 +540,8 @@ class _Builder:
 
     def _episodes(self, child_id: str, dob: int, entry: int, ls: str, starts: list[int],
                   resid: list[bool], legal_day: int, post_moves: list[int], end: int,
-                  bday18: int, uasc: bool, final_rec: str | None = None) -> None:
+                  bday18: int, uasc: bool, final_rec: str | None = None,
+                  interlude: tuple[int, int, str] | None = None) -> None:
         s = self.s
         cin = "N8" if uasc else s.pick(codes.CIN_903)
         # An unaccompanied asylum-seeking child has no home address in England: no home
@@ -535,11 +553,16 @@ class _Builder:
         if legal_day != NA:
             plan.append((legal_day, "L", None))
         plan += [(d, "move", s.bern(0.15)) for d in post_moves]
+        if interlude is not None:
+            plan += [(interlude[0], "away", None), (interlude[1], "back", None)]
         plan.sort(key=lambda t: t[0])
         at: tuple[str, str, str, str] = ("", "", "", "")
+        usual = at
         rows: list[list[Any]] = []
         for day, kind, residential in plan:
-            rne = "S" if kind == "S" else "L" if kind == "L" else s.pick(codes.MOVE_RNE)
+            temporary = kind in ("away", "back")
+            rne = "S" if kind == "S" else "L" if kind == "L" else "P" if temporary else \
+                s.pick(codes.MOVE_RNE)
             if kind == "L":
                 new_ls = "C1" if self._next_ls == "V2" and at[0] == "P1" else self._next_ls
                 if new_ls == ls:
@@ -556,6 +579,17 @@ class _Builder:
                     ls = nxt
             if kind == "L":
                 pass
+            elif kind == "away" and interlude is not None:
+                # A temporary placement has no provider or URN (903 rules 213, 222); cover for
+                # foster carers' holiday only when the child is fostered (else another kind of
+                # temporary placement, of the same length).
+                code = interlude[2]
+                if code == "T3" and not at[0].startswith("U"):
+                    code = "T0"
+                usual = at
+                at = (code, "", "", self.postcode(near=1.0))
+            elif kind == "back":
+                at = usual  # the usual placement again, as it was (903 rule 383)
             elif rne in ("T", "U") and at[0] in codes.LONG_TERM and not residential:
                 # Same carers, new placement: short-term fostering becomes long-term.
                 at = (codes.LONG_TERM[at[0]], *at[1:])
@@ -567,8 +601,9 @@ class _Builder:
             if rows:
                 rows[-1][8] = day
                 rows[-1][9] = "X1"
+                # No reason for a change into or out of a temporary placement (903 rule 226).
                 rows[-1][10] = self._place_change(dob, day) if rne in ("P", "B", "T", "U") \
-                    else ""
+                    and not temporary else ""
             rows.append([self.rid(), child_id, day, rne, ls, cin, at[0], at[1], NA, "", "",
                          home, at[3], at[2]])
         rows[-1][8] = end

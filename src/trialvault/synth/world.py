@@ -547,7 +547,8 @@ def code_list_check(p: SynthParams, frames: dict[str, pd.DataFrame]) -> dict[str
                       ("provider", "PLACE_PROVIDER")):
         for year in p.years:
             shown = vis & (first <= year) & (last >= year)
-            invalid = set(ep[col].to_numpy()[shown]) - lists[name].valid_in(year)
+            # (A blank is a code not given: a temporary placement has no provider.)
+            invalid = set(ep[col].to_numpy()[shown]) - lists[name].valid_in(year) - {""}
             if invalid:
                 bad.setdefault(name, set()).update(invalid)
     return bad
