@@ -82,6 +82,10 @@ TEMPORARY_PLACE = Cat.of({"T1": 35.0, "T3": 30.0, "T4": 20.0, "T2": 10.0, "T0": 
 # Longest stays (903 rules 375, 376, 379: six weeks in hospital, three weeks of carers'
 # holiday, seven days for T4; a fortnight for the others here).
 TEMPORARY_MAX_DAYS = {"T0": 14, "T1": 42, "T2": 14, "T3": 21, "T4": 7}
+# 'Other placement' (Z1; from 2025-26 split into Z11-Z14), of teenagers' placements out of
+# residential care: no provider or URN (903 rules 213, 218, 222).
+OTHER_PLACEMENT_SHARE = 0.02
+OTHER_PLACE_SPLIT = Cat.of({"Z11": 1.0, "Z12": 1.0, "Z13": 1.0, "Z14": 1.0})
 # Placements whose provider Ofsted did not register: the URN is given as 'XXXXXXX' (903 rule
 # 218 wants one for every placement type not exempt, rule 222 no real one for these).
 UNREGISTERED = frozenset({"H5", "P2"})

@@ -29,6 +29,9 @@ K3_FROM = day_of(dt.date(2024, 4, 1))  # K3 exists from collection year 2025
 # registered with Ofsted (an H5 placement then needs its URN, 903 rule 230) and P2 is withdrawn
 # (903 rule 217t). Registered H5 placements of the months before K3 are not drawn.
 UNREGISTERED_UNTIL = day_of(dt.date(2023, 10, 28))
+# Z1 is a code up to the 2024-25 return and Z11-Z14 from 2025-26 (903 rule 146): a placement
+# is Z1 only when it ends by 31 March 2025 and one of Z11-Z14 only when it starts after.
+Z1_UNTIL = day_of(dt.date(2025, 3, 31))
 
 
 @dataclass
@@ -180,6 +183,7 @@ class CareEpisodes(Draws):
         at: tuple[str, str, str, str] = ("", "", "", "")
         usual = at
         rows: list[list[Any]] = []
+        placed_on = [d for d, kind, _ in plan if kind in ("S", "move")]
         for day, kind, residential in plan:
             temporary = kind in ("away", "back")
             rne = "S" if kind == "S" else "L" if kind == "L" else "P" if temporary else \
@@ -219,6 +223,10 @@ class CareEpisodes(Draws):
                     rne = "P" if rne == "T" else "B"  # same carers only for foster placements
                 place = self._place(dob, day, bool(residential), ls)
                 at = self._at(place, home, at if rows else None)
+                until = min((d for d in placed_on if d > day), default=end)
+                other = self._other_placement(dob, day, until, bool(residential))
+                if other is not None:
+                    at = (other, "", "", self.postcode(near=1.0))
             if rows:
                 rows[-1][8] = day
                 rows[-1][9] = "X1"
@@ -247,6 +255,16 @@ class CareEpisodes(Draws):
             rows[-1][9] = rec
         for row in rows:
             self.out.add("episodes", tuple(row))
+
+    def _other_placement(self, dob: int, day: int, until: int, residential: bool) -> str | None:
+        """Z1 (or Z11-Z14 from 2025-26) for a few teenagers' placements from `day` to `until`,
+        or None."""
+        s = self.s
+        if residential or age_months(dob, day) < 144 or not s.bern(codes.OTHER_PLACEMENT_SHARE):
+            return None
+        if until <= Z1_UNTIL:
+            return "Z1"
+        return s.pick(codes.OTHER_PLACE_SPLIT) if day > Z1_UNTIL else None
 
     def _place_change(self, dob: int, day: int) -> str:
         """REASON_PLACE_CHANGE; custody only from age 10 (903 rule 234), realistically 12."""
@@ -284,9 +302,11 @@ class CareEpisodes(Draws):
             self.out.add("episodes", (self.rid(), child_id, order, "L", "E1", last[5], last[6],
                                       last[7], placed, "X1", "CARPL", last[11], last[12],
                                       last[13]))
+            adopters = self.postcode(near=0.4, far=0.1)
+            if adopters == last[11]:
+                adopters = self.postcode(near=1.0)  # not the birth family's (903 rule 392d)
             self.out.add("episodes", (self.rid(), child_id, placed, "P", "E1", last[5], "A6",
-                                      code, adopted, rec, "", last[11],
-                                      self.postcode(near=0.4, far=0.1), urn))
+                                      code, adopted, rec, "", last[11], adopters, urn))
         # The decision that the child should be placed for adoption (the placement order here)
         # comes before the match with adopters, and the match before the placement (903 333).
         self.out.add("adoptions", (child_id, order, self.between(order, placed), adopted,
