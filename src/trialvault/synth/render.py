@@ -258,15 +258,18 @@ class LAWriter:
     def _other_903(self, f: dict[str, pd.DataFrame], e: pd.DataFrame, h: pd.DataFrame,
                    leavers: pd.DataFrame, year: int, ys: int, ye: int,
                    rng: np.random.Generator) -> None:
-        # Looked after for 12 months at 31 March: in an in-year extract (the last year, known up
-        # to data_period.end) the children in care at the extract who will have been by then,
-        # as a case management system reports them (903 rule 191).
+        # Looked after for 12 months at 31 March: in care since 1 April of the year before or
+        # earlier and still on 31 March (a period ending that day counts, as in the DfE's
+        # expression and rule 191); in an in-year extract (the last year, known up to
+        # data_period.end) the children in care at the extract who will have been by then, as
+        # a case management system reports them.
         march = day_of(dt.date(year, 3, 31))
         per = _care_periods(f)
         in_care = h[h["child_id"].isin(set(e["child_id"]))]
         pc = per.loc[in_care["child_id"]]
-        long_enough = (pc["start"].to_numpy() <= march - 365) & (
-            pc["open_"].to_numpy() | (pc["stop"].to_numpy() > ye))
+        stop = pc["stop"].to_numpy()
+        still_in_care = stop >= march if ye == march else stop > ye
+        long_enough = (pc["start"].to_numpy() <= ys) & (pc["open_"].to_numpy() | still_in_care)
         oc2_kids = in_care[long_enough]
         self._emit("oc2", year, _oc2(oc2_kids, ys, march, rng), "ssda903", rng, "CHILD")
         lv = h[h["child_id"].isin(set(leavers.loc[leavers["year"] == year, "child_id"]))]
