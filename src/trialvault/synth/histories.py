@@ -193,14 +193,16 @@ class _Builder(CareEpisodes):
             return 0
         rid = self.rid()
         had_cp = s.bern(0.3)
+        # A plan with no enquiry in this referral starts on the day of the initial conference
+        # the CIN details record (CIN rules 2883, 2885).
+        icpc = start + 35 if had_cp else NA
         self.out.add("referrals", (rid, child_id, start, s.pick(codes.REFERRAL_SOURCE),
-                                   s.pick(codes.PRIMARY_NEED), end, "RC7", False, NA))
+                                   s.pick(codes.PRIMARY_NEED), end, "RC7", False, icpc))
         self.out.add("assessments", (self.rid(), rid, child_id, start + 2, start + 30,
                                      self._factors(dob, start)))
         if had_cp:
             cat = s.pick(codes.ABUSE)
-            cp_start = start + 35
-            self.out.add("cp_plans", (self.rid(), rid, child_id, cp_start, end, cat, cat, 0))
+            self.out.add("cp_plans", (self.rid(), rid, child_id, icpc, end, cat, cat, 0))
         return int(had_cp)
 
     def _factors(self, dob: int, day: int) -> str:
