@@ -9,6 +9,7 @@ reviews. Everything is drawn from the chunk's one `Stream`, in a fixed order.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,12 +323,20 @@ class CareEpisodes(Draws):
         days = self.distinct_days(entry, fu_last, k)
         if teen and end > fe:
             days += self.distinct_days(fe, end - 1, s.poisson((end - fe) / 365 * 1.2))
+        self._spells(child_id, days, end,
+                     lambda: s.integer(0, 1) if s.bern(0.6) else s.integer(1, 6))
+
+    def _spells(self, child_id: str, days: list[int], end: int,
+                length: Callable[[], int]) -> None:
+        """Missing spells from `days`, each over before the next starts (903 rule 574) and
+        back before care ends (rule 580)."""
         for i, d in enumerate(days):
-            stop = d + (s.integer(0, 1) if s.bern(0.6) else s.integer(1, 6))
+            stop = d + length()
             if i + 1 < len(days):
                 stop = min(stop, days[i + 1] - 1)
-            stop = max(d, min(stop, end - 1))  # back before care ends (903 rule 580)
-            self.out.add("missing", (self.rid(), child_id, s.pick(codes.MISSING_TYPE), d, stop))
+            stop = max(d, min(stop, end - 1))
+            self.out.add("missing", (self.rid(), child_id, self.s.pick(codes.MISSING_TYPE), d,
+                                     stop))
 
     def _reviews(self, child_id: str, dob: int, entry: int, end: int) -> None:
         s = self.s

@@ -479,15 +479,9 @@ class _Builder(CareEpisodes):
                                              self._factors(dob, day)))
         if teen:
             k = s.poisson((min(end, p.data_end) - p.data_start) / 365 * 1.0)
-            # Spells only while looked after (903 rules 578 and 581), each over before the
-            # next starts (rule 574).
+            # Spells only while looked after (903 rules 578 and 581).
             days = self.distinct_days(max(entry, p.data_start - 270), min(end, p.data_end) - 1, k)
-            for i, d in enumerate(days):
-                stop = min(d + s.integer(0, 3), end - 1)
-                if i + 1 < len(days):
-                    stop = max(d, min(stop, days[i + 1] - 1))
-                self.out.add("missing", (self.rid(), child_id, s.pick(codes.MISSING_TYPE), d,
-                                         stop))
+            self._spells(child_id, days, end, lambda: s.integer(0, 3))
         self._reviews(child_id, dob, entry, end)
 
 

@@ -192,8 +192,8 @@ class LAWriter:
         mc_dob = h["mc_dob"].to_numpy()
         # A first child born after the mother's latest episode ended this year is not reported
         # (903 rule 625 compares with that end date).
-        latest_end = pd.Series(np.where(closed, dec, ye), index=e["child_id"].to_numpy())
-        latest_end = latest_end[closed].groupby(level=0).max()
+        latest_end = pd.Series(dec[closed], index=e["child_id"].to_numpy()[closed])
+        latest_end = latest_end.groupby(level=0).max()
         until = latest_end.reindex(h["child_id"].to_numpy()).fillna(ye).to_numpy()
         is_mother = (h["mother"].to_numpy() == "1") & (mc_dob >= 0) & (mc_dob <= until)
         mother = np.where(h["child_id"].isin(set(e["child_id"])).to_numpy()
@@ -282,8 +282,7 @@ class LAWriter:
         # Activity and accommodation are known only for young people the LA is in touch with;
         # otherwise (died, returned home, not in touch, refused) both are 0 (903 rule 344).
         known = np.isin(in_touch, ("YES", "NREQ"))
-        under_18 = lv["dob"].to_numpy(np.int64) > np.array(
-            [add_months(ys, -12 * 18)], dtype=np.int64)
+        under_18 = lv["dob"].to_numpy(np.int64) > add_months(ys, -12 * 18)
         accom = np.where(under_18, _draw(rng, codes.ACCOM_UNDER_18, k),
                          _draw(rng, codes.ACCOM, k))
         self._emit("oc3", year, pd.DataFrame({
