@@ -94,8 +94,7 @@ def main() -> None:
     parser.add_argument("--period", choices=["half-year", "year"], default="half-year")
     args = parser.parse_args()
     study = load_study(STUDY)
-    study = study.model_copy(update={"disclosure": study.disclosure.model_copy(
-        update={"table_period": args.period})})
+    study = study.replace(disclosure=study.disclosure.replace(table_period=args.period))
     results = example_results(study, seed=args.seed, scale=args.scale)
     base_s, base_hits = cpu(lambda: primary_only(results, study), args.repeat)
     full_s, release = cpu(lambda: check_results(results, study), args.repeat)

@@ -6,6 +6,7 @@ keeps them equal.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 
@@ -116,3 +117,31 @@ class ReturnHasQueries(TrialvaultError):
     """`prepare --fail-on query`: the validation found DfE queries (and no errors)."""
 
     exit_code = 10
+
+
+# msgspec's words for a refused value, and where it was: "<what> - at `$.a[1].b`".
+_STRUCT_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<at>[^`]*)`)?$", re.S)
+_FIELD = re.compile(r"^Object (?P<kind>missing required|contains unknown) field `(?P<name>[^`]+)`$")
+# A check across fields (`__post_init__`) starts its message with the field it is about.
+_NAMED = re.compile(r"^(?P<name>[A-Za-z_][\w.]*): (?P<what>.+)$", re.S)
+
+
+def describe_struct_error(message: str, *, file_kind: str, within: str = "") -> str:
+    """One refusal of a spec or study file (a msgspec ValidationError's text) as the key it is
+    about, dotted as in the file (`local_authorities.1.dfe_code`), and what is wrong with it.
+
+    msgspec writes a mapping's key as `[...]`: a caller that converts a mapping's entries one by
+    one passes the entry's own key as `within`."""
+    found = _STRUCT_ERROR.match(message)
+    what, at = (found["what"], found["at"] or "") if found else (message, "")
+    path = [p for p in [*within.split("."), *re.split(r"[.\[\]]+", at)] if p]
+    field = _FIELD.match(what)
+    if field:
+        key = ".".join([*path, field["name"]])
+        if field["kind"] == "missing required":
+            return f"key '{key}' is missing"
+        return f"key '{key}' is not a known {file_kind} key"
+    named = _NAMED.match(what)
+    if named:
+        path, what = [*path, named["name"]], named["what"]
+    return f"key '{'.'.join(path) or '(top level)'}': {what}"

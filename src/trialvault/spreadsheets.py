@@ -23,9 +23,10 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Iterable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import xlsxwriter
+if TYPE_CHECKING:
+    import xlsxwriter
 
 # A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice Calc or
 # Google Sheets (OWASP, "CSV Injection").
@@ -110,6 +111,10 @@ def new_workbook(target: str | IO[bytes], *, constant_memory: bool = False,
             settings["tmpdir"] = tmpdir
     else:
         settings.setdefault("in_memory", True)
+    # Imported here: the LA's report (`write_plain_xlsx`) needs no xlsxwriter, and its command
+    # is held to the public validator's peak memory (issue 19).
+    import xlsxwriter
+
     return xlsxwriter.Workbook(target, settings)
 
 

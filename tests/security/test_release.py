@@ -27,6 +27,7 @@ from trialvault.disclose import (
     write_release,
 )
 from trialvault.errors import IntegrityError, PolicyRefusal
+from trialvault.study import study_json
 from trialvault.trust import FAST_TEST_KDF, Keyring
 from trialvault.vault import add_user, init_vault, open_vault
 from trialvault.vault.store import connect_file
@@ -87,7 +88,7 @@ def test_a_swapped_study_file_is_refused(vault: Path, tmp_path: Path) -> None:
     with pytest.raises(PolicyRefusal, match="differs from the one in force"):
         request_release(vault, "ana", PW["ana"], weak)
     path = tmp_path / "weak.json"
-    path.write_text(weak.model_dump_json())
+    path.write_text(study_json(weak))
     same = STUDY()
     rid = request_release(vault, "ana", PW["ana"], same)  # the run's own study: accepted
     _, checked = show_release(vault, "oc", PW["oc"], rid)

@@ -177,9 +177,8 @@ def with_drawn_order(study: StudyFile, seed: int) -> StudyFile:
     order = np.random.default_rng(np.random.SeedSequence([seed, 1711])).permutation(
         len(rollout))
     dates = [rollout[i].step_date for i in order]
-    steps = [r.model_copy(update={"step_date": d}) for r, d in zip(rollout, dates, strict=True)]
-    return study.model_copy(update={"design": study.design.model_copy(
-        update={"rollout": steps})})
+    steps = [r.replace(step_date=d) for r, d in zip(rollout, dates, strict=True)]
+    return study.replace(design=study.design.replace(rollout=steps))
 
 
 def _one_trial(task: tuple[StudyFile, int, bool, dict[str, float], dict[str, float], bool, bool]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import msgspec
 import numpy as np
 import pandas as pd
 
@@ -405,7 +406,7 @@ def check_results(results: ResultsInput, study: StudyFile, *, rounding: bool = T
     if any(not f["all_protected"] for f in findings):
         reviews[COHORT].status = "fail"
     return CheckedRelease(
-        study_id=study.study.id, rules=rules.model_dump(), outputs=outputs, reviews=reviews,
+        study_id=study.study.id, rules=msgspec.to_builtins(rules), outputs=outputs, reviews=reviews,
         provenance=dict(results.provenance),
         periods=[{"label": p.label, "start": p.start.isoformat()} for p in results.periods],
         la_order=[{"code": str(code), "name": study.la(code).name,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
+import msgspec
 from markdown_it import MarkdownIt
 
 from trialvault.disclose.outputs import CheckedRelease
@@ -194,7 +195,7 @@ def render_html(release: CheckedRelease, meta: dict[str, Any], verification: Any
 
 def render_public_markdown(release: CheckedRelease, meta: dict[str, Any]) -> str:
     """The note that leaves with the release: rules in words, outputs, approvals."""
-    rules = Disclosure.model_validate(release.rules)
+    rules = msgspec.convert(release.rules, Disclosure)
     return _env().from_string(_PUBLIC).render(
         release=release, meta=meta, rules=public_rules(rules),
         unknown_note=" (The data's origin is not recorded in the packages; a release is "

@@ -31,6 +31,7 @@ from trialvault.disclose.inputs import (
     ResultsInput,
 )
 from trialvault.errors import PolicyRefusal
+from trialvault.study.load import parse_study, study_from_json, study_json
 from trialvault.study.model import StudyFile
 
 # Provenance fields a release may carry (no counts, no paths beyond the study file's name).
@@ -41,7 +42,7 @@ EVENT_TABLES = ("referrals", "assessments", "s47", "cin_plans", "cp_plans", "cla
 
 
 def model_hash(study: StudyFile) -> str:
-    return hashlib.sha256(study.model_dump_json().encode("utf-8")).hexdigest()
+    return hashlib.sha256(study_json(study).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -113,14 +114,14 @@ def run_study(con: duckdb.DuckDBPyConnection, run_id: str, provenance: dict[str,
         if not ok:
             raise PolicyRefusal(f"the study file given is not the one evaluation run {run_id} "
                                 "used: a release applies the rules in force for its run")
-        text = given.model_dump_json()
+        text = study_json(given)
         return RunStudy(given, text, "json", hashlib.sha256(text.encode()).hexdigest(),
                         model_hash(given), None)
     text, fmt, sha, name = str(row[0]), str(row[1]), str(row[2]), row[4]
     if hashlib.sha256(text.encode("utf-8")).hexdigest() != sha:
         raise PolicyRefusal(f"the study file stored with run {run_id} does not match its hash")
-    study = (StudyFile.model_validate(tomllib.loads(text)) if fmt == "toml"
-             else StudyFile.model_validate_json(text))
+    study = (parse_study(tomllib.loads(text)) if fmt == "toml"
+             else study_from_json(text))
     if given is not None and model_hash(given) != model_hash(study) and given_sha256 != sha:
         raise PolicyRefusal(f"the study file given differs from the one in force when "
                             f"evaluation run {run_id} was made (SHA-256 {sha[:12]}…): a "

@@ -37,10 +37,10 @@ from trialvault.disclose.across import Earlier
 from trialvault.disclose.check import check_results
 from trialvault.disclose.from_vault import read_results
 from trialvault.disclose.outputs import CheckedRelease
-from trialvault.errors import IntegrityError, NotFound, PolicyRefusal
+from trialvault.errors import IntegrityError, NotFound, PolicyRefusal, StudyFileError
 from trialvault.progress import ProgressCallback, no_progress
 from trialvault.short_ids import resolve
-from trialvault.study.load import load_study, study_hash
+from trialvault.study.load import load_study, study_from_json, study_hash, study_json
 from trialvault.study.model import StudyFile
 
 if TYPE_CHECKING:
@@ -216,8 +216,8 @@ def request(s: VaultSession, *, study: StudyFile | Path | None = None,
     ensure_schema(con)
     release_id = f"REL-{dt.datetime.now(dt.UTC):%Y%m%d}-{uuid.uuid4().hex[:8]}"
     public, internal = checked.public_json(), checked.internal_json()
-    study_json = model.model_dump_json()
-    content = ap.content_hash(public, internal, study_json)
+    model_json = study_json(model)
+    content = ap.content_hash(public, internal, model_json)
     at = _now()
     begin = s.begin_entry.seq if s.begin_entry is not None else 0
     body = ap.request_body(vault_id=s.vault_id, release_id=release_id, run_id=read.run_id,
@@ -324,9 +324,9 @@ def load(con: duckdb.DuckDBPyConnection, release_id: str) -> StoredRelease:
     try:
         public = json.loads(row[9])
         internal = json.loads(row[10]) if row[10] else {}
-        study = StudyFile.model_validate_json(str(row[8]))
+        study = study_from_json(str(row[8]))
         checked = CheckedRelease.from_json(public, internal)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, StudyFileError) as exc:
         raise IntegrityError(f"release {release_id}: stored release is unreadable "
                              f"({type(exc).__name__})") from None
     body = json.loads(row[11]) if row[11] else {}

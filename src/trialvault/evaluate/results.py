@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from trialvault.study.load import parse_study, study_from_json, study_hash, study_json
 from trialvault.study.model import StudyFile
 
 RESULTS_SCHEMA = "results"
@@ -161,13 +162,12 @@ def package_versions() -> dict[str, str]:
 
 def study_model_hash(study: StudyFile) -> str:
     """SHA-256 of the study model's canonical JSON (used when no file path is at hand)."""
-    return hashlib.sha256(study.model_dump_json().encode("utf-8")).hexdigest()
+    return hashlib.sha256(study_json(study).encode("utf-8")).hexdigest()
 
 
 def collect_provenance(con: duckdb.DuckDBPyConnection, study: StudyFile, *, seed: int,
                        study_path: Path | None = None) -> dict[str, Any]:
     """Audit head (when `con` is a vault), study hash, package versions, seed."""
-    from trialvault.study.load import study_hash
     from trialvault.vault.audit import head
 
     is_vault = con.execute(
@@ -184,7 +184,7 @@ def collect_provenance(con: duckdb.DuckDBPyConnection, study: StudyFile, *, seed
                                        "text": study_path.read_bytes().decode("utf-8")}}
     else:
         study_id = {"study_file": None, "study_model_sha256": study_model_hash(study),
-                    STUDY_SOURCE_KEY: {"format": "json", "text": study.model_dump_json()}}
+                    STUDY_SOURCE_KEY: {"format": "json", "text": study_json(study)}}
     a = study.analysis
     return {"study_id": study.study.id, **study_id, **audit, "seed": seed,
             "packages": package_versions(),
@@ -251,8 +251,8 @@ def _write_run_study(con: duckdb.DuckDBPyConnection, run_id: str, prov: dict[str
     import tomllib
 
     text = str(source["text"])
-    model = (StudyFile.model_validate(tomllib.loads(text)) if source["format"] == "toml"
-             else StudyFile.model_validate_json(text))
+    model = (parse_study(tomllib.loads(text)) if source["format"] == "toml"
+             else study_from_json(text))
     con.execute(RUN_STUDY_DDL)
     con.execute(f"INSERT INTO {RESULTS_SCHEMA}.run_study VALUES (?, ?, ?, ?, ?, ?)", [
         run_id, prov.get("study_file"), source["format"],

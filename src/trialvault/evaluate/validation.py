@@ -32,8 +32,8 @@ def load_harmonised_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, 
 
 def primary_only(study: StudyFile) -> StudyFile:
     """The study with its primary outcome only (the plan's other settings unchanged)."""
-    analysis = study.analysis.model_copy(update={"outcomes": [study.analysis.primary_outcome]})
-    return study.model_copy(update={"analysis": analysis})
+    analysis = study.analysis.replace(outcomes=[study.analysis.primary_outcome])
+    return study.replace(analysis=analysis)
 
 
 def simulate(study: StudyFile, *, seed: int, scale: float, effects: dict[str, float]) -> Any:

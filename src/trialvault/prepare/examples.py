@@ -75,8 +75,8 @@ def _flagged(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, rule: Rule,
     # Only the tables the rule says it reads are loaded, so a rule whose SQL reads a table it
     # does not declare fails here.
     wanted = ruleset.base_tables((rule.table, *rule.tables))
-    only = layout.model_copy(update={"tables": {n: t for n, t in layout.tables.items()
-                                                if n in wanted}})
+    only = layout.replace(tables={n: t for n, t in layout.tables.items()
+                                                if n in wanted})
     source = SourceTables(format=fmt, tables={
         name: _table(fmt, name, [{k: v for k, v in r.items() if k != "_flag"} for r in rows],
                      year)

@@ -1,8 +1,8 @@
 """The data spec as data: input-format layouts and DfE code lists, loaded from YAML.
 
-Every model is frozen and forbids unknown keys, so a typo in a spec file is an error naming the
-key. Duplicate YAML keys (a code listed twice, a table defined twice) are refused too: PyYAML
-would silently keep the last one.
+Every model is a frozen msgspec struct that forbids unknown keys, so a typo in a spec file is an
+error naming the key; checks across fields run in `__post_init__`. Duplicate YAML keys (a code
+listed twice, a table defined twice) are refused too: PyYAML would silently keep the last one.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from msgspec import Meta
 
-from trialvault.errors import InputFileError
+from trialvault.errors import InputFileError, describe_struct_error
 
 SPEC_DIR = Path(__file__).resolve().parent
 LAYOUT_DIR = SPEC_DIR / "layouts"
@@ -25,56 +26,63 @@ FORMATS: tuple[str, ...] = ("ssda903", "cin_census", "education", "neet")
 ColumnType = Literal["string", "date", "integer", "boolean"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    def replace(self, **changes: Any) -> Any:
+        """A copy with `changes` (not checked again)."""
+        return msgspec.structs.replace(self, **changes)
 
 
-class ColumnLayout(_Frozen):
+class ColumnLayout(_Frozen, frozen=True, kw_only=True):
     """One column (CSV) or element (XML) of an input table."""
 
-    name: str = Field(min_length=1, description="DfE column / element name as in the file")
+    name: Annotated[str, Meta(min_length=1, description="DfE column / element name as in the file")]
     type: ColumnType
     required: bool
-    code_list: str | None = Field(description="Name of a code list in codelists.yaml, or null")
-    identifier: bool = Field(description="A direct identifier that prepare drops (UPN, DOB, ...)")
-    field: str | None = Field(description="Harmonised field it maps to (docs/architecture.md)")
-    xml_name: str | None = Field(default=None, description="XML element name where it differs")
-    xml_only: bool = Field(default=False, description="Only the XML form carries it (the CSV "
-                           "file of the table has no such column)")
+    code_list: Annotated[str | None, Meta(
+        description="Name of a code list in codelists.yaml, or null")]
+    identifier: Annotated[bool, Meta(
+        description="A direct identifier that prepare drops (UPN, DOB, ...)")]
+    field: Annotated[str | None, Meta(
+        description="Harmonised field it maps to (docs/architecture.md)")]
+    xml_name: Annotated[str | None, Meta(description="XML element name where it differs")] = None
+    xml_only: Annotated[bool, Meta(
+        description="Only the XML form carries it (the CSV file of the table has no such column)")] = False
     description: str | None = None
-    valid_from: int | None = Field(default=None, description="First collection year it exists")
-    valid_to: int | None = Field(default=None, description="Last collection year it exists")
+    valid_from: Annotated[int | None, Meta(description="First collection year it exists")] = None
+    valid_to: Annotated[int | None, Meta(description="Last collection year it exists")] = None
 
     def valid_in(self, year: int) -> bool:
         return (self.valid_from is None or year >= self.valid_from) and (
             self.valid_to is None or year <= self.valid_to)
 
 
-class TableLayout(_Frozen):
+class TableLayout(_Frozen, frozen=True, kw_only=True):
     """One table of a format: a CSV file or an XML block."""
 
     name: str
-    columns: list[ColumnLayout] = Field(min_length=1)
-    file: str | None = Field(default=None, description="CSV file name (CSV formats)")
-    xml_element: str | None = Field(default=None, description="SSDA903 XML element of a row")
-    xml_path: str | None = Field(default=None, description="CIN XML path of the block")
-    harmonised: str | None = Field(description="Harmonised table it feeds, or null (dropped)")
-    key: list[str] = Field(description="Natural key columns (one row per key)")
-    repeated: bool = Field(default=False, description="Element repeats inside its parent")
-    reference: bool = Field(default=False, description="Reference data the LA supplies beside "
-                            "the return (e.g. a postcode directory), not a table of the return")
+    columns: Annotated[list[ColumnLayout], Meta(min_length=1)]
+    file: Annotated[str | None, Meta(description="CSV file name (CSV formats)")] = None
+    xml_element: Annotated[str | None, Meta(description="SSDA903 XML element of a row")] = None
+    xml_path: Annotated[str | None, Meta(description="CIN XML path of the block")] = None
+    harmonised: Annotated[str | None, Meta(
+        description="Harmonised table it feeds, or null (dropped)")]
+    key: Annotated[list[str], Meta(description="Natural key columns (one row per key)")]
+    repeated: Annotated[bool, Meta(description="Element repeats inside its parent")] = False
+    reference: Annotated[bool, Meta(
+        description="Reference data the LA supplies beside the return (e.g. a postcode directory), "
+        "not a table of the return")] = False
     description: str | None = None
-    activity: list[str] = Field(default_factory=list, max_length=2, description=(
-        "Date columns giving the span of what the row records ([start, end], or [date] for an "
-        "event; an empty end is still open). A row whose span misses the study's data period "
-        "is not packaged; rows of a table without one follow their collection year"))
-    derived: dict[str, str] = Field(default_factory=dict,
-                                    description="Harmonised fields derived, and how")
+    activity: Annotated[list[str], Meta(
+        max_length=2, description="Date columns giving the span of what the row records ([start, "
+        "end], or [date] for an event; an empty end is still open). A row whose span misses the "
+        "study's data period is not packaged; rows of a table without one follow their collection "
+        "year")] = msgspec.field(default_factory=list)
+    derived: Annotated[dict[str, str], Meta(
+        description="Harmonised fields derived, and how")] = msgspec.field(default_factory=dict)
     valid_from: int | None = None
     valid_to: int | None = None
 
-    @model_validator(mode="after")
-    def _columns_unique(self) -> TableLayout:
+    def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -86,7 +94,6 @@ class TableLayout(_Frozen):
         if set(self.activity) - dates:
             raise ValueError(f"table {self.name}: activity names columns that are not dates "
                              f"{sorted(set(self.activity) - dates)}")
-        return self
 
     @property
     def column_names(self) -> list[str]:
@@ -118,31 +125,22 @@ class TableLayout(_Frozen):
         return [c.name for c in self.columns if c.identifier]
 
 
-class FormatLayout(_Frozen):
+class FormatLayout(_Frozen, frozen=True, kw_only=True):
     """A whole input format: its tables and how its files are laid out."""
 
     format: str
     title: str
-    specification: str = Field(description="The public DfE specification the layout follows")
+    specification: Annotated[str, Meta(
+        description="The public DfE specification the layout follows")]
     container: Literal["csv_set", "csv", "xml"]
     date_format: str
-    upper_case: bool = Field(default=False, description="Coded values are compared upper-cased "
-                             "(DfE codes are upper case; a lower-case one is the same code)")
+    upper_case: Annotated[bool, Meta(
+        description="Coded values are compared upper-cased (DfE codes are upper case; a lower-case "
+        "one is the same code)")] = False
     xml_root: str | None = None
     xml_child: str | None = None
     collection_year_from: str | None = None
-    tables: dict[str, TableLayout] = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _name_tables(cls, data: Any) -> Any:
-        # Tables are keyed by name in YAML; copy the key into each table so it knows its name.
-        if isinstance(data, dict) and isinstance(data.get("tables"), dict):
-            tables = {}
-            for name, table in data["tables"].items():
-                tables[name] = {"name": name, **table} if isinstance(table, dict) else table
-            data = {**data, "tables": tables}
-        return data
+    tables: Annotated[dict[str, TableLayout], Meta(min_length=1)]
 
     def table(self, name: str) -> TableLayout:
         try:
@@ -151,48 +149,25 @@ class FormatLayout(_Frozen):
             raise KeyError(f"format {self.format} has no table {name}") from None
 
 
-class CodeValidity(_Frozen):
+class CodeValidity(_Frozen, frozen=True, kw_only=True):
     valid_from: int | None = None
     valid_to: int | None = None
 
 
-class CodeList(_Frozen):
+class CodeList(_Frozen, frozen=True, kw_only=True):
     """A DfE code list: code -> label, with the collection years each code is valid in."""
 
     name: str
     title: str
-    codes: dict[str, str] = Field(min_length=1)
-    validity: dict[str, CodeValidity] = Field(default_factory=dict)
-    harmonised_to: dict[str, str] = Field(
-        default_factory=dict, description="Old code -> the code the harmonised tables keep")
+    codes: Annotated[dict[str, str], Meta(min_length=1)]
+    validity: dict[str, CodeValidity] = msgspec.field(default_factory=dict)
+    harmonised_to: Annotated[dict[str, str], Meta(
+        description="Old code -> the code the harmonised tables keep")] = msgspec.field(default_factory=dict)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _split_entries(cls, data: Any) -> Any:
-        # YAML entries are either `CODE: label` or `CODE: {label, valid_from, valid_to}`.
-        if not isinstance(data, dict) or not isinstance(data.get("codes"), dict):
-            return data
-        codes: dict[str, Any] = {}
-        validity: dict[str, Any] = {}
-        for code, entry in data["codes"].items():
-            if isinstance(entry, dict):
-                extra = sorted(set(entry) - {"label", "valid_from", "valid_to"})
-                if extra or "label" not in entry:
-                    raise ValueError(f"code {code}: entry needs 'label' and may have valid_from/"
-                                     f"valid_to only (found {sorted(entry)})")
-                codes[str(code)] = entry["label"]
-                validity[str(code)] = {k: entry[k] for k in ("valid_from", "valid_to")
-                                       if k in entry}
-            else:
-                codes[str(code)] = entry
-        return {**data, "codes": codes, "validity": validity}
-
-    @model_validator(mode="after")
-    def _consistent(self) -> CodeList:
+    def __post_init__(self) -> None:
         stray = sorted(set(self.validity) - set(self.codes))
         if stray:
             raise ValueError(f"code list {self.name}: validity for unknown codes {stray}")
-        return self
 
     def valid_in(self, year: int) -> set[str]:
         """Codes valid in collection year `year` (the year ending 31 March `year`)."""
@@ -208,27 +183,17 @@ class CodeList(_Frozen):
         return self.harmonised_to.get(code, code)
 
 
-class CodeGroup(_Frozen):
+class CodeGroup(_Frozen, frozen=True, kw_only=True):
     code_list: str
     description: str
-    codes: list[str] = Field(min_length=1)
+    codes: Annotated[list[str], Meta(min_length=1)]
 
 
-class CodeListFile(_Frozen):
+class CodeListFile(_Frozen, frozen=True, kw_only=True):
     code_lists: dict[str, CodeList]
     groups: dict[str, CodeGroup]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _name_lists(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("code_lists"), dict):
-            lists = {n: ({"name": n, **v} if isinstance(v, dict) else v)
-                     for n, v in data["code_lists"].items()}
-            data = {**data, "code_lists": lists}
-        return data
-
-    @model_validator(mode="after")
-    def _groups_known(self) -> CodeListFile:
+    def __post_init__(self) -> None:
         for name, group in self.groups.items():
             if group.code_list not in self.code_lists:
                 raise ValueError(f"group {name}: unknown code list {group.code_list}")
@@ -237,7 +202,6 @@ class CodeListFile(_Frozen):
                 raise ValueError(f"group {name}: codes not in {group.code_list}: {unknown}")
             if len(set(group.codes)) != len(group.codes):
                 raise ValueError(f"group {name}: a code is listed twice")
-        return self
 
 
 # --- YAML reading that refuses duplicate keys -------------------------------------------------
@@ -286,34 +250,75 @@ def read_yaml(path: Path) -> Any:
         raise InputFileError(f"invalid spec YAML: {exc}", file=str(path)) from None
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            parts.append(f"key '{key}' is not a known spec key")
-        elif err["type"] == "missing":
-            parts.append(f"key '{key}' is missing")
+def _named(entries: Any) -> Any:
+    # Tables and code lists are keyed by name in YAML; each entry is given its key as `name`.
+    if not isinstance(entries, dict):
+        return entries
+    return {name: {"name": name, **entry} if isinstance(entry, dict) else entry
+            for name, entry in entries.items()}
+
+
+def _split_code_entries(name: Any, code_list: Any, path: Path) -> Any:
+    """A code list's YAML entries, `CODE: label` or `CODE: {label, valid_from, valid_to}`, as
+    the model's `codes` (code -> label) and `validity`."""
+    if not isinstance(code_list, dict) or not isinstance(code_list.get("codes"), dict):
+        return code_list
+    codes: dict[str, Any] = {}
+    validity: dict[str, Any] = {}
+    for code, entry in code_list["codes"].items():
+        if isinstance(entry, dict):
+            extra = sorted(set(entry) - {"label", "valid_from", "valid_to"})
+            if extra or "label" not in entry:
+                raise InputFileError(
+                    f"bad code lists: key 'code_lists.{name}.codes.{code}': entry needs 'label' "
+                    f"and may have valid_from/valid_to only (found {sorted(entry)})",
+                    file=str(path))
+            codes[str(code)] = entry["label"]
+            validity[str(code)] = {k: entry[k] for k in ("valid_from", "valid_to") if k in entry}
         else:
-            parts.append(f"key '{key}': {err['msg']}")
-    return "; ".join(parts)
+            codes[str(code)] = entry
+    return {**code_list, "codes": codes, "validity": validity}
+
+
+def _convert(data: Any, model: type[Any], path: Path, what: str, within: str = "") -> Any:
+    try:
+        return msgspec.convert(data, model)
+    except msgspec.ValidationError as exc:
+        problem = describe_struct_error(str(exc), file_kind="spec", within=within)
+        raise InputFileError(f"bad {what}: {problem}", file=str(path)) from None
+
+
+def convert_entries(entries: Any, model: type[Any], path: Path, what: str, key: str) -> Any:
+    """A YAML mapping's entries converted one by one, so that a refusal names the entry's key
+    (msgspec's own path shows a mapping key as `[...]`)."""
+    if not isinstance(entries, dict):
+        return entries
+    return {name: _convert(entry, model, path, what, within=f"{key}.{name}")
+            for name, entry in entries.items()}
 
 
 def parse_layout(path: Path) -> FormatLayout:
     """Load one layout file (any path); raise InputFileError naming the file and the key."""
     data = read_yaml(path)
-    try:
-        return FormatLayout.model_validate(data)
-    except ValidationError as exc:
-        raise InputFileError(f"bad layout: {_describe(exc)}", file=str(path)) from None
+    if isinstance(data, dict) and "tables" in data:
+        tables = convert_entries(_named(data["tables"]), TableLayout, path, "layout", "tables")
+        data = {**data, "tables": tables}
+    layout: FormatLayout = _convert(data, FormatLayout, path, "layout")
+    return layout
 
 
 def parse_code_lists(path: Path) -> CodeListFile:
     data = read_yaml(path)
-    try:
-        return CodeListFile.model_validate(data)
-    except ValidationError as exc:
-        raise InputFileError(f"bad code lists: {_describe(exc)}", file=str(path)) from None
+    if isinstance(data, dict) and isinstance(data.get("code_lists"), dict):
+        lists = {n: _split_code_entries(n, v, path)
+                 for n, v in _named(data["code_lists"]).items()}
+        data = {**data, "code_lists": convert_entries(lists, CodeList, path, "code lists",
+                                                      "code_lists")}
+    if isinstance(data, dict) and "groups" in data:
+        data = {**data, "groups": convert_entries(data["groups"], CodeGroup, path, "code lists",
+                                                  "groups")}
+    code_lists: CodeListFile = _convert(data, CodeListFile, path, "code lists")
+    return code_lists
 
 
 @functools.cache

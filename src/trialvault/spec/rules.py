@@ -31,12 +31,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import msgspec
+from msgspec import Meta
 
-from trialvault.errors import InputFileError
-from trialvault.spec.layout import load_layout, read_yaml
+from trialvault.errors import InputFileError, describe_struct_error
+from trialvault.spec.layout import convert_entries, load_layout, read_yaml
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 RULE_FORMATS: tuple[str, ...] = ("ssda903", "cin_census", "education", "neet")
@@ -49,11 +50,13 @@ ENGINE_COLUMNS = frozenset({"_row", "collection_year", "collection_start", "coll
 Row = dict[str, Any]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    def replace(self, **changes: Any) -> Any:
+        """A copy with `changes` (not checked again)."""
+        return msgspec.structs.replace(self, **changes)
 
 
-class Examples(_Frozen):
+class Examples(_Frozen, frozen=True, kw_only=True):
     """Table-literal cases: every `fail` case must be flagged, no `pass` case may be.
 
     A case is one row of the rule's table, or a list of rows (rows marked `_flag: true` are the
@@ -61,40 +64,41 @@ class Examples(_Frozen):
     rows of other tables present in every case. Values are written as in the file (strings).
     """
 
-    year: int | None = Field(default=None, description="Collection year of the example rows")
-    child_codes_as_written: bool = Field(
-        default=False, description="Run the cases with child codes as written (for a rule about "
-        "the code itself; cases then need distinct codes), not made unique per case")
-    context: dict[str, list[Row]] = Field(default_factory=dict)
-    fail: list[Row | list[Row]] = Field(min_length=1)
-    pass_: list[Row | list[Row]] = Field(alias="pass", min_length=1)
+    year: Annotated[int | None, Meta(description="Collection year of the example rows")] = None
+    child_codes_as_written: Annotated[bool, Meta(
+        description="Run the cases with child codes as written (for a rule about the code itself; "
+        "cases then need distinct codes), not made unique per case")] = False
+    context: dict[str, list[Row]] = msgspec.field(default_factory=dict)
+    fail: Annotated[list[Row | list[Row]], Meta(min_length=1)]
+    pass_: Annotated[list[Row | list[Row]], Meta(min_length=1)] = msgspec.field(name="pass")
 
 
-class Rule(_Frozen):
-    code: str = Field(min_length=1, description="DfE rule code, e.g. 101 or 8500")
-    message: str = Field(min_length=1, description="The DfE message where one exists")
-    table: str = Field(description="Table whose rows the rule flags")
-    tables: list[str] = Field(default_factory=list, description="Other tables the check reads")
-    fields: list[str] = Field(min_length=1, description="Fields the rule is about")
+class Rule(_Frozen, frozen=True, kw_only=True):
+    code: Annotated[str, Meta(min_length=1, description="DfE rule code, e.g. 101 or 8500")]
+    message: Annotated[str, Meta(min_length=1, description="The DfE message where one exists")]
+    table: Annotated[str, Meta(description="Table whose rows the rule flags")]
+    tables: Annotated[list[str], Meta(
+        description="Other tables the check reads")] = msgspec.field(default_factory=list)
+    fields: Annotated[list[str], Meta(min_length=1, description="Fields the rule is about")]
     severity: Severity
-    kind: Kind | None = Field(default=None, description="DfE type; default: query when the code "
-                              "ends in Q, else error")
-    part: str | None = Field(default=None, description="For a check the DfE reports on several "
-                             "tables: which one this entry flags (one entry per table)")
-    valid_from: int | None = Field(default=None, description="First collection year it applies")
-    valid_to: int | None = Field(default=None, description="Last collection year it applies")
-    needs: list[str] = Field(default_factory=list, description="Reference tables the check needs "
-                             "(e.g. postcodes); it is not run when they are empty")
+    kind: Annotated[Kind | None, Meta(
+        description="DfE type; default: query when the code ends in Q, else error")] = None
+    part: Annotated[str | None, Meta(
+        description="For a check the DfE reports on several tables: which one this entry flags "
+        "(one entry per table)")] = None
+    valid_from: Annotated[int | None, Meta(description="First collection year it applies")] = None
+    valid_to: Annotated[int | None, Meta(description="Last collection year it applies")] = None
+    needs: Annotated[list[str], Meta(
+        description="Reference tables the check needs (e.g. postcodes); it is not run when they "
+        "are empty")] = msgspec.field(default_factory=list)
     where: str | None = None
     query: str | None = None
-    note: str | None = Field(default=None, description="How and why it differs from the DfE")
+    note: Annotated[str | None, Meta(description="How and why it differs from the DfE")] = None
     examples: Examples
 
-    @model_validator(mode="after")
-    def _one_check(self) -> Rule:
+    def __post_init__(self) -> None:
         if (self.where is None) == (self.query is None):
             raise ValueError(f"rule {self.code}: give exactly one of 'where' and 'query'")
-        return self
 
     def applies_in(self, year: int) -> bool:
         return (self.valid_from is None or year >= self.valid_from) and (
@@ -122,28 +126,27 @@ class Rule(_Frozen):
         return low <= high
 
 
-class View(_Frozen):
+class View(_Frozen, frozen=True, kw_only=True):
     """A derived table rules share: a SELECT over the format's tables (and earlier views)."""
 
-    description: str = Field(min_length=1)
-    tables: list[str] = Field(min_length=1, description="Tables and views the SELECT reads")
-    sql: str = Field(min_length=1)
+    description: Annotated[str, Meta(min_length=1)]
+    tables: Annotated[list[str], Meta(
+        min_length=1, description="Tables and views the SELECT reads")]
+    sql: Annotated[str, Meta(min_length=1)]
 
 
-class RuleSet(_Frozen):
+class RuleSet(_Frozen, frozen=True, kw_only=True):
     format: str
-    source: str = Field(description="Where the rules' facts come from")
-    views: dict[str, View] = Field(default_factory=dict)
-    rules: list[Rule] = Field(default_factory=list)
+    source: Annotated[str, Meta(description="Where the rules' facts come from")]
+    views: dict[str, View] = msgspec.field(default_factory=dict)
+    rules: list[Rule] = msgspec.field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _unique(self) -> RuleSet:
+    def __post_init__(self) -> None:
         # A code may appear once per version; versions must not share a collection year.
         dup = sorted({a.code for i, a in enumerate(self.rules) for b in self.rules[i + 1:]
                       if a.code == b.code and a.overlaps(b)})
         if dup:
             raise ValueError(f"rule code(s) given twice for the same collection year: {dup}")
-        return self
 
     def rule(self, code: str, year: int | None = None) -> Rule:
         """The rule `code` (a key such as `101@2025` names one version), in force in `year`
@@ -217,21 +220,21 @@ def parse_rules(path: Path) -> RuleSet:
         merged = RuleSet(format=parts[0].format, source=parts[0].source,
                          views={k: v for p in parts for k, v in p.views.items()},
                          rules=[r for p in parts for r in p.rules])
-    except ValidationError as exc:
-        problems = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise InputFileError(f"bad rule files: {problems}", file=path.name) from None
+    except ValueError as exc:  # __post_init__'s check across the files
+        raise InputFileError(f"bad rule files: {exc}", file=path.name) from None
     _check_against_layout(merged, path.name)
     return merged
 
 
 def _parse_rule_file(path: Path) -> RuleSet:
     data = read_yaml(path)
+    if isinstance(data, dict) and "views" in data:
+        data = {**data, "views": convert_entries(data["views"], View, path, "rule file", "views")}
     try:
-        ruleset = RuleSet.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                             for e in exc.errors())
-        raise InputFileError(f"bad rule file: {problems}", file=path.name) from None
+        ruleset = msgspec.convert(data, RuleSet)
+    except msgspec.ValidationError as exc:
+        problem = describe_struct_error(str(exc), file_kind="rule-file")
+        raise InputFileError(f"bad rule file: {problem}", file=path.name) from None
     return ruleset
 
 

@@ -1,19 +1,19 @@
-"""Read a study file and turn pydantic's errors into messages that name the key."""
+"""Read a study file and turn the model's refusals into messages that name the key."""
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
+import msgspec
 
-from trialvault.errors import StudyFileError
+from trialvault.errors import StudyFileError, describe_struct_error
 from trialvault.study.model import StudyFile
 
 
 def load_study(path: Path) -> StudyFile:
-    """Load and validate a study file; raise StudyFileError naming the file and each bad key."""
+    """Load and validate a study file; raise StudyFileError naming the file and the bad key."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -24,26 +24,43 @@ def load_study(path: Path) -> StudyFile:
         raise StudyFileError(f"{path}: study file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise StudyFileError(f"{path}: not valid TOML: {exc}") from None
+    return parse_study(data, source=str(path))
+
+
+def parse_study(data: Any, *, source: str = "study file") -> StudyFile:
+    """A study from its parsed TOML (dates as dates), checked as `load_study` checks a file."""
     try:
-        return StudyFile.model_validate(data)
-    except ValidationError as exc:
-        raise StudyFileError(f"{path}: {describe_errors(exc)}") from None
+        return msgspec.convert(data, StudyFile)
+    except msgspec.ValidationError as exc:
+        raise StudyFileError(f"{source}: {_problem(exc)}") from None
 
 
-def describe_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        kind = err["type"]
-        if kind == "missing":
-            lines.append(f"key '{key}' is missing")
-        elif kind == "extra_forbidden":
-            lines.append(f"key '{key}' is not a known study-file key")
-        else:
-            lines.append(f"key '{key}': {err['msg']}")
-    return f"{len(lines)} problem(s) in study file:\n  - " + "\n  - ".join(lines)
+def study_from_json(text: str | bytes, *, source: str = "stored study") -> StudyFile:
+    """A study from the JSON `study_json` wrote (kept in vault and release records), checked
+    again as a file is."""
+    try:
+        return msgspec.json.decode(text, type=StudyFile)
+    except msgspec.ValidationError as exc:
+        raise StudyFileError(f"{source}: {_problem(exc)}") from None
+    except msgspec.DecodeError as exc:
+        raise StudyFileError(f"{source}: not valid JSON ({exc})") from None
+
+
+def study_json(study: StudyFile) -> str:
+    """The study as compact JSON, fields in the model's order: what vault and release records
+    keep and hash. Byte for byte what pydantic's `model_dump_json` wrote before msgspec, so the
+    hashes stored by earlier versions still match (a test pins one)."""
+    return msgspec.json.encode(study).decode("utf-8")
+
+
+def _problem(exc: msgspec.ValidationError) -> str:
+    return f"problem in study file: {describe_struct_error(str(exc), file_kind='study-file')}"
 
 
 def study_hash(path: Path) -> str:
     """SHA-256 of the study file's bytes: provenance for packages and results."""
+    # hashlib loads OpenSSL's libcrypto (3.6 MB resident); the LA's check-only command hashes
+    # nothing and is held to the public validator's peak memory (issue 19).
+    import hashlib
+
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -187,6 +187,8 @@ atexit.register(lambda: print("pandas loaded:", "pandas" in sys.modules, file=sy
 atexit.register(lambda: print("arrow or numpy loaded:",
                               "pyarrow" in sys.modules or "numpy" in sys.modules,
                               file=sys.stderr))
+atexit.register(lambda: print("also loaded:", sorted(
+    m for m in ("pydantic", "xlsxwriter", "hashlib") if m in sys.modules), file=sys.stderr))
 from trialvault.cli import app
 app(prog_name="trialvault")
 """
@@ -220,7 +222,9 @@ def test_the_command_runs_without_pandas_in_a_fresh_process(inputs: dict[str, Pa
 def test_checking_a_cin_census_alone_loads_neither_arrow_nor_numpy(inputs: dict[str, Path]
                                                                    ) -> None:
     # About 45 MB of the LA's peak memory (benchmarks/bench_prepare.py): the XML reader keeps
-    # Python columns, DuckDB loads them from JSON text and writes the CSV report itself.
+    # Python columns, DuckDB loads them from JSON text and writes the CSV report itself. Nor
+    # pydantic (typer 0.28, msgspec models: 10 MB), xlsxwriter (the report's workbook is written
+    # as plain XML: 1.6 MB) or hashlib (OpenSSL's libcrypto: 3.6 MB; nothing is hashed).
     args = ["prepare", "--la", "354", "--cin", str(inputs["cin"]), "--report-dir",
             str(inputs["report"]), "--validate-only"]
     done = subprocess.run([sys.executable, "-c", _FRESH, *args], capture_output=True,
@@ -228,6 +232,7 @@ def test_checking_a_cin_census_alone_loads_neither_arrow_nor_numpy(inputs: dict[
     assert done.returncode == 0, done.stderr
     assert "arrow or numpy loaded: False" in done.stderr
     assert "pandas loaded: False" in done.stderr
+    assert "also loaded: []" in done.stderr
     report = (inputs["report"] / "validation_issues.csv").read_text(encoding="utf-8-sig")
     assert report.startswith("file,line,record,year,child,rule,type,message,value")
     assert (inputs["report"] / "validation_issues.xlsx").exists()

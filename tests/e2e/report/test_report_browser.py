@@ -34,8 +34,7 @@ SECTIONS = ("Summary", "Trial design", "Participant flow", "Baseline characteris
 
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory: pytest.TempPathFactory, nwd_study: StudyFile) -> Path:
-    study = nwd_study.model_copy(update={"disclosure": nwd_study.disclosure.model_copy(
-        update={"table_period": "year"})})
+    study = nwd_study.replace(disclosure=nwd_study.disclosure.replace(table_period="year"))
     folder = tmp_path_factory.mktemp("release")
     release = check_results(example_results(study, seed=5, scale=0.1), study)
     (folder / "report.html").write_text(render_report(release, study, META), encoding="utf-8")

@@ -27,9 +27,9 @@ def trimmed_study(**disclosure: object) -> StudyFile:
     """The NWD study with its primary outcome and one rarer binary outcome, 49 bootstrap draws."""
     study = load_study(NWD)
     keep = [o for o in study.analysis.outcomes if o.id in ("entered_care_12m", "cp_plan_12m")]
-    analysis = study.analysis.model_copy(update={"outcomes": keep, "wild_bootstrap_draws": 49})
-    rules = study.disclosure.model_copy(update=disclosure)
-    return study.model_copy(update={"analysis": analysis, "disclosure": rules})
+    analysis = study.analysis.replace(outcomes=keep, wild_bootstrap_draws=49)
+    rules = study.disclosure.replace(**disclosure)
+    return study.replace(analysis=analysis, disclosure=rules)
 
 
 def toy_tables(study: StudyFile, seed: int, per_cell: int) -> dict[str, pd.DataFrame]:

@@ -41,9 +41,9 @@ COUNTS = ("placement_moves_12m",)
 
 def study_for(nwd: StudyFile) -> StudyFile:
     keep = [o for o in nwd.analysis.outcomes if o.id in (*BINARY, *COUNTS)]
-    return nwd.model_copy(update={
-        "analysis": nwd.analysis.model_copy(update={"outcomes": keep}),
-        "disclosure": nwd.disclosure.model_copy(update={"table_period": "year"})})
+    return nwd.replace(
+        analysis=nwd.analysis.replace(outcomes=keep),
+        disclosure=nwd.disclosure.replace(table_period="year"))
 
 
 def microdata(study: StudyFile, seed: int) -> pd.DataFrame:

@@ -6,11 +6,12 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 import pytest
 
 from trialvault.errors import AccessDenied, InputFileError, IntegrityError, PolicyRefusal
-from trialvault.study import StudyFile
+from trialvault.study import StudyFile, parse_study
 from trialvault.vault import (
     FAST_TEST_KDF,
     add_tombstones,
@@ -196,11 +197,11 @@ def test_study_allow_list_enforced(vault: tuple[Path, str], make_package: Callab
                                    password: str, nwd_study: StudyFile) -> None:
     """A study that does not declare `ethnicity` refuses packages that carry it."""
     folder, recipient = vault
-    doc = nwd_study.model_dump()
+    doc = msgspec.to_builtins(nwd_study)
     for category in doc["categories"]:
         category["fields"] = [f for f in category["fields"] if f != "ethnicity"]
     doc["special_category"]["fields"] = ["disability"]
-    narrow = StudyFile.model_validate(doc)
+    narrow = parse_study(doc)
     pkg = make_package(recipient, 354, D1, n_children=3)
     _refused(folder, password, [pkg], narrow,
              r"rule minimisation: table children: column\(s\) \['ethnicity'\] are not allowed")

@@ -34,11 +34,10 @@ def test_the_nwd_design_follows_the_rollout() -> None:
 
 def test_transition_months_and_mid_period_steps() -> None:
     study = load_study(NWD)
-    rollout = [r.model_copy(update={"step_date": r.step_date + dt.timedelta(days=20)})
+    rollout = [r.replace(step_date=r.step_date + dt.timedelta(days=20))
                if r.la == 354 else r for r in study.design.rollout]
-    analysis = study.analysis.model_copy(update={"transition_months": 6})
-    changed = study.model_copy(update={"analysis": analysis, "design": study.design.model_copy(
-        update={"rollout": rollout})})
+    analysis = study.analysis.replace(transition_months=6)
+    changed = study.replace(analysis=analysis, design=study.design.replace(rollout=rollout))
     d = from_study(changed)
     assert any("LA 354" in n and "inside period 2020Q4" in n for n in d.notes)
     row = d.exposure[d.clusters.index("807")]

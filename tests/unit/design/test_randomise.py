@@ -126,8 +126,8 @@ def test_commit_draws_a_fresh_secret_seed() -> None:
 def _with_randomisation(study: StudyFile, **fields: object) -> StudyFile:
     r = study.design.randomisation
     assert r is not None
-    design = study.design.model_copy(update={"randomisation": r.model_copy(update=fields)})
-    return study.model_copy(update={"design": design})
+    design = study.design.replace(randomisation=r.replace(**fields))
+    return study.replace(design=design)
 
 
 COMMITTED_AT = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -154,10 +154,9 @@ def test_verify_recomputes_and_compares_with_the_rollout() -> None:
     study = _with_randomisation(nwd, commitment=COMMITMENT, committed_at=COMMITTED_AT,
                                 seed=SEED, beacon=BEACON, beacon_at=BEACON_AT, rejected_draws=0)
     draw = reveal(study, seed=SEED, beacon=BEACON, beacon_at=BEACON_AT)
-    rollout = [s.model_copy(update={"step_date": dict(draw.steps)[s.la]})
+    rollout = [s.replace(step_date=dict(draw.steps)[s.la])
                for s in study.design.rollout]
-    good = study.model_copy(update={"design": study.design.model_copy(
-        update={"rollout": rollout})})
+    good = study.replace(design=study.design.replace(rollout=rollout))
     assert verify_rollout(good).ok
     # the recorded (illustrative) NWD order is not the drawn one
     bad = verify_rollout(study)

@@ -49,12 +49,14 @@ def mini_study(nwd: StudyFile, rules: Disclosure, n_las: int, outcomes: tuple[st
                ) -> StudyFile:
     las = nwd.local_authorities[:n_las]
     codes = {la.dfe_code for la in las}
-    design = nwd.design.model_copy(update={"rollout": [s for s in nwd.design.rollout
-                                                       if s.la in codes]})
+    design = nwd.design.replace(rollout=[s for s in nwd.design.rollout
+                                                       if s.la in codes])
     keep = [o for o in nwd.analysis.outcomes if o.id in outcomes]
-    return nwd.model_copy(update={"local_authorities": las, "design": design,
-                                  "analysis": nwd.analysis.model_copy(update={"outcomes": keep}),
-                                  "disclosure": rules})
+    return nwd.replace(
+        local_authorities=las,
+        design=design,
+        analysis=nwd.analysis.replace(outcomes=keep),
+        disclosure=rules)
 
 
 def make_results(study: StudyFile, strata: dict[tuple[int, str, int], int],

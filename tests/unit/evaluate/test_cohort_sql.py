@@ -123,8 +123,8 @@ def test_exposure_and_period_at_boundaries(nwd_study: StudyFile, day: dt.date, e
 
 
 def test_only_the_studys_qualifying_events_count(nwd_study: StudyFile) -> None:
-    cohort = nwd_study.cohort.model_copy(update={"qualifying_events": ["referral"]})
-    study = nwd_study.model_copy(update={"cohort": cohort})
+    cohort = nwd_study.cohort.replace(qualifying_events=["referral"])
+    study = nwd_study.replace(cohort=cohort)
     rows: Rows = {"referrals": [ref("a", D(2021, 1, 1))],
                   "cla_episodes": [episode("a", D(2020, 1, 1)), episode("b", D(2020, 1, 1))]}
     out = run(rows, study)
@@ -156,11 +156,10 @@ def test_unknown_la_code_is_refused(nwd_study: StudyFile) -> None:
 
 
 def test_unknown_outcome_id_names_the_study_key(nwd_study: StudyFile) -> None:
-    extra = nwd_study.analysis.outcomes[0].model_copy(update={"id": "happiness", "primary": False})
-    analysis = nwd_study.analysis.model_copy(
-        update={"outcomes": [*nwd_study.analysis.outcomes, extra]})
+    extra = nwd_study.analysis.outcomes[0].replace(id="happiness", primary=False)
+    analysis = nwd_study.analysis.replace(outcomes=[*nwd_study.analysis.outcomes, extra])
     with pytest.raises(StudyFileError, match=r"analysis\.outcomes.*happiness"):
-        run({}, nwd_study.model_copy(update={"analysis": analysis}))
+        run({}, nwd_study.replace(analysis=analysis))
 
 
 def test_flagged_children_are_removed_first_and_counted(nwd_study: StudyFile) -> None:
@@ -355,8 +354,8 @@ def test_malformed_academic_year_counts_in_no_window(nwd_study: StudyFile) -> No
 
 
 def test_follow_up_length_comes_from_the_study(nwd_study: StudyFile) -> None:
-    analysis = nwd_study.analysis.model_copy(update={"follow_up_months": 6})
-    study = nwd_study.model_copy(update={"analysis": analysis})
+    analysis = nwd_study.analysis.replace(follow_up_months=6)
+    study = nwd_study.replace(analysis=analysis)
     rows: Rows = {"referrals": [ref("a", D(2025, 6, 30)), ref("b", D(2025, 7, 1)),
                                 ref("c", D(2020, 1, 10))],
                   "cla_episodes": [episode("c", D(2020, 7, 9)), episode("c", D(2020, 7, 10))]}
@@ -459,9 +458,9 @@ def test_a_care_leaver_is_indexed_when_the_period_of_care_ends(nwd_study: StudyF
     # The outcomes of children in care or at school do not apply to a care leaver.
     assert row[["entered_care_12m", "placement_moves_12m", "cp_plan_12m"]].isna().all()
     # Without the event type in the study, no care leaver is indexed.
-    cohort = nwd_study.cohort.model_copy(update={"qualifying_events": ["referral",
-                                                                       "looked_after"]})
-    assert run(rows, nwd_study.model_copy(update={"cohort": cohort})).empty
+    cohort = nwd_study.cohort.replace(qualifying_events=["referral",
+                                                                       "looked_after"])
+    assert run(rows, nwd_study.replace(cohort=cohort)).empty
 
 
 def test_children_looked_after_at_index_can_be_left_out(nwd_study: StudyFile) -> None:
@@ -469,8 +468,8 @@ def test_children_looked_after_at_index_can_be_left_out(nwd_study: StudyFile) ->
                   "cla_episodes": [episode("in", D(2018, 1, 1), None)]}
     assert run(rows, nwd_study)["cohort_group"].to_dict() == {
         (354, "in"): "looked_after", (354, "out"): "edge_of_care"}
-    cohort = nwd_study.cohort.model_copy(update={"looked_after_at_index": "exclude"})
-    out = run(rows, nwd_study.model_copy(update={"cohort": cohort}))
+    cohort = nwd_study.cohort.replace(looked_after_at_index="exclude")
+    out = run(rows, nwd_study.replace(cohort=cohort))
     assert list(out.index.get_level_values("child_id")) == ["out"]
 
 

@@ -58,9 +58,9 @@ def test_every_package_column_is_declared_by_the_nwd_study(nwd_study: StudyFile)
 
 
 def test_undeclared_field_is_refused_by_name(nwd_study: StudyFile) -> None:
-    categories = [c.model_copy(update={"fields": [f for f in c.fields if f != "neet"]})
+    categories = [c.replace(fields=[f for f in c.fields if f != "neet"])
                   for c in nwd_study.categories]
-    narrowed = nwd_study.model_copy(update={"categories": categories})
+    narrowed = nwd_study.replace(categories=categories)
     minimise.check_allowed(narrowed, ["children", "cla_episodes"])  # no NEET asked for
     with pytest.raises(PolicyRefusal, match=r"table neet: \['neet'\]"):
         minimise.check_allowed(narrowed, minimise.tables_for(["ssda903", "neet"]))

@@ -44,8 +44,7 @@ def test_every_rule_has_failing_and_passing_examples() -> None:
 def test_a_wrong_example_is_caught(con: duckdb.DuckDBPyConnection) -> None:
     ruleset = load_rules("ssda903")
     rule = ruleset.rule("101")
-    broken = rule.model_copy(update={"examples": rule.examples.model_copy(
-        update={"pass_": [{"SEX": "7"}]})})
+    broken = rule.replace(examples=rule.examples.replace(pass_=[{"SEX": "7"}]))
     assert check_examples(ruleset, broken, con) == ["rule 101 pass case 0: rows [0] flagged, "
                                                    "expected none"]
 

@@ -40,7 +40,7 @@ def test_typing_keeps_raw_text_and_nulls_bad_values() -> None:
 def _rule(code: str, where: str | None = None, query: str | None = None) -> Rule:
     return Rule(code=code, message="m", table="header", fields=["CHILD"], severity="warn",
                 where=where, query=query,
-                examples=Examples(fail=[{"CHILD": "1"}], **{"pass": [{"CHILD": "2"}]}))
+                examples=Examples(fail=[{"CHILD": "1"}], pass_=[{"CHILD": "2"}]))
 
 
 def test_a_rule_failing_on_data_names_the_rule_not_the_value() -> None:

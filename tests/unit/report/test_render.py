@@ -58,9 +58,9 @@ class _Page(HTMLParser):
 def study(nwd_study: StudyFile) -> StudyFile:
     keep = [o for o in nwd_study.analysis.outcomes if o.id in (
         "entered_care_12m", "cp_plan_12m", "neet_16_17", "placement_moves_12m")]
-    return nwd_study.model_copy(update={
-        "analysis": nwd_study.analysis.model_copy(update={"outcomes": keep}),
-        "disclosure": nwd_study.disclosure.model_copy(update={"table_period": "year"})})
+    return nwd_study.replace(
+        analysis=nwd_study.analysis.replace(outcomes=keep),
+        disclosure=nwd_study.disclosure.replace(table_period="year"))
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from trialvault.errors import StudyFileError
-from trialvault.study import load_study
+from trialvault.study import load_study, study_from_json, study_json
 
 NWD = Path(__file__).resolve().parents[3] / "studies" / "no-wrong-door.toml"
 
@@ -74,3 +76,22 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
         load_study(bad)
     with pytest.raises(StudyFileError, match="cannot read"):
         load_study(tmp_path / "absent.toml")
+
+
+def test_the_stored_study_json_is_what_earlier_versions_hashed(nwd_study) -> None:  # type: ignore[no-untyped-def]
+    # Vault runs and releases keep the study's JSON and its SHA-256 (evaluate.results,
+    # disclose.from_vault). The hash below is of pydantic's `model_dump_json` of this file, from
+    # the last version that used pydantic: msgspec must write the same bytes, or every stored
+    # run would stop matching its study and need a migration.
+    assert hashlib.sha256(study_json(nwd_study).encode("utf-8")).hexdigest() == (
+        "cfc3d54ac1bb5c63cbbc1dffa4f68eb6ccad67c4a5d96cba70c5170e3a58a5d2")
+    assert study_from_json(study_json(nwd_study)) == nwd_study
+
+
+def test_a_stored_study_is_checked_again_when_read(nwd_study) -> None:  # type: ignore[no-untyped-def]
+    stored = json.loads(study_json(nwd_study))
+    stored["disclosure"]["threshold"] = 0
+    with pytest.raises(StudyFileError, match=r"disclosure\.threshold"):
+        study_from_json(json.dumps(stored))
+    with pytest.raises(StudyFileError, match="not valid JSON"):
+        study_from_json(study_json(nwd_study)[:-10])

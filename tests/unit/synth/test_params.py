@@ -101,7 +101,7 @@ def test_refuses_impossible_parameters(nwd_study: StudyFile) -> None:
         resolve(nwd_study, seed=1, scale=1, effects={"placement_moves_12m": 0}, error_rate=0)
     with pytest.raises(SynthError, match="error rate"):
         resolve(nwd_study, seed=1, scale=1, effects={}, error_rate=0.9)
-    no_synth = nwd_study.model_copy(update={"synth": None})
+    no_synth = nwd_study.replace(synth=None)
     with pytest.raises(SynthError, match=r"\[synth\]"):
         resolve(no_synth, seed=1, scale=1, effects={}, error_rate=0)
 
