@@ -234,7 +234,7 @@ def request(s: VaultSession, *, study: StudyFile | Path | None = None,
         "?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             release_id, read.run_id, model.study.id, s.user,
             dt.datetime.fromisoformat(at).replace(tzinfo=None), "pending", checked.status, note,
-            study_json, public_text, content, json.dumps(internal, sort_keys=True),
+            model_json, public_text, content, json.dumps(internal, sort_keys=True),
             json.dumps(body, sort_keys=True), signature,
             previous.record.release_id if previous else None])
     frame = pd.DataFrame(read.children, columns=["la_code", "child_id"]).assign(

@@ -17,6 +17,7 @@ import yaml
 from msgspec import Meta
 
 from trialvault.errors import InputFileError, describe_struct_error
+from trialvault.records import Record
 
 SPEC_DIR = Path(__file__).resolve().parent
 LAYOUT_DIR = SPEC_DIR / "layouts"
@@ -26,10 +27,8 @@ FORMATS: tuple[str, ...] = ("ssda903", "cin_census", "education", "neet")
 ColumnType = Literal["string", "date", "integer", "boolean"]
 
 
-class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    def replace(self, **changes: Any) -> Any:
-        """A copy with `changes` (not checked again)."""
-        return msgspec.structs.replace(self, **changes)
+class _Frozen(Record, frozen=True, kw_only=True):
+    """An entry of a layout or code-list file."""
 
 
 class ColumnLayout(_Frozen, frozen=True, kw_only=True):

@@ -37,6 +37,7 @@ import msgspec
 from msgspec import Meta
 
 from trialvault.errors import InputFileError, describe_struct_error
+from trialvault.records import Record
 from trialvault.spec.layout import convert_entries, load_layout, read_yaml
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -50,10 +51,8 @@ ENGINE_COLUMNS = frozenset({"_row", "collection_year", "collection_start", "coll
 Row = dict[str, Any]
 
 
-class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    def replace(self, **changes: Any) -> Any:
-        """A copy with `changes` (not checked again)."""
-        return msgspec.structs.replace(self, **changes)
+class _Frozen(Record, frozen=True, kw_only=True):
+    """An entry of a rule file."""
 
 
 class Examples(_Frozen, frozen=True, kw_only=True):

@@ -1,28 +1,26 @@
 """The study file model: every fact the privacy notice states, and the rules later stages read.
 
 A study file (`studies/*.toml`) is the only place study-specific facts live. Each section is a
-frozen msgspec struct that forbids unknown keys, so a typo is an error naming the key; the
-checks that span fields run in `__post_init__`, which msgspec calls when it converts or decodes
-a section. msgspec rather than pydantic: the LA's command loads the study too, and pydantic's
-import and schema building cost it about 10 MB of its memory (issue 19's peak-RSS target).
+frozen struct (`trialvault.records.Record`) that forbids unknown keys, so a typo is an error
+naming the key; checks across a section's fields run in its `__post_init__`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
+
+from trialvault.records import Record
 
 # An empty text is refused like a missing key: every text may end up in a document.
 Text = Annotated[str, Meta(min_length=1)]
 
 
-class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    def replace(self, **changes: Any) -> Any:
-        """A copy with `changes` (not checked again, as a copy of a checked section)."""
-        return msgspec.structs.replace(self, **changes)
+class _Section(Record, frozen=True, kw_only=True):
+    """A section of the study file."""
 
 
 class Study(_Section, frozen=True, kw_only=True):
