@@ -95,3 +95,14 @@ def test_a_stored_study_is_checked_again_when_read(nwd_study) -> None:  # type: 
         study_from_json(json.dumps(stored))
     with pytest.raises(StudyFileError, match="not valid JSON"):
         study_from_json(study_json(nwd_study)[:-10])
+
+
+def test_replace_copies_without_touching_the_original(nwd_study) -> None:  # type: ignore[no-untyped-def]
+    # As pydantic's model_copy: a what-if copy is not checked again (here one without its
+    # primary outcome, which a file could not declare), and a misspelt field is refused.
+    secondary = [o for o in nwd_study.analysis.outcomes if not o.primary]
+    changed = nwd_study.analysis.replace(outcomes=secondary)
+    assert [o.id for o in changed.outcomes] == [o.id for o in secondary]
+    assert nwd_study.analysis.primary_outcome.id == "entered_care_12m"
+    with pytest.raises(TypeError, match="no field 'outcome'"):
+        nwd_study.analysis.replace(outcome=secondary)
