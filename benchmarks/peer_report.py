@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "benchmarks" / "out" / "peer_cache"
 AGREEMENT_DOC = REPO / "docs" / "validation-vs-peer.md"
 COVERAGE_DOC = REPO / "docs" / "validation-coverage.md"
+NOTES = REPO / "benchmarks" / "coverage_notes.yaml"
 _FORMAT_NAMES = {"ssda903": "SSDA903", "cin_census": "CIN census"}
 
 
@@ -44,13 +45,34 @@ def coverage_lines() -> list[str]:
              "and the codes only one side has.", "",
              "| format | collection year | ruleset | peer codes | our codes | shared | ours only "
              "| peer only |", "|---|---|---|---|---|---|---|---|"]
+    one_side: dict[tuple[str, str], list[int]] = {}
     for (fmt, ruleset), peer in sorted(peer_codes().items()):
         ours = set(load_rules(fmt).codes_in(_year(ruleset)))
         only_peer = sorted(peer - ours)
         lines.append(f"| {_FORMAT_NAMES.get(fmt, fmt)} | {_year(ruleset)} | {ruleset} | "
                      f"{len(peer)} | {len(ours)} | {len(peer & ours)} | {len(ours - peer)} | "
                      f"{', '.join(only_peer) if only_peer else '-'} |")
+        for code in sorted(only_peer) + sorted(ours - peer):
+            one_side.setdefault((fmt, code), []).append(_year(ruleset))
+    lines += ["", "## Codes one side runs, and why", "",
+              "From `benchmarks/coverage_notes.yaml`. *older*: only in a ruleset before the "
+              "three collection years issue 19 covers (2025 to 2027).", "",
+              "| format | code | side | years | scope | why |", "|---|---|---|---|---|---|"]
+    notes = coverage_notes()
+    for (fmt, code), years in sorted(one_side.items()):
+        note = notes.get(fmt, {}).get(code, {})
+        side = "ours" if code in load_rules(fmt).codes else "peer"
+        why = " ".join(str(note.get("why", "UNEXPLAINED")).split()).replace("|", "\\|")
+        lines.append(f"| {_FORMAT_NAMES.get(fmt, fmt)} | {code} | {side} | "
+                     f"{', '.join(map(str, years))} | {note.get('scope', '-')} | {why} |")
     return lines
+
+
+def coverage_notes() -> dict[str, dict[str, dict[str, str]]]:
+    """benchmarks/coverage_notes.yaml: why a code is run by one side only."""
+    import yaml
+
+    return dict(yaml.safe_load(NOTES.read_text(encoding="utf-8")) or {})
 
 
 def agreement_lines(result: dict[str, Any], explained: dict[str, Any]) -> list[str]:
