@@ -2,7 +2,8 @@
 
 The 0.1.0 source is taken from this repository's history (commit LEGACY_COMMIT) with
 `git archive`; the test skips, saying why, when the history is not available (a shallow or
-exported copy).
+exported copy). The 0.1.0 code runs in this environment, so the dev extras keep what it imported
+and trialvault no longer does (pydantic).
 """
 
 from __future__ import annotations
