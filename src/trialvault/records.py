@@ -5,6 +5,10 @@ stored study's JSON) and then calls `__post_init__`, where a model checks across
 msgspec rather than pydantic: the LA's command loads the study and the spec too, and pydantic's
 import and schema building cost it about 10 MB of peak memory (issue 19's target is the public
 validator's peak).
+
+Every subclass repeats `frozen=True, kw_only=True`: msgspec applies `kw_only` to a class's own
+fields only (it lets a field without a default follow one with a default, as pydantic allowed),
+and mypy reads `frozen` class by class.
 """
 
 from __future__ import annotations
