@@ -33,6 +33,7 @@ DMY = np.array([f"{d[8:10]}/{d[5:7]}/{d[0:4]}" for d in _DAYS], dtype=object)
 
 
 SCHOOL_AGE_DAYS = 4 * 365 + 1
+_LATE_MARCH = [f"{day}/03" for day in range(24, 32)]  # dd/mm of 24 to 31 March
 
 
 def shown_upn(kids: pd.DataFrame, ye: int) -> np.ndarray:
@@ -198,10 +199,17 @@ class LAWriter:
         is_mother = (h["mother"].to_numpy() == "1") & (mc_dob >= 0) & (mc_dob <= until)
         mother = np.where(h["child_id"].isin(set(e["child_id"])).to_numpy()
                           & (h["sex"].to_numpy() == "F"), np.where(is_mother, "1", "0"), "")
+        # A UASC child without a UPN shows UN4 (a new arrival) unless an episode of theirs
+        # starts from 24 March of a collection year: the DfE's coding of 903 rule 210 flags UN4
+        # there. Such a child shows UN2 in every return (rule 208 refuses UN4 <-> UN2 changes).
+        starts = pd.Series(fmt(ep["decom"], DMY)).str[:5]
+        late_march = set(ep["child_id"].to_numpy()[starts.isin(_LATE_MARCH).to_numpy()])
+        upn = shown_upn(h, ye)
+        upn = np.where((upn == "UN4") & h["child_id"].isin(late_march).to_numpy(), "UN2", upn)
         header = pd.DataFrame({
             "CHILD": h["child_id"].to_numpy(), "SEX": sex, "DOB": fmt(h["dob"], DMY),
             "ETHNIC": h["ethnicity"].to_numpy(),
-            "UPN": shown_upn(h, ye),
+            "UPN": upn,
             "MOTHER": mother,
             "MC_DOB": fmt(mc_dob, DMY, mother == "1")})
         if last and self.p.error_rate > 0 and len(header):
