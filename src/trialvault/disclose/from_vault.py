@@ -31,7 +31,7 @@ from trialvault.disclose.inputs import (
     ResultsInput,
 )
 from trialvault.errors import PolicyRefusal
-from trialvault.study.load import parse_study, study_from_json, study_json
+from trialvault.study.load import parse_study, study_from_json, study_json, study_json_sha256
 from trialvault.study.model import StudyFile
 
 # Provenance fields a release may carry (no counts, no paths beyond the study file's name).
@@ -39,10 +39,6 @@ _SAFE_PROVENANCE = ("study_id", "study_file", "study_sha256", "study_model_sha25
                     "audit_head_seq", "audit_head_hash", "seed", "primary_outcome", "estimand",
                     "primary_model", "primary_inference", "multiplicity", "missing_data")
 EVENT_TABLES = ("referrals", "assessments", "s47", "cin_plans", "cp_plans", "cla_episodes")
-
-
-def model_hash(study: StudyFile) -> str:
-    return hashlib.sha256(study_json(study).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -110,24 +106,24 @@ def run_study(con: duckdb.DuckDBPyConnection, run_id: str, provenance: dict[str,
             raise PolicyRefusal(f"evaluation run {run_id} does not store its study file: run "
                                 "`trialvault evaluate` again (or name the study file it used)")
         ok = (given_sha256 is not None and given_sha256 == provenance.get("study_sha256")) or \
-            model_hash(given) == provenance.get("study_model_sha256")
+            study_json_sha256(given) == provenance.get("study_model_sha256")
         if not ok:
             raise PolicyRefusal(f"the study file given is not the one evaluation run {run_id} "
                                 "used: a release applies the rules in force for its run")
         text = study_json(given)
         return RunStudy(given, text, "json", hashlib.sha256(text.encode()).hexdigest(),
-                        model_hash(given), None)
+                        study_json_sha256(given), None)
     text, fmt, sha, name = str(row[0]), str(row[1]), str(row[2]), row[4]
     if hashlib.sha256(text.encode("utf-8")).hexdigest() != sha:
         raise PolicyRefusal(f"the study file stored with run {run_id} does not match its hash")
     study = (parse_study(tomllib.loads(text)) if fmt == "toml"
              else study_from_json(text))
-    if given is not None and model_hash(given) != model_hash(study) and given_sha256 != sha:
+    if given is not None and study_json_sha256(given) != study_json_sha256(study) and given_sha256 != sha:
         raise PolicyRefusal(f"the study file given differs from the one in force when "
                             f"evaluation run {run_id} was made (SHA-256 {sha[:12]}…): a "
                             "release applies the run's rules; run `trialvault evaluate` with "
                             "the new study file first")
-    return RunStudy(study, text, fmt, sha, model_hash(study), None if name is None else str(name))
+    return RunStudy(study, text, fmt, sha, study_json_sha256(study), None if name is None else str(name))
 
 
 def data_origin(con: duckdb.DuckDBPyConnection) -> str:

@@ -21,7 +21,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from trialvault.study.load import parse_study, study_from_json, study_hash, study_json
+from trialvault.study.load import (
+    parse_study,
+    study_from_json,
+    study_hash,
+    study_json,
+    study_json_sha256,
+)
 from trialvault.study.model import StudyFile
 
 RESULTS_SCHEMA = "results"
@@ -160,11 +166,6 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def study_model_hash(study: StudyFile) -> str:
-    """SHA-256 of the study model's canonical JSON (used when no file path is at hand)."""
-    return hashlib.sha256(study_json(study).encode("utf-8")).hexdigest()
-
-
 def collect_provenance(con: duckdb.DuckDBPyConnection, study: StudyFile, *, seed: int,
                        study_path: Path | None = None) -> dict[str, Any]:
     """Audit head (when `con` is a vault), study hash, package versions, seed."""
@@ -183,7 +184,7 @@ def collect_provenance(con: duckdb.DuckDBPyConnection, study: StudyFile, *, seed
                     STUDY_SOURCE_KEY: {"format": "toml",
                                        "text": study_path.read_bytes().decode("utf-8")}}
     else:
-        study_id = {"study_file": None, "study_model_sha256": study_model_hash(study),
+        study_id = {"study_file": None, "study_model_sha256": study_json_sha256(study),
                     STUDY_SOURCE_KEY: {"format": "json", "text": study_json(study)}}
     a = study.analysis
     return {"study_id": study.study.id, **study_id, **audit, "seed": seed,
@@ -256,7 +257,7 @@ def _write_run_study(con: duckdb.DuckDBPyConnection, run_id: str, prov: dict[str
     con.execute(RUN_STUDY_DDL)
     con.execute(f"INSERT INTO {RESULTS_SCHEMA}.run_study VALUES (?, ?, ?, ?, ?, ?)", [
         run_id, prov.get("study_file"), source["format"],
-        hashlib.sha256(text.encode("utf-8")).hexdigest(), study_model_hash(model), text])
+        hashlib.sha256(text.encode("utf-8")).hexdigest(), study_json_sha256(model), text])
 
 
 def _cell(value: Any) -> Any:

@@ -53,6 +53,14 @@ def study_json(study: StudyFile) -> str:
     return msgspec.json.encode(study).decode("utf-8")
 
 
+def study_json_sha256(study: StudyFile) -> str:
+    """SHA-256 of `study_json`: how an evaluation run names the study when no file is at hand,
+    and how a release checks it is given the same study."""
+    import hashlib  # see study_hash
+
+    return hashlib.sha256(study_json(study).encode("utf-8")).hexdigest()
+
+
 def _problem(exc: msgspec.ValidationError) -> str:
     return f"problem in study file: {describe_struct_error(str(exc), file_kind='study-file')}"
 
